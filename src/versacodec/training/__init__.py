@@ -1,0 +1,1 @@
+"""Staged, resumable training recipes (autoencoder, latent codec, diffusion prior, control)."""

@@ -1,0 +1,53 @@
+"""Typed training configuration, read from YAML files in `configs/`.
+
+Every stage shares `ScheduleConfig` (steps, batch, optimiser, logging, checkpointing); each stage
+adds its own model and loss dataclasses. Unknown keys are errors, not silently ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from versacodec.errors import InputError, ModelError
+from versacodec.modeling import config_from_dict
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    output_dir: str = "runs/stage"
+    data_dir: str | None = None  # defaults to <data dir>/train
+    steps: int = 10000
+    batch_size: int = 16
+    crop_size: int = 128
+    learning_rate: float = 2e-4
+    warmup_steps: int = 200
+    final_lr_fraction: float = 0.05  # cosine decay to this fraction of the peak rate
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    log_every: int = 50
+    checkpoint_every: int = 500
+    validate_every: int = 1000
+    validation_images: int = 16  # held out from the training pool, never Kodak or other eval sets
+    seed: int = 0
+    mixed_precision: str = "no"  # "bf16"/"fp16" on accelerators through accelerate
+
+
+def load_yaml_config(path: str | Path, registry: dict[str, type]) -> tuple[str, object]:
+    """Read a YAML training config; `stage` picks the dataclass from `registry`."""
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read config {path}: {exc}") from exc
+    if not isinstance(values, dict) or "stage" not in values:
+        raise InputError(f"{path}: a training config needs a top-level 'stage' key")
+    stage = values.pop("stage")
+    if stage not in registry:
+        raise InputError(f"{path}: unknown stage {stage!r}; known: {', '.join(sorted(registry))}")
+    try:
+        return stage, config_from_dict(registry[stage], values)
+    except (ModelError, TypeError) as exc:
+        raise InputError(f"{path}: {exc}") from exc

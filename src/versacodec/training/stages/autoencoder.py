@@ -1,0 +1,99 @@
+"""Stage `autoencoder`: train the default latent space on random crops of the training pool.
+
+Loss = l1·|x − x̂| + mse·(x − x̂)² + lpips·LPIPS-alex(x, x̂) + latent_l2·mean(z²). The small latent
+penalty keeps the raw latent scale bounded; the exported model stores per-channel statistics so
+its `encode` returns normalised latents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from torch import nn
+
+from versacodec.latent_space.autoencoder import Autoencoder, AutoencoderConfig
+from versacodec.metrics.lpips import LPIPS
+from versacodec.metrics.quality import psnr
+from versacodec.training.config import ScheduleConfig
+from versacodec.training.data import CropSampler, list_images, split_train_validation, training_root
+
+
+@dataclass(frozen=True)
+class AutoencoderLoss:
+    l1: float = 1.0
+    mse: float = 0.0
+    lpips: float = 0.5
+    latent_l2: float = 1e-4
+
+
+@dataclass(frozen=True)
+class AutoencoderStageConfig:
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    model: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    loss: AutoencoderLoss = field(default_factory=AutoencoderLoss)
+    init_from: str | None = None  # a save_pretrained folder to fine-tune from
+
+
+class _RoundTrip(nn.Module):
+    """What the optimiser trains: image → raw latent → image (one forward for DDP)."""
+
+    def __init__(self, autoencoder: Autoencoder) -> None:
+        super().__init__()
+        self.autoencoder = autoencoder
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raw = self.autoencoder.encode_raw(images)
+        return self.autoencoder.decode_raw(raw), raw
+
+
+class AutoencoderStage:
+    def __init__(self, config: AutoencoderStageConfig) -> None:
+        self.config, self.schedule = config, config.schedule
+        autoencoder = (Autoencoder.from_pretrained(config.init_from) if config.init_from
+                       else Autoencoder(config.model))
+        self.round_trip = _RoundTrip(autoencoder)
+        files = list_images(training_root(self.schedule.data_dir))
+        train_files, self.validation_files = split_train_validation(files, self.schedule.validation_images)
+        self.sampler = CropSampler(train_files, self.schedule.crop_size, self.schedule.seed)
+        self.validation = CropSampler(self.validation_files, 256, seed=12345).batch(0, len(self.validation_files))
+        self.lpips = LPIPS("alex")
+
+    @property
+    def autoencoder(self) -> Autoencoder:
+        return self.round_trip.autoencoder
+
+    def trainable(self) -> nn.Module:
+        return self.round_trip
+
+    def prepare(self, accelerator: Accelerator) -> None:
+        self.lpips.to(accelerator.device)
+
+    def training_step(self, model, step, rank, device):
+        images = self.sampler.batch(step, self.schedule.batch_size).to(device)
+        reconstruction, raw = model(images)
+        weights = self.config.loss
+        l1 = (reconstruction - images).abs().mean()
+        mse = F.mse_loss(reconstruction, images)
+        perceptual = self.lpips(reconstruction, images).mean() if weights.lpips > 0 else l1.new_zeros(())
+        latent_l2 = raw.pow(2).mean()
+        loss = weights.l1 * l1 + weights.mse * mse + weights.lpips * perceptual + weights.latent_l2 * latent_l2
+        return loss, {"loss": loss.item(), "l1": l1.item(), "lpips": perceptual.item(),
+                      "psnr": psnr(reconstruction.detach().clamp(0, 1), images).mean().item(),
+                      "latent_rms": latent_l2.sqrt().item()}
+
+    def validate(self, device):
+        images = self.validation.to(device)
+        reconstruction = self.autoencoder.decode_raw(self.autoencoder.encode_raw(images)).clamp(0, 1)
+        return {"psnr": psnr(reconstruction, images).mean().item(),
+                "lpips": self.lpips(reconstruction, images).mean().item()}
+
+    def export(self, directory: Path) -> None:
+        autoencoder = self.autoencoder.cpu().eval()
+        with torch.no_grad():
+            crops = self.sampler.batch(10**9, 64)
+            autoencoder.set_latent_statistics(autoencoder.encode_raw(crops))
+        autoencoder.save_pretrained(directory)

@@ -1,0 +1,158 @@
+"""The one training loop every stage runs in.
+
+A stage supplies its trainable modules, a `training_step` and an `export`; the loop owns the
+optimiser, learning-rate schedule, accelerate (CPU, one GPU, or many via `accelerate launch`),
+resumable checkpoints (modules + optimiser + step), a tqdm bar, and CSV + TensorBoard logs.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+from tqdm.auto import tqdm
+
+from versacodec.training.config import ScheduleConfig
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class Stage(Protocol):
+    schedule: ScheduleConfig
+
+    def trainable(self) -> nn.Module:
+        """One module (possibly a container) whose parameters the optimiser updates."""
+
+    def prepare(self, accelerator: Accelerator) -> None:
+        """Move frozen helpers (loss networks, teachers) to the device."""
+
+    def training_step(self, model: nn.Module, step: int, rank: int,
+                      device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss and scalars for batch number `step`; `model` is `trainable()` as wrapped by
+        accelerate (call it, rather than the stage's own reference, so DDP syncs gradients)."""
+
+    def validate(self, device: torch.device) -> dict[str, float]:
+        """Scalars measured on held-out images (uses the stage's own, unwrapped modules)."""
+
+    def export(self, directory: Path) -> None:
+        """Write the trained model(s) with save_pretrained."""
+
+
+def learning_rate_factor(step: int, schedule: ScheduleConfig) -> float:
+    if step < schedule.warmup_steps:
+        return (step + 1) / schedule.warmup_steps
+    progress = (step - schedule.warmup_steps) / max(1, schedule.steps - schedule.warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return schedule.final_lr_fraction + (1 - schedule.final_lr_fraction) * cosine
+
+
+class MetricLog:
+    """Appends one row per logged step to NAME.csv (and TensorBoard when installed)."""
+
+    def __init__(self, directory: Path, name: str, enabled: bool) -> None:
+        self.path = directory / f"{name}.csv"
+        self.enabled = enabled
+        self.writer = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(directory / "tensorboard" / name))
+            except ImportError:
+                self.writer = None
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        row = {"step": step, "time": round(time.time(), 1), **{k: round(v, 6) for k, v in values.items()}}
+        new_file = not self.path.exists()
+        with open(self.path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            if new_file:
+                writer.writeheader()
+            writer.writerow(row)
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(key, value, step)
+
+
+def _save_checkpoint(path: Path, module: nn.Module, optimizer: torch.optim.Optimizer, step: int,
+                     elapsed: float) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": module.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                "elapsed_seconds": elapsed}, tmp)
+    tmp.replace(path)
+
+
+def run_stage(stage: Stage, progress: bool = True) -> Path:
+    """Train `stage` to `schedule.steps`, resuming from output_dir/checkpoint.pt when present."""
+    schedule = stage.schedule
+    output = Path(schedule.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator(mixed_precision=schedule.mixed_precision)
+    torch.manual_seed(schedule.seed + accelerator.process_index)
+    module = stage.trainable()
+    optimizer = torch.optim.AdamW(_trainable_parameters(module), lr=schedule.learning_rate,
+                                  weight_decay=schedule.weight_decay)
+    start_step, elapsed = 0, 0.0
+    checkpoint_path = output / CHECKPOINT_NAME
+    if checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_step, elapsed = int(state["step"]), float(state.get("elapsed_seconds", 0.0))
+        accelerator.print(f"resuming {output} at step {start_step}")
+    module, optimizer = accelerator.prepare(module, optimizer)
+    stage.prepare(accelerator)
+    log = MetricLog(output, "train", accelerator.is_main_process)
+    validation_log = MetricLog(output, "validation", accelerator.is_main_process)
+    bar = tqdm(total=schedule.steps, initial=start_step, disable=not (progress and accelerator.is_main_process),
+               desc=output.name, dynamic_ncols=True)
+    running: dict[str, float] = {}
+    started = time.time() - elapsed
+    for step in range(start_step, schedule.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = schedule.learning_rate * learning_rate_factor(step, schedule)
+        module.train()
+        with accelerator.autocast():
+            loss, scalars = stage.training_step(module, step, accelerator.process_index, accelerator.device)
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        if schedule.grad_clip > 0:
+            accelerator.clip_grad_norm_(_trainable_parameters(module), schedule.grad_clip)
+        optimizer.step()
+        for key, value in scalars.items():
+            running[key] = running.get(key, 0.0) + value
+        done = step + 1
+        bar.update(1)
+        if done % schedule.log_every == 0:
+            means = {k: v / schedule.log_every for k, v in running.items()}
+            means["lr"] = optimizer.param_groups[0]["lr"]
+            bar.set_postfix({k: f"{v:.4g}" for k, v in means.items() if k != "lr"})
+            log.write(done, means)
+            running = {}
+        if done % schedule.validate_every == 0 or done == schedule.steps:
+            module.eval()
+            with torch.no_grad():
+                validation_log.write(done, stage.validate(accelerator.device))
+        if accelerator.is_main_process and (done % schedule.checkpoint_every == 0 or done == schedule.steps):
+            _save_checkpoint(checkpoint_path, accelerator.unwrap_model(module), optimizer, done,
+                             time.time() - started)
+    bar.close()
+    accelerator.wait_for_everyone()
+    final = output / "final"
+    if accelerator.is_main_process:
+        stage.export(final)
+        (output / "wall_time_seconds.txt").write_text(f"{time.time() - started:.0f}\n")
+    return final
+
+
+def _trainable_parameters(module: nn.Module) -> Iterable[nn.Parameter]:
+    return [p for p in module.parameters() if p.requires_grad]
