@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from versacodec.blocks import residual_blocks
 from versacodec.modeling import PretrainedModule
 
 
@@ -31,22 +31,6 @@ class AutoencoderConfig:
         return 8
 
 
-class ResidualBlock(nn.Module):
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight)  # each block starts as the identity
-        nn.init.zeros_(self.conv2.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.silu(self.conv1(F.silu(x))))
-
-
-def _blocks(channels: int, count: int) -> list[nn.Module]:
-    return [ResidualBlock(channels) for _ in range(count)]
-
-
 class Encoder(nn.Sequential):
     def __init__(self, config: AutoencoderConfig) -> None:
         w1, w2, w3 = config.encoder_widths
@@ -54,11 +38,11 @@ class Encoder(nn.Sequential):
         super().__init__(
             nn.PixelUnshuffle(2),
             nn.Conv2d(12, w1, 3, padding=1),
-            *_blocks(w1, n1),
+            *residual_blocks(w1, n1),
             nn.Conv2d(w1, w2, 3, stride=2, padding=1),
-            *_blocks(w2, n2),
+            *residual_blocks(w2, n2),
             nn.Conv2d(w2, w3, 3, stride=2, padding=1),
-            *_blocks(w3, n3),
+            *residual_blocks(w3, n3),
             nn.SiLU(),
             nn.Conv2d(w3, config.latent_channels, 3, padding=1),
         )
@@ -71,13 +55,13 @@ class Decoder(nn.Sequential):
         out = config.output_width
         super().__init__(
             nn.Conv2d(config.latent_channels, w1, 3, padding=1),
-            *_blocks(w1, n1),
+            *residual_blocks(w1, n1),
             nn.Conv2d(w1, w2 * 4, 3, padding=1),
             nn.PixelShuffle(2),
-            *_blocks(w2, n2),
+            *residual_blocks(w2, n2),
             nn.Conv2d(w2, w3 * 4, 3, padding=1),
             nn.PixelShuffle(2),
-            *_blocks(w3, n3),
+            *residual_blocks(w3, n3),
             nn.SiLU(),
             nn.Conv2d(w3, out * 4, 3, padding=1),
             nn.PixelShuffle(2),

@@ -1,0 +1,129 @@
+"""Image input/output at the edges of the codec: decoding user files, colour conversion with
+notes, padding to the codec's block size, and atomic PNG output."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from versacodec.container.format import ColourMode
+from versacodec.errors import InputError
+from versacodec.fileio import atomic_write_bytes
+
+# Pillow's own decompression-bomb guard would raise a warning/exception type of its own; we
+# apply our configurable limit instead, before decoding pixels.
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclass
+class LoadedImage:
+    pixels: torch.Tensor  # (1, 3, H, W) float in [0, 1]
+    colour: ColourMode
+    bit_depth: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[-2])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[-1])
+
+
+def open_image(source: str | Path | bytes | Image.Image, max_pixels: int) -> LoadedImage:
+    """Decode a PNG/JPEG/WebP/... file (or take a PIL image): EXIF orientation applied,
+    RGBA/greyscale/palette/16-bit/CMYK converted to 8-bit RGB with a note saying so."""
+    if isinstance(source, Image.Image):
+        return _from_pil(source, max_pixels)
+    try:
+        handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(f"cannot open {source}: {exc.strerror}") from exc
+    with handle:
+        try:
+            image = Image.open(handle)
+            if image.width * image.height > max_pixels:
+                raise InputError(f"image is {image.width}x{image.height}, above the pixel limit {max_pixels}")
+            image.load()
+        except UnidentifiedImageError as exc:
+            raise InputError(f"{_name(source)} is not an image file Pillow can read") from exc
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise InputError(f"{_name(source)} is damaged or truncated: {exc}") from exc
+        return _from_pil(image, max_pixels)
+
+
+def _name(source) -> str:
+    return "input" if isinstance(source, bytes) else str(source)
+
+
+def _from_pil(image: Image.Image, max_pixels: int) -> LoadedImage:
+    if image.width * image.height > max_pixels:
+        raise InputError(f"image is {image.width}x{image.height}, above the pixel limit {max_pixels}")
+    notes: list[str] = []
+    if _orientation(image) not in (None, 1):
+        image = ImageOps.exif_transpose(image)
+        notes.append("EXIF orientation applied")
+    mode, colour, bit_depth = image.mode, ColourMode.RGB, 8
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if array.max(initial=0) > 255 or mode.startswith("I;16") else 255.0
+        image = Image.fromarray(np.clip(np.round(array / peak * 255), 0, 255).astype(np.uint8), "L")
+        notes.append(f"{mode} 16-bit greyscale reduced to 8 bits")
+        bit_depth, mode = 16, "L"
+    if mode in ("L", "LA", "1"):
+        colour = ColourMode.GREYSCALE
+        if mode == "LA":
+            notes.append("alpha channel dropped")
+        image = image.convert("L").convert("RGB")
+    elif mode in ("RGBA", "PA") or (mode == "P" and "transparency" in image.info):
+        notes.append("alpha channel dropped (composited on white)")
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba).convert("RGB")
+    elif mode in ("RGB;16", "RGBA;16", "I;16N") or mode.endswith(";16"):
+        notes.append("16-bit colour reduced to 8 bits")
+        bit_depth = 16
+        image = image.convert("RGB")
+    elif mode != "RGB":
+        notes.append(f"{mode} converted to RGB")
+        image = image.convert("RGB")
+    array = np.asarray(image, dtype=np.uint8)
+    pixels = torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+    return LoadedImage(pixels, colour, bit_depth, notes)
+
+
+def _orientation(image: Image.Image) -> int | None:
+    try:
+        return image.getexif().get(0x0112)
+    except Exception:  # malformed EXIF is not worth failing over
+        return None
+
+
+def pad_to_multiple(pixels: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Reflect-pad (replicate where the image is too small to reflect) to a multiple of `multiple`."""
+    height, width = pixels.shape[-2:]
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return pixels
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(pixels, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def to_pil(pixels: torch.Tensor, colour: ColourMode = ColourMode.RGB) -> Image.Image:
+    """(1, 3, H, W) in [0, 1] → 8-bit PIL image (round half to even, deterministic)."""
+    array = torch.round(pixels[0].clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    image = Image.fromarray(array, "RGB")
+    return image.convert("L") if colour == ColourMode.GREYSCALE else image
+
+
+def save_png(image: Image.Image, path: str | Path) -> None:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
