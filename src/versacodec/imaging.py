@@ -123,7 +123,16 @@ def to_pil(pixels: torch.Tensor, colour: ColourMode = ColourMode.RGB) -> Image.I
     return image.convert("L") if colour == ColourMode.GREYSCALE else image
 
 
-def save_png(image: Image.Image, path: str | Path) -> None:
+def save_image(image: Image.Image, path: str | Path) -> None:
+    """Write atomically in the format the extension names (PNG for .png)."""
+    path = Path(path)
+    extension = path.suffix.lower()
+    image_format = Image.registered_extensions().get(extension)
+    if image_format is None:
+        raise InputError(f"cannot tell an image format from the extension {extension!r}; use .png")
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    try:
+        image.save(buffer, format=image_format)
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"cannot write {image_format} files: {exc}") from exc
     atomic_write_bytes(path, buffer.getvalue())

@@ -23,7 +23,7 @@ MAX_SECTIONS = 4096
 _PREAMBLE = struct.Struct(">8sBBH")
 # width height colour bit_depth quality seed section_count flags
 _FIXED = struct.Struct(">IIBBHIHI")
-# kind flags length crc32
+# kind flags length crc32 (over kind, flags, length and payload)
 _SECTION = struct.Struct(">HHII")
 _CRC = struct.Struct(">I")
 SECTION_OVERHEAD = _SECTION.size
@@ -91,7 +91,7 @@ class Stream:
     def to_bytes(self) -> bytes:
         parts = [self.header_bytes()]
         for section in self.sections:
-            crc = zlib.crc32(section.payload)
+            crc = _section_crc(section.kind, section.flags, section.payload)
             parts.append(_SECTION.pack(section.kind, section.flags, len(section.payload), crc))
             parts.append(section.payload)
         return b"".join(parts)
@@ -122,7 +122,7 @@ class Stream:
                                   f"{len(data) - offset} remain")
             payload = bytes(data[offset : offset + length])
             offset += length
-            if zlib.crc32(payload) != crc:
+            if _section_crc(kind, flags, payload) != crc:
                 raise StreamError(f"corrupted: CRC mismatch in section {index + 1} ({_kind_name(kind)})")
             if kind not in SectionKind.__members__.values():
                 if flags & SECTION_CRITICAL:
@@ -132,6 +132,11 @@ class Stream:
         if offset != len(data):
             raise StreamError(f"corrupted: {len(data) - offset} unexpected bytes after the last section")
         return cls(header, sections)
+
+
+def _section_crc(kind: int, flags: int, payload: bytes) -> int:
+    """CRC32 over the section's kind, flags, length and payload."""
+    return zlib.crc32(payload, zlib.crc32(struct.pack(">HHI", kind, flags, len(payload))))
 
 
 def _kind_name(kind: int) -> str:

@@ -18,11 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-WEIGHT_BITS = 12
+WEIGHT_BITS = 14
 ACTIVATION_BITS = 8
-# |activation| ≤ 2**12 keeps |x_int · w_int| ≤ 2**(20+16) and sums over ≤ 2**13 taps below 2**53.
+# |activation| ≤ 2**12 and |weight| ≤ 2**4 bound each integer product by 2**(20+18); sums over at
+# most MAX_TAPS = 2**14 products stay below 2**53, the limit of exact float64 integers.
 ACTIVATION_LIMIT = float(2**12)
 WEIGHT_LIMIT = float(2**4)
+MAX_TAPS = 2**14
 
 _state = threading.local()
 
@@ -55,6 +57,9 @@ def _integer_weights(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor | Non
     cached = getattr(layer, "_integer_cache", None)
     if cached is not None and cached[0] == key:
         return cached[1]
+    taps = layer.weight[0].numel() if isinstance(layer, nn.Conv2d) else layer.weight[:, 0].numel()
+    if taps > MAX_TAPS:
+        raise ValueError(f"{type(layer).__name__} sums {taps} products; exact mode allows {MAX_TAPS}")
     scale = float(2**WEIGHT_BITS)
     weight = torch.round(layer.weight.detach().double().clamp(-WEIGHT_LIMIT, WEIGHT_LIMIT) * scale)
     bias = None

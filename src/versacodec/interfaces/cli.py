@@ -1,24 +1,119 @@
-"""`versacodec` command line: compress | decompress | info | eval | train | ...
+"""versacodec — an image codec for people and machines.
 
-Every user-facing failure is a VersacodecError: one line on stderr, exit status 2, no traceback.
+Compress an image into a .vcx stream at a target bits-per-pixel or quality, decode it directly
+or through the generative (diffusion) decoder, and inspect streams. Every failure prints one
+line on stderr and exits with status 2.
+
+examples:
+  versacodec compress photo.jpg -o photo.vcx --bpp 0.05
+  versacodec decompress photo.vcx -o photo.png
+  versacodec info photo.vcx --json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
+from pathlib import Path
 
-from versacodec.errors import VersacodecError
+from versacodec.errors import InputError, VersacodecError
 
 EXIT_USAGE = 2
-
-Command = Callable[[argparse.Namespace], int]
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own usage errors: one line, exit 2
         self.exit(EXIT_USAGE, f"versacodec: error: {message} (see --help)\n")
+
+
+def _check_output(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise InputError(f"{path} exists; pass --overwrite to replace it")
+    if not path.parent.exists():
+        raise InputError(f"output folder {path.parent} does not exist")
+
+
+def _read_input(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _load_codec(args: argparse.Namespace):
+    from versacodec.codec import Codec
+
+    return Codec.from_pretrained(args.model)
+
+
+def _emit(args: argparse.Namespace, record: dict, line: str) -> None:
+    print(json.dumps(record) if getattr(args, "json", False) else line)
+
+
+# --------------------------------------------------------------------------- commands
+def _compress(args: argparse.Namespace) -> int:
+    from versacodec.fileio import atomic_write_bytes
+
+    output = Path(args.output)
+    _check_output(output, args.overwrite)
+    codec = _load_codec(args)
+    started = time.perf_counter()
+    encoded = codec.compress(Path(args.input), quality=args.quality, bpp=args.bpp, seed=args.seed)
+    seconds = time.perf_counter() - started
+    atomic_write_bytes(output, encoded.data)
+    for note in encoded.notes:
+        print(f"note: {note}", file=sys.stderr)
+    record = {"input": args.input, "output": str(output), "bytes": len(encoded.data),
+              "bpp": encoded.bits_per_pixel, "quality": encoded.quality, "width": encoded.width,
+              "height": encoded.height, "seconds": round(seconds, 3), "notes": encoded.notes}
+    _emit(args, record, f"{output}: {len(encoded.data)} bytes, {encoded.bits_per_pixel:.4f} bpp, "
+          f"quality {encoded.quality}, {encoded.width}x{encoded.height}, {seconds:.2f} s")
+    return 0
+
+
+def _decompress(args: argparse.Namespace) -> int:
+    from versacodec.imaging import save_image
+
+    output = Path(args.output)
+    _check_output(output, args.overwrite)
+    data = _read_input(Path(args.input))
+    codec = _load_codec(args)
+    started = time.perf_counter()
+    decoded = codec.decompress(data, decoder=args.decoder)
+    seconds = time.perf_counter() - started
+    save_image(decoded.image, output)
+    header = decoded.header
+    record = {"input": args.input, "output": str(output), "width": header.width, "height": header.height,
+              "bpp": len(data) * 8 / (header.width * header.height), "decoder": decoded.decoder,
+              "seconds": round(seconds, 3)}
+    _emit(args, record, f"{output}: {header.width}x{header.height} from {len(data)} bytes "
+          f"({record['bpp']:.4f} bpp), {decoded.decoder} decoder, {seconds:.2f} s")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from versacodec.container.inspect import describe
+
+    data = _read_input(Path(args.input))
+    report = describe(data)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    header = report["header"]
+    print(f"{args.input}: versacodec stream v{report['format_version']}, {report['file_bytes']} bytes, "
+          f"{report['bpp']:.4f} bpp")
+    print(f"  image    {header['width']}x{header['height']} {header['colour']} "
+          f"(original {header['bit_depth']}-bit)")
+    print(f"  model    {header['model_id']} (weights {header['weights_hash'][:12]})")
+    print(f"  quality  {header['quality']}   seed {header['seed']}")
+    print(f"  header   {report['header_bytes']} bytes")
+    for section in report["sections"]:
+        extra = "".join(f"  {k}={v}" for k, v in section.get("details", {}).items())
+        print(f"  section  {section['kind']:<12} {section['bytes']:>8} bytes{extra}")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -29,25 +124,69 @@ def _train(args: argparse.Namespace) -> int:
     registry = {name: config_class for name, (config_class, _) in STAGES.items()}
     stage_name, config = load_yaml_config(args.config, registry)
     if stage_name != args.stage:
-        raise VersacodecError(f"{args.config} configures stage {stage_name!r}, not {args.stage!r}")
+        raise InputError(f"{args.config} configures stage {stage_name!r}, not {args.stage!r}")
     stage = STAGES[stage_name][1](config)
-    final = run_stage(stage, progress=not args.no_progress)
-    print(f"trained {stage_name}; exported to {final}")
+    final = run_stage(stage, progress=not args.no_progress, export_only=args.export_only)
+    print(f"{'exported' if args.export_only else 'trained'} {stage_name}: {final}")
     return 0
 
 
+# --------------------------------------------------------------------------- parser
+def _model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="DIR",
+                        help="model bundle folder (default: the model shipped in the package)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="versacodec", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="versacodec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    compress = commands.add_parser(
+        "compress", help="image (PNG/JPEG/WebP/...) → .vcx stream",
+        description="Compress an image. With --bpp the real file is at most that many bits per pixel of "
+        "the original image (rate control by bisection on the coded size); with --quality (0-100) the "
+        "rate setting is fixed. Any size works: the image is padded internally and cropped back on "
+        "decode. RGBA, greyscale, palette and 16-bit inputs are converted, with a note.")
+    compress.add_argument("input", help="image file")
+    compress.add_argument("-o", "--output", required=True, help="output .vcx file")
+    rate = compress.add_mutually_exclusive_group()
+    rate.add_argument("--bpp", type=float, help="target bits per pixel (file size × 8 / pixels)")
+    rate.add_argument("--quality", type=int, help="rate setting 0 (smallest) .. 100 (best); default 75")
+    compress.add_argument("--seed", type=int, default=0, help="seed stored for generative decoding")
+    compress.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    compress.add_argument("--json", action="store_true", help="print one JSON record")
+    _model_option(compress)
+    compress.set_defaults(handler=_compress)
+
+    decompress = commands.add_parser(
+        "decompress", help=".vcx stream → image",
+        description="Decode a .vcx stream to an image file (format from the extension; PNG recommended). "
+        "The same stream always decodes to the identical image.")
+    decompress.add_argument("input", help=".vcx file")
+    decompress.add_argument("-o", "--output", required=True, help="output image, e.g. out.png")
+    decompress.add_argument("--decoder", choices=("direct", "generative"), default="direct",
+                            help="direct: synthesis → autoencoder decoder; generative: diffusion prior")
+    decompress.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    decompress.add_argument("--json", action="store_true", help="print one JSON record")
+    _model_option(decompress)
+    decompress.set_defaults(handler=_decompress)
+
+    info = commands.add_parser("info", help="describe a .vcx stream: header and sections",
+                               description="Print the header fields and every section with its byte count. "
+                               "With --json, section bytes plus header bytes equal the file size.")
+    info.add_argument("input", help=".vcx file")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(handler=_info)
 
     train = commands.add_parser(
         "train", help="run a training stage from a YAML config (resumes from its checkpoint)",
         description="Run one training stage. Re-running the same command resumes from "
-        "OUTPUT_DIR/checkpoint.pt. Multi-GPU: `accelerate launch -m versacodec train ...`.",
-    )
-    train.add_argument("stage", help="stage name, e.g. autoencoder, latent_codec, prior, control")
+        "OUTPUT_DIR/checkpoint.pt. Multi-GPU: `accelerate launch -m versacodec train ...`.")
+    train.add_argument("stage", help="stage name: autoencoder, latent_codec, ...")
     train.add_argument("--config", required=True, help="YAML file (see configs/)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
+    train.add_argument("--export-only", action="store_true",
+                       help="write the latest checkpoint's weights to OUTPUT_DIR/snapshot-STEP and stop")
     train.set_defaults(handler=_train)
     return parser
 

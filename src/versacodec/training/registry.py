@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from versacodec.training.stages.autoencoder import AutoencoderStage, AutoencoderStageConfig
+from versacodec.training.stages.latent_codec import LatentCodecStage, LatentCodecStageConfig
 
 STAGES: dict[str, tuple[type, type]] = {
     "autoencoder": (AutoencoderStageConfig, AutoencoderStage),
+    "latent_codec": (LatentCodecStageConfig, LatentCodecStage),
 }

@@ -91,8 +91,10 @@ def _save_checkpoint(path: Path, module: nn.Module, optimizer: torch.optim.Optim
     tmp.replace(path)
 
 
-def run_stage(stage: Stage, progress: bool = True) -> Path:
-    """Train `stage` to `schedule.steps`, resuming from output_dir/checkpoint.pt when present."""
+def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) -> Path:
+    """Train `stage` to `schedule.steps`, resuming from output_dir/checkpoint.pt when present.
+
+    `export_only` writes the checkpoint's current weights to output_dir/snapshot-STEP without training."""
     schedule = stage.schedule
     output = Path(schedule.output_dir)
     output.mkdir(parents=True, exist_ok=True)
@@ -109,6 +111,10 @@ def run_stage(stage: Stage, progress: bool = True) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         start_step, elapsed = int(state["step"]), float(state.get("elapsed_seconds", 0.0))
         accelerator.print(f"resuming {output} at step {start_step}")
+    if export_only:
+        snapshot = output / f"snapshot-{start_step}"
+        stage.export(snapshot)
+        return snapshot
     module, optimizer = accelerator.prepare(module, optimizer)
     stage.prepare(accelerator)
     log = MetricLog(output, "train", accelerator.is_main_process)

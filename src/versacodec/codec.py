@@ -1,0 +1,151 @@
+"""The codec pipeline: image → latent → latent codec → .vcx bytes, and back.
+
+`Codec` holds one loaded model bundle for repeated use (the API, CLI, batch mode, evaluation
+and the web page all go through it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from versacodec.bundle import read_manifest, resolve_model_dir, weights_hash
+from versacodec.container.format import (
+    DEFAULT_MAX_PIXELS,
+    Section,
+    SectionKind,
+    Stream,
+    StreamHeader,
+)
+from versacodec.determinism import reproducible_inference
+from versacodec.errors import InputError, StreamError
+from versacodec.imaging import LoadedImage, open_image, pad_to_multiple, to_pil
+from versacodec.latent_codec.model import CompressedLatent, LatentCodec
+from versacodec.latent_codec.rate_control import highest_quality_within
+from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
+from versacodec.latent_space.autoencoder import Autoencoder
+
+DECODERS = ("direct", "generative")
+
+
+@dataclass
+class EncodedImage:
+    data: bytes
+    quality: int
+    width: int
+    height: int
+    padded_width: int
+    padded_height: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bits_per_pixel(self) -> float:
+        return len(self.data) * 8 / (self.width * self.height)
+
+
+@dataclass
+class DecodedImage:
+    image: Image.Image
+    header: StreamHeader
+    decoder: str
+    pixels: torch.Tensor  # (1, 3, H, W) in [0, 1] before 8-bit rounding
+
+
+class Codec:
+    """A loaded model bundle. `Codec.from_pretrained()` loads the shipped default model."""
+
+    def __init__(self, root: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.root = root
+        self.manifest = read_manifest(root)
+        self.model_id = self.manifest.model_id
+        self.weights_hash = weights_hash(root, self.manifest)
+        self.autoencoder = Autoencoder.from_pretrained(self.manifest.path(root, "autoencoder"))
+        self.latent_codec = LatentCodec.from_pretrained(self.manifest.path(root, "latent_codec"))
+        self.max_pixels = max_pixels
+        self.block = self.autoencoder.factor * LatentCodec.block_size
+
+    @classmethod
+    def from_pretrained(cls, model: str | Path | None = None, max_pixels: int | None = None) -> Codec:
+        return cls(resolve_model_dir(model), max_pixels or DEFAULT_MAX_PIXELS)
+
+    @property
+    def quality_levels(self) -> int:
+        return self.latent_codec.config.quality_levels
+
+    # ------------------------------------------------------------------ encode
+    def load(self, source: str | Path | bytes | Image.Image | LoadedImage) -> LoadedImage:
+        return source if isinstance(source, LoadedImage) else open_image(source, self.max_pixels)
+
+    def compress(self, source, *, quality: int | None = None, bpp: float | None = None,
+                 seed: int = 0) -> EncodedImage:
+        """Code an image at a quality (0..100) or at most `bpp` bits per pixel (real file size)."""
+        if quality is not None and bpp is not None:
+            raise InputError("give either a quality or a target bpp, not both")
+        if quality is not None and not 0 <= quality < self.quality_levels:
+            raise InputError(f"quality must be an integer from 0 to {self.quality_levels - 1}")
+        if bpp is not None and not (math.isfinite(bpp) and bpp > 0):
+            raise InputError(f"target bpp must be a positive number, not {bpp}")
+        loaded = self.load(source)
+        padded = pad_to_multiple(loaded.pixels, self.block)
+        with reproducible_inference():
+            analysed = self.latent_codec.analyse(self.autoencoder.encode(padded))
+
+            def stream_at(q: int) -> bytes:
+                compressed = self.latent_codec.compress_analysed(analysed, q)
+                return self._stream(loaded, q, seed, compressed).to_bytes()
+
+            if bpp is None:
+                chosen = 75 if quality is None else quality
+            else:
+                budget = int(bpp * loaded.width * loaded.height // 8)
+                chosen = highest_quality_within(lambda q: len(stream_at(q)), budget, self.quality_levels).quality
+            data = stream_at(chosen)
+        return EncodedImage(data, chosen, loaded.width, loaded.height, padded.shape[-1], padded.shape[-2],
+                            list(loaded.notes))
+
+    def _stream(self, loaded: LoadedImage, quality: int, seed: int, compressed: CompressedLatent) -> Stream:
+        header = StreamHeader(width=loaded.width, height=loaded.height, model_id=self.model_id,
+                              weights_hash=self.weights_hash, quality=quality, seed=seed,
+                              colour=loaded.colour, bit_depth=loaded.bit_depth)
+        return Stream(header, [Section(SectionKind.HYPERPRIOR, compressed.hyperprior),
+                               Section(SectionKind.LATENT, compressed.latent)])
+
+    # ------------------------------------------------------------------ decode
+    def read_stream(self, data: bytes) -> Stream:
+        """Parse and check that this bundle made the stream (model id and weights hash)."""
+        stream = Stream.from_bytes(data, self.max_pixels)
+        header = stream.header
+        if header.model_id != self.model_id or header.weights_hash != self.weights_hash:
+            raise StreamError(
+                f"stream was made by model '{header.model_id}' (weights {header.weights_hash.hex()[:12]}), "
+                f"but this decoder has '{self.model_id}' (weights {self.weights_hash.hex()[:12]}); "
+                "decode it with the model that encoded it (--model)")
+        if not 0 <= header.quality < self.quality_levels:
+            raise StreamError(f"corrupted: quality {header.quality} out of range")
+        return stream
+
+    def decode_latent(self, stream: Stream) -> torch.Tensor:
+        header = stream.header
+        padded_h = math.ceil(header.height / self.block) * self.block
+        padded_w = math.ceil(header.width / self.block) * self.block
+        factor = self.autoencoder.factor * LATENT_TO_Y_STRIDE
+        compressed = CompressedLatent(stream.section(SectionKind.HYPERPRIOR).payload,
+                                      stream.section(SectionKind.LATENT).payload,
+                                      (padded_h // factor, padded_w // factor))
+        return self.latent_codec.decompress(compressed, header.quality)
+
+    def decompress(self, data: bytes, *, decoder: str = "direct") -> DecodedImage:
+        if decoder not in DECODERS:
+            raise InputError(f"decoder must be one of {', '.join(DECODERS)}")
+        if decoder == "generative":
+            raise InputError("this model bundle has no generative decoder; use --decoder direct")
+        stream = self.read_stream(data)
+        header = stream.header
+        with reproducible_inference():
+            latent = self.decode_latent(stream)
+            pixels = self.autoencoder.decode(latent)[..., : header.height, : header.width]
+        return DecodedImage(to_pil(pixels, header.colour), header, decoder, pixels)

@@ -1,0 +1,25 @@
+"""A description of a stream (header fields, sections, byte counts) for `versacodec info`."""
+
+from __future__ import annotations
+
+from versacodec.container.format import FORMAT_VERSION, SECTION_OVERHEAD, Stream
+
+
+def describe(data: bytes) -> dict:
+    stream = Stream.from_bytes(data)
+    header = stream.header
+    header_bytes = len(stream.header_bytes())
+    sections = [{"kind": section.kind_name, "bytes": section.coded_size, "payload_bytes": len(section.payload),
+                 "critical": bool(section.flags & 1)} for section in stream.sections]
+    return {
+        "format_version": f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
+        "file_bytes": len(data),
+        "header_bytes": header_bytes,
+        "section_overhead_bytes": SECTION_OVERHEAD,
+        "bpp": len(data) * 8 / (header.width * header.height),
+        "header": {"width": header.width, "height": header.height, "colour": header.colour.name.lower(),
+                   "bit_depth": header.bit_depth, "model_id": header.model_id,
+                   "weights_hash": header.weights_hash.hex(), "quality": header.quality, "seed": header.seed,
+                   "flags": header.flags},
+        "sections": sections,
+    }

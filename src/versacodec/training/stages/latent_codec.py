@@ -1,0 +1,96 @@
+"""Stage `latent_codec`: train the variable-rate latent codec on cached autoencoder latents.
+
+Loss per sample = bpp + λ(level) · ‖z − ẑ‖² with the level drawn uniformly over the continuous
+range [0, rate_levels − 1] and λ log-interpolated between the per-level values, so the
+interpolated gains that quality settings use are trained too. Bits count against the pixels of
+the image the latent came from (8× its sides).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
+from versacodec.training.config import ScheduleConfig
+from versacodec.training.data import list_images, split_train_validation, training_root
+from versacodec.training.latent_cache import LatentCropSampler, build_latent_cache
+
+
+@dataclass(frozen=True)
+class LatentCodecLoss:
+    lambdas: tuple[float, ...] = (0.1, 0.24, 0.58, 1.4, 3.3, 8.0)  # one per rate level
+
+
+@dataclass(frozen=True)
+class LatentCodecStageConfig:
+    autoencoder: str = "runs/autoencoder/final"
+    cache_dir: str = "cache"
+    latent_crop: int = 32
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    model: LatentCodecConfig = field(default_factory=LatentCodecConfig)
+    loss: LatentCodecLoss = field(default_factory=LatentCodecLoss)
+    init_from: str | None = None
+
+
+def bits_per_pixel(likelihoods: dict[str, torch.Tensor], latent_shape: torch.Size) -> torch.Tensor:
+    """Per-sample bpp of the image behind a latent (B, C, h, w) with f = 8."""
+    pixels = latent_shape[-2] * latent_shape[-1] * 64
+    bits = sum(-torch.log2(v).flatten(1).sum(1) for v in likelihoods.values())
+    return bits / pixels
+
+
+class LatentCodecStage:
+    def __init__(self, config: LatentCodecStageConfig) -> None:
+        self.config, self.schedule = config, config.schedule
+        if len(config.loss.lambdas) != config.model.rate_levels:
+            raise ValueError("loss.lambdas needs one value per model.rate_levels")
+        self.codec = LatentCodec.from_pretrained(config.init_from) if config.init_from else LatentCodec(config.model)
+        files = list_images(training_root(self.schedule.data_dir))
+        train_files, validation_files = split_train_validation(files, self.schedule.validation_images)
+        cache = Path(config.cache_dir)
+        self.sampler = LatentCropSampler(build_latent_cache(Path(config.autoencoder), train_files, cache),
+                                         config.latent_crop, self.schedule.seed)
+        validation = build_latent_cache(Path(config.autoencoder), validation_files, cache, progress=False)
+        self.validation = LatentCropSampler(validation, config.latent_crop, seed=12345).batch(0, 32)[0]
+        self.log_lambdas = torch.tensor([math.log(v) for v in config.loss.lambdas])
+
+    def trainable(self) -> nn.Module:
+        return self.codec
+
+    def prepare(self, accelerator: Accelerator) -> None:
+        self.log_lambdas = self.log_lambdas.to(accelerator.device)
+
+    def _lambda(self, levels: torch.Tensor) -> torch.Tensor:
+        low = levels.floor().long().clamp(max=len(self.log_lambdas) - 2)
+        fraction = levels - low
+        return torch.exp(self.log_lambdas[low] * (1 - fraction) + self.log_lambdas[low + 1] * fraction)
+
+    def training_step(self, model, step, rank, device):
+        latents = self.sampler.batch(step, self.schedule.batch_size)[0].to(device)
+        levels = torch.rand(latents.shape[0], device=device) * (self.config.model.rate_levels - 1)
+        output = model(latents, levels)
+        bpp = bits_per_pixel(output.likelihoods, latents.shape)
+        mse = (output.latent_hat - latents).pow(2).flatten(1).mean(1)
+        loss = (bpp + self._lambda(levels) * mse).mean()
+        return loss, {"loss": loss.item(), "bpp": bpp.mean().item(), "mse": mse.mean().item()}
+
+    def validate(self, device):
+        latents = self.validation.to(device)
+        results = {}
+        self.codec.eval()
+        for level in range(self.config.model.rate_levels):
+            output = self.codec(latents, torch.full((latents.shape[0],), float(level), device=device))
+            results[f"bpp_{level}"] = bits_per_pixel(output.likelihoods, latents.shape).mean().item()
+            results[f"mse_{level}"] = (output.latent_hat - latents).pow(2).mean().item()
+        return results
+
+    def export(self, directory: Path) -> None:
+        codec = self.codec.cpu().eval()
+        codec.build_tables()
+        codec.save_pretrained(directory)

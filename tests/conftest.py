@@ -1,0 +1,74 @@
+"""Shared fixtures: tiny randomly initialised model bundles and generated test images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from versacodec.bundle import BundleManifest, write_manifest
+from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
+from versacodec.latent_space.autoencoder import Autoencoder, AutoencoderConfig
+
+TINY_AUTOENCODER = AutoencoderConfig(latent_channels=4, encoder_widths=(8, 8, 16), encoder_blocks=(0, 0, 1),
+                                     decoder_widths=(16, 8, 8), decoder_blocks=(1, 0, 0), output_width=4)
+TINY_CODEC = LatentCodecConfig(latent_channels=4, width=16, blocks=1, y_channels=12, z_channels=6,
+                               hyper_width=12, groups=(2, 4, 6), context_hidden=8, rate_levels=3,
+                               quality_levels=101, initial_gain_range=(0.5, 8.0))
+
+
+def build_tiny_bundle(root: Path, model_id: str = "tiny-test", seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    autoencoder = Autoencoder(TINY_AUTOENCODER)
+    # Random residual branches start at zero; perturb them so decoding depends on every weight.
+    for parameter in autoencoder.parameters():
+        parameter.data.add_(torch.randn_like(parameter) * 0.02)
+    codec = LatentCodec(TINY_CODEC).eval()
+    codec.build_tables()
+    autoencoder.save_pretrained(root / "autoencoder")
+    codec.save_pretrained(root / "latent_codec")
+    write_manifest(root, BundleManifest(model_id, {"autoencoder": "autoencoder", "latent_codec": "latent_codec"}))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    return build_tiny_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.fixture(scope="session")
+def tiny_codec(tiny_bundle):
+    from versacodec.codec import Codec
+
+    return Codec.from_pretrained(tiny_bundle)
+
+
+def natural_image(width: int = 96, height: int = 80, seed: int = 0) -> Image.Image:
+    """A smooth, textured RGB test picture (gradients, a disc and noise)."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    red = 0.5 + 0.4 * np.sin(xs / 9.0)
+    green = 0.5 + 0.4 * np.cos(ys / 7.0)
+    blue = ((xs - width / 2) ** 2 + (ys - height / 2) ** 2 < (min(width, height) / 3) ** 2).astype(np.float32)
+    array = np.stack([red, green, 0.2 + 0.6 * blue], -1) + rng.normal(0, 0.03, (height, width, 3))
+    return Image.fromarray((np.clip(array, 0, 1) * 255).astype(np.uint8), "RGB")
+
+
+@pytest.fixture
+def image_file(tmp_path) -> Path:
+    path = tmp_path / "input.png"
+    natural_image().save(path)
+    return path
+
+
+def shared_dir(*parts: str) -> Path | None:
+    from versacodec.paths import data_dir, models_dir
+
+    root = data_dir() if parts and parts[0] == "data" else models_dir()
+    if root is None:
+        return None
+    path = root.joinpath(*parts[1:])
+    return path if path.exists() else None

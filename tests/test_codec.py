@@ -1,0 +1,102 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import build_tiny_bundle, natural_image
+from versacodec.codec import Codec
+from versacodec.container.format import ColourMode, SectionKind, Stream
+from versacodec.errors import InputError, StreamError
+
+
+def test_round_trip_keeps_size_and_reports_real_bpp(tiny_codec):
+    image = natural_image(101, 67)
+    encoded = tiny_codec.compress(image, quality=60)
+    assert encoded.bits_per_pixel == len(encoded.data) * 8 / (101 * 67)
+    assert (encoded.padded_width, encoded.padded_height) == (128, 128)
+    decoded = tiny_codec.decompress(encoded.data)
+    assert decoded.image.size == (101, 67) and decoded.image.mode == "RGB"
+    assert decoded.header.quality == 60
+
+
+def test_higher_quality_costs_more_bits(tiny_codec):
+    image = natural_image(128, 128)
+    sizes = [len(tiny_codec.compress(image, quality=q).data) for q in (0, 50, 100)]
+    assert sizes[0] < sizes[1] < sizes[2]
+
+
+def test_target_bpp_is_never_exceeded(tiny_codec):
+    image = natural_image(128, 96)
+    top = tiny_codec.compress(image, quality=100).bits_per_pixel
+    bottom = tiny_codec.compress(image, quality=0).bits_per_pixel
+    for target in np.linspace(bottom * 1.05, top * 0.95, 4):
+        encoded = tiny_codec.compress(image, bpp=float(target))
+        assert encoded.bits_per_pixel <= target
+
+
+def test_impossible_target_and_bad_settings_are_clear_errors(tiny_codec):
+    image = natural_image()
+    with pytest.raises(InputError, match="smallest file"):
+        tiny_codec.compress(image, bpp=1e-6)
+    with pytest.raises(InputError, match="quality must be"):
+        tiny_codec.compress(image, quality=101)
+    with pytest.raises(InputError, match="not both"):
+        tiny_codec.compress(image, quality=5, bpp=0.1)
+    with pytest.raises(InputError, match="positive"):
+        tiny_codec.compress(image, bpp=float("nan"))
+
+
+def test_greyscale_input_decodes_to_greyscale(tiny_codec):
+    encoded = tiny_codec.compress(natural_image().convert("L"), quality=50)
+    assert Stream.from_bytes(encoded.data).header.colour == ColourMode.GREYSCALE
+    assert tiny_codec.decompress(encoded.data).image.mode == "L"
+
+
+def test_stream_from_other_weights_names_both_models(tiny_codec, tmp_path):
+    other = Codec.from_pretrained(build_tiny_bundle(tmp_path / "other", model_id="other-model", seed=3))
+    data = other.compress(natural_image(), quality=50).data
+    with pytest.raises(StreamError, match=r"'other-model'.*'tiny-test'"):
+        tiny_codec.decompress(data)
+
+
+def test_stream_sections(tiny_codec):
+    stream = Stream.from_bytes(tiny_codec.compress(natural_image(), quality=50).data)
+    assert [s.kind for s in stream.sections] == [SectionKind.HYPERPRIOR, SectionKind.LATENT]
+
+
+def test_decoding_is_bit_identical_across_thread_counts_and_processes(tiny_codec, tiny_bundle, tmp_path):
+    data = tiny_codec.compress(natural_image(160, 120), quality=80).data
+    stream_path = tmp_path / "s.vcx"
+    stream_path.write_bytes(data)
+    torch.set_num_threads(2)
+    here = np.asarray(tiny_codec.decompress(data).image)
+    script = (
+        "import sys, torch, numpy as np\n"
+        "torch.set_num_threads(int(sys.argv[3]))\n"
+        "from versacodec.codec import Codec\n"
+        "codec = Codec.from_pretrained(sys.argv[1])\n"
+        "image = codec.decompress(open(sys.argv[2], 'rb').read()).image\n"
+        "sys.stdout.buffer.write(np.asarray(image).tobytes())\n"
+    )
+    for threads in (1, 3):
+        result = subprocess.run([sys.executable, "-c", script, str(tiny_bundle), str(stream_path), str(threads)],
+                                capture_output=True, check=True, timeout=120)
+        assert result.stdout == here.tobytes(), f"decode with {threads} threads differs"
+
+
+def test_reencoding_gives_identical_bytes(tiny_codec):
+    image = natural_image()
+    assert tiny_codec.compress(image, quality=30).data == tiny_codec.compress(image, quality=30).data
+
+
+def test_rgba_and_16_bit_inputs_are_converted_with_notes(tiny_codec):
+    rgba = natural_image().convert("RGBA")
+    assert any("alpha" in n for n in tiny_codec.compress(rgba, quality=10).notes)
+    sixteen = Image.fromarray(np.asarray(natural_image().convert("L"), dtype=np.uint16) * 257)
+    assert sixteen.mode == "I;16"
+    encoded = tiny_codec.compress(sixteen, quality=10)
+    assert any("16-bit" in n for n in encoded.notes)
+    assert Stream.from_bytes(encoded.data).header.bit_depth == 16
