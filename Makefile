@@ -1,0 +1,26 @@
+# Two commands do everything on a fresh clone (see README):
+#   make demo   set up .venv, then compress and decompress sample images with the shipped model
+#   make test   set up .venv, then run the whole test suite
+VENV ?= .venv
+STAMP := $(VENV)/.setup-done
+
+.PHONY: demo test lint bench setup
+
+demo: $(STAMP)
+	$(VENV)/bin/versacodec demo
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+bench: $(STAMP)
+	$(VENV)/bin/versacodec bench
+
+setup: $(STAMP)
+
+# Re-run the set-up only when the declared dependencies change.
+$(STAMP): pyproject.toml requirements/constraints.txt scripts/setup-venv.sh
+	scripts/setup-venv.sh $(VENV)
+	touch $@
