@@ -18,8 +18,7 @@ from torch import nn
 
 from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
 from versacodec.training.config import ScheduleConfig
-from versacodec.training.data import list_images, split_train_validation, training_root
-from versacodec.training.latent_cache import LatentCropSampler, build_latent_cache
+from versacodec.training.latent_data import LatentTrainingData
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,13 @@ class LatentCodecStageConfig:
     init_from: str | None = None
 
 
+def rate_lambda(log_lambdas: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """λ for continuous levels, log-linearly interpolated between the per-level values."""
+    low = levels.floor().long().clamp(max=len(log_lambdas) - 2)
+    fraction = levels - low
+    return torch.exp(log_lambdas[low] * (1 - fraction) + log_lambdas[low + 1] * fraction)
+
+
 def bits_per_pixel(likelihoods: dict[str, torch.Tensor], latent_shape: torch.Size) -> torch.Tensor:
     """Per-sample bpp of the image behind a latent (B, C, h, w) with f = 8."""
     pixels = latent_shape[-2] * latent_shape[-1] * 64
@@ -51,13 +57,7 @@ class LatentCodecStage:
         if len(config.loss.lambdas) != config.model.rate_levels:
             raise ValueError("loss.lambdas needs one value per model.rate_levels")
         self.codec = LatentCodec.from_pretrained(config.init_from) if config.init_from else LatentCodec(config.model)
-        files = list_images(training_root(self.schedule.data_dir))
-        train_files, validation_files = split_train_validation(files, self.schedule.validation_images)
-        cache = Path(config.cache_dir)
-        self.sampler = LatentCropSampler(build_latent_cache(Path(config.autoencoder), train_files, cache),
-                                         config.latent_crop, self.schedule.seed)
-        validation = build_latent_cache(Path(config.autoencoder), validation_files, cache, progress=False)
-        self.validation = LatentCropSampler(validation, config.latent_crop, seed=12345).batch(0, 32)[0]
+        self.data = LatentTrainingData(config.autoencoder, config.cache_dir, config.latent_crop, self.schedule)
         self.log_lambdas = torch.tensor([math.log(v) for v in config.loss.lambdas])
 
     def trainable(self) -> nn.Module:
@@ -66,22 +66,17 @@ class LatentCodecStage:
     def prepare(self, accelerator: Accelerator) -> None:
         self.log_lambdas = self.log_lambdas.to(accelerator.device)
 
-    def _lambda(self, levels: torch.Tensor) -> torch.Tensor:
-        low = levels.floor().long().clamp(max=len(self.log_lambdas) - 2)
-        fraction = levels - low
-        return torch.exp(self.log_lambdas[low] * (1 - fraction) + self.log_lambdas[low + 1] * fraction)
-
     def training_step(self, model, step, rank, device):
-        latents = self.sampler.batch(step, self.schedule.batch_size)[0].to(device)
+        latents = self.data.batch(step, self.schedule.batch_size)[0].to(device)
         levels = torch.rand(latents.shape[0], device=device) * (self.config.model.rate_levels - 1)
         output = model(latents, levels)
         bpp = bits_per_pixel(output.likelihoods, latents.shape)
         mse = (output.latent_hat - latents).pow(2).flatten(1).mean(1)
-        loss = (bpp + self._lambda(levels) * mse).mean()
+        loss = (bpp + rate_lambda(self.log_lambdas, levels) * mse).mean()
         return loss, {"loss": loss.item(), "bpp": bpp.mean().item(), "mse": mse.mean().item()}
 
     def validate(self, device):
-        latents = self.validation.to(device)
+        latents = self.data.validation_latents.to(device)
         results = {}
         self.codec.eval()
         for level in range(self.config.model.rate_levels):
