@@ -13,7 +13,7 @@ from versacodec.errors import StreamError
 
 
 def make_stream(**overrides) -> Stream:
-    fields = {"width": 768, "height": 512, "model_id": "unit", "weights_hash": bytes(range(16)), "quality": 40,
+    fields = {"width": 768, "height": 512, "model_id": "unit", "weights_hash": bytes(range(8)), "quality": 40,
               "seed": 7, "colour": ColourMode.GREYSCALE, "bit_depth": 16}
     fields.update(overrides)
     return Stream(StreamHeader(**fields), [Section(SectionKind.HYPERPRIOR, b"z" * 10),
@@ -44,7 +44,7 @@ def test_garbage_is_rejected(data, message):
 
 def test_future_major_version_is_refused_with_upgrade_hint():
     data = bytearray(make_stream().to_bytes())
-    data[8] = 9  # major version byte
+    data[4] = 9  # major version byte
     with pytest.raises(StreamError, match=r"version 9\.0 is not supported"):
         Stream.from_bytes(bytes(data))
 
@@ -60,10 +60,10 @@ def test_pixel_limit_is_configurable():
 
 def test_unknown_optional_section_is_skipped_and_critical_one_refused():
     stream = make_stream()
-    stream.sections.append(Section(999, b"future data", flags=0))
+    stream.sections.append(Section(99, b"future data", flags=0))
     parsed = Stream.from_bytes(stream.to_bytes())
     assert [s.kind for s in parsed.sections] == [SectionKind.HYPERPRIOR, SectionKind.LATENT]
-    stream.sections[-1] = Section(999, b"future data", flags=SECTION_CRITICAL)
+    stream.sections[-1] = Section(99, b"future data", flags=SECTION_CRITICAL)
     with pytest.raises(StreamError, match="required but unknown"):
         Stream.from_bytes(stream.to_bytes())
 

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from versacodec.container.format import HASH_BYTES
 from versacodec.errors import ModelError
 from versacodec.modeling import WEIGHTS_NAME, file_sha256
 from versacodec.paths import default_model_dir
@@ -59,7 +60,7 @@ def weights_hash(root: Path, manifest: BundleManifest) -> bytes:
     digest = hashlib.sha256()
     for component in BITSTREAM_COMPONENTS:
         digest.update(bytes.fromhex(file_sha256(manifest.path(root, component) / WEIGHTS_NAME)))
-    return digest.digest()[:16]
+    return digest.digest()[:HASH_BYTES]
 
 
 def resolve_model_dir(model: str | Path | None) -> Path:

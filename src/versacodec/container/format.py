@@ -1,5 +1,8 @@
 """Reading and writing .vcx streams (layout documented in docs/format.md).
 
+At 0.01–0.05 bits per pixel a whole image is a few hundred bytes, so the container is compact:
+unsigned LEB128 varints for sizes and counts, an 8-byte weights hash, and 6–9 bytes per section.
+
 The parser trusts nothing: every length is bounded by the bytes present, every CRC is checked,
 dimensions are capped by a pixel limit, and each failure is a StreamError saying what is wrong.
 """
@@ -14,20 +17,13 @@ from dataclasses import dataclass, field, replace
 
 from versacodec.errors import StreamError
 
-MAGIC = b"\x89VCX\r\n\x1a\n"
+MAGIC = b"\x89VCX"
 FORMAT_VERSION = (1, 0)  # (major, minor): a reader accepts any minor of its major
 DEFAULT_MAX_PIXELS = 1 << 28  # 268 megapixels; override with VERSACODEC_MAX_PIXELS or max_pixels=
 MAX_SECTIONS = 4096
-
-# magic(8) major(1) minor(1) header_length(2) — header_length counts the fields that follow.
-_PREAMBLE = struct.Struct(">8sBBH")
-# width height colour bit_depth quality seed section_count flags
-_FIXED = struct.Struct(">IIBBHIHI")
-# kind flags length crc32 (over kind, flags, length and payload)
-_SECTION = struct.Struct(">HHII")
+HASH_BYTES = 8
 _CRC = struct.Struct(">I")
-SECTION_OVERHEAD = _SECTION.size
-HASH_BYTES = 16
+_MAX_VARINT_BYTES = 5
 
 
 class ColourMode(enum.IntEnum):
@@ -46,7 +42,31 @@ class SectionKind(enum.IntEnum):
     METADATA = 6  # UTF-8 JSON, informational only
 
 
-SECTION_CRITICAL = 0x0001  # a reader that does not know the kind must refuse the stream
+SECTION_CRITICAL = 0x01  # a reader that does not know the kind must refuse the stream
+
+
+def put_varint(value: int) -> bytes:
+    if value < 0:
+        raise ValueError("varints are unsigned")
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def get_varint(data: bytes, offset: int, what: str) -> tuple[int, int]:
+    value = 0
+    for index in range(_MAX_VARINT_BYTES):
+        if offset + index >= len(data):
+            raise StreamError(f"truncated: {what} is cut short")
+        byte = data[offset + index]
+        value |= (byte & 0x7F) << (7 * index)
+        if not byte & 0x80:
+            return value, offset + index + 1
+    raise StreamError(f"corrupted: {what} is not a valid number")
 
 
 @dataclass(frozen=True)
@@ -54,11 +74,11 @@ class StreamHeader:
     width: int
     height: int
     model_id: str
-    weights_hash: bytes  # first 16 bytes of SHA-256 over the model's weight files
+    weights_hash: bytes  # first 8 bytes of SHA-256 over the model's bitstream-defining weights
     quality: int  # rate setting (quality index of the latent codec)
     seed: int = 0  # random seed for generative decoding
     colour: ColourMode = ColourMode.RGB
-    bit_depth: int = 8  # of the original image (informational)
+    bit_depth: int = 8  # of the original image (informational): 8 or 16
     flags: int = 0
 
 
@@ -68,9 +88,13 @@ class Section:
     payload: bytes
     flags: int = SECTION_CRITICAL
 
+    def header_bytes(self) -> bytes:
+        prefix = bytes([self.kind, self.flags]) + put_varint(len(self.payload))
+        return prefix + _CRC.pack(zlib.crc32(self.payload, zlib.crc32(prefix)))
+
     @property
     def coded_size(self) -> int:
-        return SECTION_OVERHEAD + len(self.payload)
+        return len(self.header_bytes()) + len(self.payload)
 
     @property
     def kind_name(self) -> str:
@@ -91,9 +115,7 @@ class Stream:
     def to_bytes(self) -> bytes:
         parts = [self.header_bytes()]
         for section in self.sections:
-            crc = _section_crc(section.kind, section.flags, section.payload)
-            parts.append(_SECTION.pack(section.kind, section.flags, len(section.payload), crc))
-            parts.append(section.payload)
+            parts += [section.header_bytes(), section.payload]
         return b"".join(parts)
 
     def sections_of(self, kind: SectionKind) -> list[Section]:
@@ -110,20 +132,22 @@ class Stream:
 
     @classmethod
     def from_bytes(cls, data: bytes, max_pixels: int | None = None) -> Stream:
+        data = bytes(data)
         header, offset, count = _decode_header(data, _pixel_limit(max_pixels))
         sections = []
         for index in range(count):
-            if len(data) - offset < _SECTION.size:
-                raise StreamError(f"truncated: section {index + 1} of {count} is missing or cut short")
-            kind, flags, length, crc = _SECTION.unpack_from(data, offset)
-            offset += _SECTION.size
-            if length > len(data) - offset:
-                raise StreamError(f"truncated: section {index + 1} declares {length} bytes, "
-                                  f"{len(data) - offset} remain")
-            payload = bytes(data[offset : offset + length])
-            offset += length
-            if _section_crc(kind, flags, payload) != crc:
-                raise StreamError(f"corrupted: CRC mismatch in section {index + 1} ({_kind_name(kind)})")
+            where = f"section {index + 1} of {count}"
+            if len(data) - offset < 2:
+                raise StreamError(f"truncated: {where} is missing or cut short")
+            kind, flags = data[offset], data[offset + 1]
+            length, cursor = get_varint(data, offset + 2, f"the length of {where}")
+            if len(data) - cursor < _CRC.size + length:
+                raise StreamError(f"truncated: {where} declares {length} bytes, {len(data) - cursor} remain")
+            (crc,) = _CRC.unpack_from(data, cursor)
+            payload = data[cursor + _CRC.size : cursor + _CRC.size + length]
+            if zlib.crc32(payload, zlib.crc32(data[offset:cursor])) != crc:
+                raise StreamError(f"corrupted: CRC mismatch in {where} ({Section(kind, b'').kind_name})")
+            offset = cursor + _CRC.size + length
             if kind not in SectionKind.__members__.values():
                 if flags & SECTION_CRITICAL:
                     raise StreamError(f"section kind {kind} is required but unknown to this version")
@@ -132,15 +156,6 @@ class Stream:
         if offset != len(data):
             raise StreamError(f"corrupted: {len(data) - offset} unexpected bytes after the last section")
         return cls(header, sections)
-
-
-def _section_crc(kind: int, flags: int, payload: bytes) -> int:
-    """CRC32 over the section's kind, flags, length and payload."""
-    return zlib.crc32(payload, zlib.crc32(struct.pack(">HHI", kind, flags, len(payload))))
-
-
-def _kind_name(kind: int) -> str:
-    return Section(kind, b"").kind_name
 
 
 def _pixel_limit(max_pixels: int | None) -> int:
@@ -156,51 +171,65 @@ def _encode_header(header: StreamHeader, section_count: int) -> bytes:
         raise ValueError("model id longer than 255 bytes")
     if len(header.weights_hash) != HASH_BYTES:
         raise ValueError(f"weights hash must be {HASH_BYTES} bytes")
-    body = (_FIXED.pack(header.width, header.height, int(header.colour), header.bit_depth, header.quality,
-                        header.seed, section_count, header.flags)
-            + bytes([len(model_id)]) + model_id + header.weights_hash)
-    preamble = _PREAMBLE.pack(MAGIC, *FORMAT_VERSION, len(body))
-    return preamble + body + _CRC.pack(zlib.crc32(preamble + body))
+    if not 0 <= header.quality <= 255:
+        raise ValueError("quality must fit one byte")
+    depth_code = {8: 0, 16: 1}[header.bit_depth]
+    body = b"".join([
+        put_varint(header.width), put_varint(header.height), bytes([int(header.colour) | depth_code << 4]),
+        bytes([header.quality]), put_varint(header.seed), put_varint(section_count), put_varint(header.flags),
+        bytes([len(model_id)]), model_id, header.weights_hash,
+    ])
+    start = MAGIC + bytes(FORMAT_VERSION) + put_varint(len(body)) + body
+    return start + _CRC.pack(zlib.crc32(start))
 
 
 def _decode_header(data: bytes, max_pixels: int) -> tuple[StreamHeader, int, int]:
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise StreamError("not a versacodec stream (wrong magic bytes)")
-    if len(data) < _PREAMBLE.size:
+    if len(data) < len(MAGIC) + 2:
         raise StreamError("truncated: the header is incomplete")
-    _, major, minor, length = _PREAMBLE.unpack_from(data, 0)
+    major, minor = data[len(MAGIC)], data[len(MAGIC) + 1]
     if major != FORMAT_VERSION[0]:
         raise StreamError(f"format version {major}.{minor} is not supported by this versacodec "
                           f"(reads {FORMAT_VERSION[0]}.x); upgrade versacodec")
-    end = _PREAMBLE.size + length
+    length, body_start = get_varint(data, len(MAGIC) + 2, "the header length")
+    end = body_start + length
     if len(data) < end + _CRC.size:
         raise StreamError("truncated: the header is incomplete")
     (crc,) = _CRC.unpack_from(data, end)
     if zlib.crc32(data[:end]) != crc:
         raise StreamError("corrupted: header CRC mismatch")
-    if length < _FIXED.size + 1:
-        raise StreamError("corrupted: header too short")
-    width, height, colour, bit_depth, quality, seed, count, flags = _FIXED.unpack_from(data, _PREAMBLE.size)
-    cursor = _PREAMBLE.size + _FIXED.size
-    id_length = data[cursor]
+    body = data[:end]  # fields past the known ones belong to later minor versions and are skipped
+    width, cursor = get_varint(body, body_start, "the image width")
+    height, cursor = get_varint(body, cursor, "the image height")
+    if cursor + 2 > end:
+        raise StreamError("corrupted: header fields overrun the header length")
+    colour_byte, quality = body[cursor], body[cursor + 1]
+    seed, cursor = get_varint(body, cursor + 2, "the seed")
+    count, cursor = get_varint(body, cursor, "the section count")
+    flags, cursor = get_varint(body, cursor, "the flags")
+    if cursor >= end:
+        raise StreamError("corrupted: header fields overrun the header length")
+    id_length = body[cursor]
     cursor += 1
     if cursor + id_length + HASH_BYTES > end:
         raise StreamError("corrupted: header fields overrun the header length")
     try:
-        model_id = bytes(data[cursor : cursor + id_length]).decode("utf-8")
+        model_id = body[cursor : cursor + id_length].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise StreamError("corrupted: model id is not UTF-8") from exc
-    weights_hash = bytes(data[cursor + id_length : cursor + id_length + HASH_BYTES])
+    weights_hash = body[cursor + id_length : cursor + id_length + HASH_BYTES]
     if width == 0 or height == 0:
         raise StreamError(f"corrupted: image size {width}x{height}")
     if width * height > max_pixels:
         raise StreamError(f"image size {width}x{height} exceeds the pixel limit {max_pixels} "
                           "(raise it with VERSACODEC_MAX_PIXELS if this is intended)")
     try:
-        colour_mode = ColourMode(colour)
-    except ValueError as exc:
-        raise StreamError(f"corrupted: unknown colour mode {colour}") from exc
+        colour = ColourMode(colour_byte & 0x0F)
+        bit_depth = {0: 8, 1: 16}[colour_byte >> 4]
+    except (ValueError, KeyError) as exc:
+        raise StreamError(f"corrupted: unknown colour byte {colour_byte:#04x}") from exc
     if count > MAX_SECTIONS:
         raise StreamError(f"corrupted: {count} sections exceeds the limit of {MAX_SECTIONS}")
-    header = StreamHeader(width, height, model_id, weights_hash, quality, seed, colour_mode, bit_depth, flags)
+    header = StreamHeader(width, height, model_id, weights_hash, quality, seed, colour, bit_depth, flags)
     return header, end + _CRC.size, count

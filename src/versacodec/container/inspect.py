@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from versacodec.container.format import FORMAT_VERSION, SECTION_OVERHEAD, Stream
+from versacodec.container.format import FORMAT_VERSION, Stream
 
 
 def describe(data: bytes) -> dict:
@@ -15,7 +15,6 @@ def describe(data: bytes) -> dict:
         "format_version": f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
         "file_bytes": len(data),
         "header_bytes": header_bytes,
-        "section_overhead_bytes": SECTION_OVERHEAD,
         "bpp": len(data) * 8 / (header.width * header.height),
         "header": {"width": header.width, "height": header.height, "colour": header.colour.name.lower(),
                    "bit_depth": header.bit_depth, "model_id": header.model_id,
