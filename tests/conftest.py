@@ -20,7 +20,20 @@ TINY_CODEC = LatentCodecConfig(latent_channels=4, width=16, blocks=1, y_channels
                                quality_levels=101, initial_gain_range=(0.5, 8.0))
 
 
-def build_tiny_bundle(root: Path, model_id: str = "tiny-test", seed: int = 0) -> Path:
+def build_tiny_generative(root: Path) -> None:
+    from versacodec.generative.decoder import GenerativeDecoder, PriorArchitecture, control_branch, default_scheduler
+    from versacodec.generative.tags import TagEmbedding, TagEmbeddingConfig
+
+    unet = PriorArchitecture(latent_channels=TINY_AUTOENCODER.latent_channels, block_out_channels=(32, 32),
+                             cross_attention_dim=32, attention_head_dim=8).build()
+    controlnet = control_branch(unet)
+    for parameter in controlnet.parameters():  # make the control path matter in tests
+        parameter.data.add_(torch.randn_like(parameter) * 0.01)
+    tags = TagEmbedding(TagEmbeddingConfig(embedding_dim=32), torch.randn(1000, 64))
+    GenerativeDecoder(unet, controlnet, tags, default_scheduler()).save_pretrained(root)
+
+
+def build_tiny_bundle(root: Path, model_id: str = "tiny-test", seed: int = 0, generative: bool = False) -> Path:
     torch.manual_seed(seed)
     autoencoder = Autoencoder(TINY_AUTOENCODER)
     # Random residual branches start at zero; perturb them so decoding depends on every weight.
@@ -30,7 +43,11 @@ def build_tiny_bundle(root: Path, model_id: str = "tiny-test", seed: int = 0) ->
     codec.build_tables()
     autoencoder.save_pretrained(root / "autoencoder")
     codec.save_pretrained(root / "latent_codec")
-    write_manifest(root, BundleManifest(model_id, {"autoencoder": "autoencoder", "latent_codec": "latent_codec"}))
+    components = {"autoencoder": "autoencoder", "latent_codec": "latent_codec"}
+    if generative:
+        build_tiny_generative(root / "generative")
+        components["generative"] = "generative"
+    write_manifest(root, BundleManifest(model_id, components))
     return root
 
 
@@ -44,6 +61,19 @@ def tiny_codec(tiny_bundle):
     from versacodec.codec import Codec
 
     return Codec.from_pretrained(tiny_bundle)
+
+
+@pytest.fixture(scope="session")
+def generative_bundle(tmp_path_factory) -> Path:
+    return build_tiny_bundle(tmp_path_factory.mktemp("generative-bundle"), model_id="tiny-generative",
+                             generative=True)
+
+
+@pytest.fixture(scope="session")
+def generative_codec(generative_bundle):
+    from versacodec.codec import Codec
+
+    return Codec.from_pretrained(generative_bundle)
 
 
 def natural_image(width: int = 96, height: int = 80, seed: int = 0) -> Image.Image:

@@ -7,7 +7,7 @@ from versacodec.generative.decoder import GenerativeDecoder, PriorArchitecture, 
 from versacodec.generative.losses import SemanticLossConfig, semantic_consistency_loss
 from versacodec.generative.schedule import NoiseSchedule
 from versacodec.generative.tags import TagEmbedding, TagEmbeddingConfig
-from versacodec.generative.tiling import tiled_map
+from versacodec.tiling import tiled_map
 
 TINY_PRIOR = PriorArchitecture(latent_channels=4, block_out_channels=(32, 32), cross_attention_dim=32,
                                attention_head_dim=8)

@@ -28,8 +28,12 @@ from versacodec.latent_codec.model import CompressedLatent, LatentCodec
 from versacodec.latent_codec.rate_control import highest_quality_within
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.latent_space.autoencoder import Autoencoder
+from versacodec.semantics.tag_stream import pack_tags, unpack_tags
+from versacodec.tiling import tiled_map
 
 DECODERS = ("direct", "generative")
+AUTOENCODER_TILE = 96  # latent pixels (768 image pixels) per tile when decoding large images
+AUTOENCODER_OVERLAP = 8
 
 
 @dataclass
@@ -53,6 +57,7 @@ class DecodedImage:
     header: StreamHeader
     decoder: str
     pixels: torch.Tensor  # (1, 3, H, W) in [0, 1] before 8-bit rounding
+    tags: list[int] = field(default_factory=list)
 
 
 class Codec:
@@ -67,6 +72,13 @@ class Codec:
         self.latent_codec = LatentCodec.from_pretrained(self.manifest.path(root, "latent_codec"))
         self.max_pixels = max_pixels
         self.block = self.autoencoder.factor * LatentCodec.block_size
+        generative = self.manifest.path(root, "generative")
+        self.generative = None
+        if generative is not None:
+            from versacodec.generative.decoder import GenerativeDecoder
+
+            self.generative = GenerativeDecoder.from_pretrained(generative)
+        self._tagger = None
 
     @classmethod
     def from_pretrained(cls, model: str | Path | None = None, max_pixels: int | None = None) -> Codec:
@@ -76,13 +88,28 @@ class Codec:
     def quality_levels(self) -> int:
         return self.latent_codec.config.quality_levels
 
+    @property
+    def default_decoder(self) -> str:
+        return "generative" if self.generative is not None else "direct"
+
+    def tag(self, image: Image.Image) -> list[int]:
+        """The encoder-side tagger's class ids for an image (loaded on first use)."""
+        if self._tagger is None:
+            from versacodec.semantics.tagger import ClassifierTagger
+
+            self._tagger = ClassifierTagger()
+        return self._tagger(image)
+
     # ------------------------------------------------------------------ encode
     def load(self, source: str | Path | bytes | Image.Image | LoadedImage) -> LoadedImage:
         return source if isinstance(source, LoadedImage) else open_image(source, self.max_pixels)
 
-    def compress(self, source, *, quality: int | None = None, bpp: float | None = None,
-                 seed: int = 0) -> EncodedImage:
-        """Code an image at a quality (0..100) or at most `bpp` bits per pixel (real file size)."""
+    def compress(self, source, *, quality: int | None = None, bpp: float | None = None, seed: int = 0,
+                 tags: bool | list[int] = True) -> EncodedImage:
+        """Code an image at a quality (0..100) or at most `bpp` bits per pixel (real file size).
+
+        `tags`: True sends the tagger's class ids (when the bundle has a generative decoder), False
+        sends none, a list sends those ids."""
         if quality is not None and bpp is not None:
             raise InputError("give either a quality or a target bpp, not both")
         if quality is not None and not 0 <= quality < self.quality_levels:
@@ -90,13 +117,14 @@ class Codec:
         if bpp is not None and not (math.isfinite(bpp) and bpp > 0):
             raise InputError(f"target bpp must be a positive number, not {bpp}")
         loaded = self.load(source)
+        tag_ids = self._tags_for(loaded, tags)
         padded = pad_to_multiple(loaded.pixels, self.block)
         with reproducible_inference():
             analysed = self.latent_codec.analyse(self.autoencoder.encode(padded))
 
             def stream_at(q: int) -> bytes:
                 compressed = self.latent_codec.compress_analysed(analysed, q)
-                return self._stream(loaded, q, seed, compressed).to_bytes()
+                return self._stream(loaded, q, seed, compressed, tag_ids).to_bytes()
 
             if bpp is None:
                 chosen = 75 if quality is None else quality
@@ -107,12 +135,28 @@ class Codec:
         return EncodedImage(data, chosen, loaded.width, loaded.height, padded.shape[-1], padded.shape[-2],
                             list(loaded.notes))
 
-    def _stream(self, loaded: LoadedImage, quality: int, seed: int, compressed: CompressedLatent) -> Stream:
+    def _tags_for(self, loaded: LoadedImage, tags: bool | list[int]) -> list[int] | None:
+        if tags is False or (tags is True and self.generative is None):
+            return None
+        if tags is True:
+            return self.tag(to_pil(loaded.pixels))
+        try:
+            pack_tags(list(tags))
+        except ValueError as exc:
+            raise InputError(f"invalid tags: {exc}") from exc
+        return list(tags)
+
+    def _stream(self, loaded: LoadedImage, quality: int, seed: int, compressed: CompressedLatent,
+                tags: list[int] | None) -> Stream:
         header = StreamHeader(width=loaded.width, height=loaded.height, model_id=self.model_id,
                               weights_hash=self.weights_hash, quality=quality, seed=seed,
                               colour=loaded.colour, bit_depth=loaded.bit_depth)
-        return Stream(header, [Section(SectionKind.HYPERPRIOR, compressed.hyperprior),
-                               Section(SectionKind.LATENT, compressed.latent)])
+        sections = [Section(SectionKind.HYPERPRIOR, compressed.hyperprior),
+                    Section(SectionKind.LATENT, compressed.latent)]
+        if tags is not None:
+            # Optional: a decoder without a generative prior ignores it.
+            sections.append(Section(SectionKind.TAGS, pack_tags(tags), flags=0))
+        return Stream(header, sections)
 
     # ------------------------------------------------------------------ decode
     def read_stream(self, data: bytes) -> Stream:
@@ -138,14 +182,35 @@ class Codec:
                                       (padded_h // factor, padded_w // factor))
         return self.latent_codec.decompress(compressed, header.quality)
 
-    def decompress(self, data: bytes, *, decoder: str = "direct") -> DecodedImage:
+    def decompress(self, data: bytes, *, decoder: str | None = None, steps: int | None = None,
+                   cfg: float | None = None, seed: int | None = None) -> DecodedImage:
+        """Decode a stream. `decoder`: "direct" (synthesis → autoencoder decoder) or "generative"
+        (diffusion prior; `steps` 1 is the fast one-step mode, `cfg` the guidance scale, `seed`
+        overrides the one in the header). Default: generative when the bundle has it."""
+        decoder = self.default_decoder if decoder is None else decoder
         if decoder not in DECODERS:
             raise InputError(f"decoder must be one of {', '.join(DECODERS)}")
-        if decoder == "generative":
+        if decoder == "generative" and self.generative is None:
             raise InputError("this model bundle has no generative decoder; use --decoder direct")
+        if decoder == "direct" and (steps is not None or cfg is not None):
+            raise InputError("--steps and --cfg apply to the generative decoder only")
         stream = self.read_stream(data)
         header = stream.header
+        tags = self.read_tags(stream)
         with reproducible_inference():
             latent = self.decode_latent(stream)
-            pixels = self.autoencoder.decode(latent)[..., : header.height, : header.width]
-        return DecodedImage(to_pil(pixels, header.colour), header, decoder, pixels)
+            if decoder == "generative":
+                latent = self.generative.sample(latent, tags, steps=steps, cfg=cfg,
+                                                seed=header.seed if seed is None else seed)
+            pixels = self.decode_pixels(latent)[..., : header.height, : header.width]
+        return DecodedImage(to_pil(pixels, header.colour), header, decoder, pixels, tags)
+
+    @staticmethod
+    def read_tags(stream: Stream) -> list[int]:
+        sections = stream.sections_of(SectionKind.TAGS)
+        return unpack_tags(sections[0].payload) if sections else []
+
+    def decode_pixels(self, latent: torch.Tensor) -> torch.Tensor:
+        """Autoencoder decode, in overlapping tiles for large images (bounded memory)."""
+        return tiled_map(self.autoencoder.decode, (latent,), AUTOENCODER_TILE, AUTOENCODER_OVERLAP,
+                         scale=self.autoencoder.factor)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from versacodec.container.format import FORMAT_VERSION, Stream
+from versacodec.container.format import FORMAT_VERSION, SECTION_CRITICAL, Section, SectionKind, Stream
 
 
 def describe(data: bytes) -> dict:
@@ -10,7 +10,8 @@ def describe(data: bytes) -> dict:
     header = stream.header
     header_bytes = len(stream.header_bytes())
     sections = [{"kind": section.kind_name, "bytes": section.coded_size, "payload_bytes": len(section.payload),
-                 "critical": bool(section.flags & 1)} for section in stream.sections]
+                 "critical": bool(section.flags & SECTION_CRITICAL), "details": _details(section)}
+                for section in stream.sections]
     return {
         "format_version": f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
         "file_bytes": len(data),
@@ -22,3 +23,14 @@ def describe(data: bytes) -> dict:
                    "flags": header.flags},
         "sections": sections,
     }
+
+
+def _details(section: Section) -> dict:
+    """What a person wants to know about a section beyond its size."""
+    if section.kind == SectionKind.TAGS:
+        from versacodec.semantics.tag_stream import unpack_tags
+        from versacodec.semantics.tagger import class_names
+
+        ids = unpack_tags(section.payload)
+        return {"tags": [class_names()[i] for i in ids], "tag_ids": ids, "bits": len(section.payload) * 8}
+    return {}

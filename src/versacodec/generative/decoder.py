@@ -22,8 +22,8 @@ from torch import nn
 from versacodec.errors import InputError, ModelError
 from versacodec.generative.schedule import NoiseSchedule
 from versacodec.generative.tags import TagEmbedding, TagEmbeddingConfig
-from versacodec.generative.tiling import tiled_map
 from versacodec.modeling import config_from_dict
+from versacodec.tiling import tiled_map
 
 CONFIG_NAME = "generative.json"
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from versacodec.errors import InputError, VersacodecError
+from versacodec.evaluation.cli import add_eval_parser
 
 EXIT_USAGE = 2
 
@@ -61,7 +62,8 @@ def _compress(args: argparse.Namespace) -> int:
     _check_output(output, args.overwrite)
     codec = _load_codec(args)
     started = time.perf_counter()
-    encoded = codec.compress(Path(args.input), quality=args.quality, bpp=args.bpp, seed=args.seed)
+    encoded = codec.compress(Path(args.input), quality=args.quality, bpp=args.bpp, seed=args.seed,
+                             tags=not args.no_tags)
     seconds = time.perf_counter() - started
     atomic_write_bytes(output, encoded.data)
     for note in encoded.notes:
@@ -82,7 +84,7 @@ def _decompress(args: argparse.Namespace) -> int:
     data = _read_input(Path(args.input))
     codec = _load_codec(args)
     started = time.perf_counter()
-    decoded = codec.decompress(data, decoder=args.decoder)
+    decoded = codec.decompress(data, decoder=args.decoder, steps=args.steps, cfg=args.cfg, seed=args.seed)
     seconds = time.perf_counter() - started
     save_image(decoded.image, output)
     header = decoded.header
@@ -153,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("--bpp", type=float, help="target bits per pixel (file size × 8 / pixels)")
     rate.add_argument("--quality", type=int, help="rate setting 0 (smallest) .. 100 (best); default 75")
     compress.add_argument("--seed", type=int, default=0, help="seed stored for generative decoding")
+    compress.add_argument("--no-tags", action="store_true",
+                          help="do not send semantic tags (saves ~4-8 bytes; the generative decoder then runs "
+                          "unconditioned)")
     compress.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     compress.add_argument("--json", action="store_true", help="print one JSON record")
     _model_option(compress)
@@ -164,8 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
         "The same stream always decodes to the identical image.")
     decompress.add_argument("input", help=".vcx file")
     decompress.add_argument("-o", "--output", required=True, help="output image, e.g. out.png")
-    decompress.add_argument("--decoder", choices=("direct", "generative"), default="direct",
-                            help="direct: synthesis → autoencoder decoder; generative: diffusion prior")
+    decompress.add_argument("--decoder", choices=("direct", "generative"),
+                            help="generative (default when the model has it): diffusion prior guided by the "
+                            "transmitted tags, realistic textures; direct: latent synthesis → autoencoder "
+                            "decoder, no prior (higher PSNR, blurrier at low rates)")
+    decompress.add_argument("--steps", type=int,
+                            help="generative denoising steps: 1 = fast one-step mode (default), e.g. 4 or 20 "
+                            "for DDIM from the compressed latent")
+    decompress.add_argument("--cfg", type=float, help="classifier-free guidance scale for the tags (default 5.0)")
+    decompress.add_argument("--seed", type=int, help="override the seed stored in the stream")
     decompress.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     decompress.add_argument("--json", action="store_true", help="print one JSON record")
     _model_option(decompress)
@@ -188,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--export-only", action="store_true",
                        help="write the latest checkpoint's weights to OUTPUT_DIR/snapshot-STEP and stop")
     train.set_defaults(handler=_train)
+    add_eval_parser(commands)
     return parser
 
 

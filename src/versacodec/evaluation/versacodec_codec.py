@@ -1,0 +1,98 @@
+"""versacodec itself behind the harness's codec interface.
+
+Mode options (decoder, and later steps, cfg, task, layers, ...) are routed by name to whichever of
+`Codec.compress` / `Codec.decompress` accepts them, so new modes plug in without touching the
+harness: `versacodec-generative:steps=4:cfg=2.5` passes steps and cfg to the decoder.
+"""
+
+from __future__ import annotations
+
+import inspect
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from versacodec.errors import InputError, VersacodecError
+from versacodec.evaluation.cache import EncodeCache, image_hash
+from versacodec.evaluation.codecs import BudgetTooSmall, EncodedResult
+
+# Set by the harness (rate) or by the codec name (decoder): not user options.
+_RESERVED = {"source", "data", "bpp", "quality"}
+
+
+def _parameters(function) -> set[str]:
+    return {name for name, p in inspect.signature(function).parameters.items()
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name != "self"}
+
+
+class VersacodecCodec:
+    def __init__(self, name: str, *, model: str | Path | None = None, cache: EncodeCache | None = None,
+                 **options: Any) -> None:
+        from versacodec.codec import Codec
+
+        self.name = name
+        self.model = model
+        self.cache = cache
+        self.options = dict(options)
+        bad = sorted(_RESERVED & options.keys())
+        if bad:
+            raise InputError(f"{name}: option(s) {', '.join(bad)} are set by the harness, not by the codec spec")
+        compress_names, decompress_names = _parameters(Codec.compress), _parameters(Codec.decompress)
+        unknown = sorted(set(options) - compress_names - decompress_names)
+        if unknown:
+            raise InputError(f"{name}: unknown option(s) {', '.join(unknown)}; Codec.compress accepts "
+                             f"{sorted(compress_names - _RESERVED)}, Codec.decompress {sorted(decompress_names)}")
+        self.compress_options = {k: v for k, v in options.items() if k in compress_names}
+        self.decompress_options = {k: v for k, v in options.items() if k in decompress_names}
+        self._codec = None
+
+    @property
+    def codec(self):
+        """The loaded model bundle (loaded on first use; one per process)."""
+        if self._codec is None:
+            from versacodec.codec import Codec
+
+            self._codec = Codec.from_pretrained(self.model)
+        return self._codec
+
+    @cached_property
+    def version(self) -> str:
+        from versacodec import __version__
+
+        options = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return (f"versacodec {__version__}, model {self.codec.model_id} "
+                f"(weights {self.codec.weights_hash.hex()[:12]}), {options}")
+
+    @property
+    def rate_rule(self) -> str:
+        return "versacodec rate control: highest quality whose stream fits the budget"
+
+    def available(self) -> tuple[bool, str]:
+        """Loads the model and round-trips a tiny image in this mode, so a missing model or an
+        unsupported mode skips the codec once instead of failing every image."""
+        try:
+            probe = Image.new("RGB", (64, 64), (120, 130, 140))
+            data = self.codec.compress(probe, quality=0, **self.compress_options).data
+            self.codec.decompress(data, **self.decompress_options)
+        except VersacodecError as exc:
+            return False, f"{self.name}: {exc}"
+        return True, ""
+
+    def encode(self, image: Image.Image, target_bpp: float) -> EncodedResult:
+        label = f"bpp={target_bpp:g}"
+        key = image_hash(image)
+        data = None if self.cache is None else self.cache.get(self.name, self.version, key, label)
+        if data is None:
+            try:
+                data = self.codec.compress(image, bpp=target_bpp, **self.compress_options).data
+            except InputError as exc:  # below the model's smallest file for this image
+                raise BudgetTooSmall(f"{self.name}: {exc}") from exc
+            if self.cache is not None:
+                self.cache.put(self.name, self.version, key, label, data)
+        quality = self.codec.read_stream(data).header.quality
+        return EncodedResult.measure(data, quality, 1.0, image.width, image.height)
+
+    def decode(self, encoded: EncodedResult) -> Image.Image:
+        return self.codec.decompress(encoded.data, **self.decompress_options).image.convert("RGB")
