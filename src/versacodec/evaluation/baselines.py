@@ -8,7 +8,7 @@
 | avif-svt | pillow-avif-plugin / SVT-AV1, speed 6              | quality 0-100                     |
 | heif     | pillow-heif / x265 (HEVC intra)                    | quality 0-100                     |
 | jp2      | Pillow / OpenJPEG, 9/7 wavelet, MCT, raw codestream | requested bpp, 1% steps          |
-| jxl      | pillow-jxl-plugin / libjxl, effort 7               | quality 0-100                     |
+| jxl      | pillow-jxl-plugin / libjxl, effort 7               | quality 0-99                      |
 
 Plugins are imported only when their codec is used. `pillow-avif-plugin` registers itself as
 Pillow's "AVIF" format, so on import its writer is re-registered under a name of its own and
@@ -212,7 +212,7 @@ class JPEG2000(SettingCodec):
 
 
 class JPEGXL(SettingCodec):
-    settings = _QUALITY_0_100
+    settings = tuple(range(100))  # libjxl accepts quality 100 (distance 0) only in lossless mode
 
     @cached_property
     def version(self) -> str:

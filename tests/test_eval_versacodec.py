@@ -1,0 +1,55 @@
+import pytest
+
+from conftest import natural_image
+from versacodec.errors import InputError
+from versacodec.evaluation.cache import EncodeCache
+from versacodec.evaluation.catalog import make_codec, parse_spec
+from versacodec.evaluation.codecs import BudgetTooSmall, ImageCodec
+
+
+def test_spec_parsing():
+    assert parse_spec("versacodec-generative:steps=4:cfg=2.5:tags=false") == (
+        "versacodec-generative", {"steps": 4, "cfg": 2.5, "tags": False})
+    with pytest.raises(InputError, match="unknown codec"):
+        parse_spec("bpg")
+    with pytest.raises(InputError, match="key=value"):
+        parse_spec("versacodec:steps")
+    with pytest.raises(InputError, match="takes no options"):
+        make_codec("webp:quality=3")
+
+
+def test_direct_mode_codes_within_budget_and_caches(tiny_bundle, tmp_path):
+    codec = make_codec("versacodec-direct", model=tiny_bundle, cache=EncodeCache(tmp_path))
+    assert isinstance(codec, ImageCodec) and codec.available() == (True, "")
+    assert "tiny-test" in codec.version and "decoder=direct" in codec.version
+    image = natural_image()
+    result = codec.encode(image, 3.0)
+    assert result.bpp <= 3.0 and result.shrink == 1.0 and isinstance(result.setting, int)
+    assert codec.decode(result).size == image.size
+    assert codec.encode(image, 3.0) == result and any(tmp_path.rglob("*.bin"))
+
+
+def test_budget_below_the_smallest_stream_is_a_failure(tiny_bundle):
+    codec = make_codec("versacodec-direct", model=tiny_bundle)
+    with pytest.raises(BudgetTooSmall, match="smallest file"):
+        codec.encode(natural_image(), 0.0001)
+
+
+def test_unavailable_modes_and_models_are_reported_not_raised(tiny_bundle, tmp_path):
+    generative = make_codec("versacodec-generative", model=tiny_bundle)
+    available, reason = generative.available()
+    assert not available and "generative" in reason
+    missing = make_codec("versacodec-direct", model=tmp_path / "no-model")
+    available, reason = missing.available()
+    assert not available and "no model bundle" in reason
+
+
+def test_options_are_routed_by_signature(tiny_bundle):
+    codec = make_codec("versacodec-direct:seed=3", model=tiny_bundle)
+    assert codec.compress_options["seed"] == 3 and codec.decompress_options["decoder"] == "direct"
+    with pytest.raises(InputError, match="unknown option"):
+        make_codec("versacodec-direct:frobnicate=1", model=tiny_bundle)
+    with pytest.raises(InputError, match="set by the harness"):
+        make_codec("versacodec:bpp=0.1", model=tiny_bundle)
+    with pytest.raises(InputError, match="implies decoder=direct"):
+        make_codec("versacodec-direct:decoder=generative", model=tiny_bundle)
