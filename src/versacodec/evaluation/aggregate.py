@@ -117,7 +117,7 @@ def codec_summary(entry: PreparedDataset, codec: ImageCodec, rates: Sequence[flo
 def _compact(entry: PreparedDataset, record: dict) -> dict:
     """A per-image row for the run JSON: rate facts, metrics and small task facts (no raw outputs)."""
     row = {key: record.get(key) for key in ("image", "target_bpp", "bytes", "bpp", "setting", "shrink", "failure",
-                                            "encode_seconds", "decode_seconds")}
+                                            "decode_seconds")}
     row.update(record["metrics"])
     for task in entry.tasks:
         facts = record["tasks"].get(task.name, {})

@@ -229,7 +229,8 @@ class Worker:
                 continue
             decoded = original if codec is None else self._code(codec, original, rate, record)
             if decoded is not None:
-                record["metrics"].update(per_image_metrics(original, decoded, metrics))
+                if metrics:
+                    record["metrics"].update(per_image_metrics(original, decoded, metrics))
                 if features:
                     store.save_features(features_path, patch_features(decoded))
             for task in tasks:
@@ -240,22 +241,21 @@ class Worker:
 
     @staticmethod
     def _code(codec: ImageCodec, original: Image.Image, rate: float, record: dict) -> Image.Image | None:
-        """Encode and decode (encodes come from the cache when seen before); None when coding failed."""
+        """Encode and decode; None when coding failed. Encodes come from the cache when seen before, so
+        only the decode is timed."""
         if record.get("failure"):
             return None
-        started = time.perf_counter()
         try:
             encoded = codec.encode(original, rate)
         except BudgetTooSmall as exc:
             record.update(failure=str(exc), bytes=0, bpp=0.0, setting=None, shrink=None)
             return None
-        middle = time.perf_counter()
+        started = time.perf_counter()
         decoded = codec.decode(encoded)
         if decoded.size != original.size:
             raise RuntimeError(f"{codec.name} decoded {decoded.size}, expected {original.size}")
         record.update(failure=None, bytes=len(encoded.data), bpp=encoded.bpp, setting=encoded.setting,
-                      shrink=encoded.shrink, encode_seconds=round(middle - started, 4),
-                      decode_seconds=round(time.perf_counter() - middle, 4))
+                      shrink=encoded.shrink, decode_seconds=round(time.perf_counter() - started, 4))
         return decoded
 
 

@@ -1,0 +1,70 @@
+"""Each task evaluator on 1-2 real images; skipped when its model or data set is absent."""
+
+import pytest
+from PIL import Image
+
+from versacodec.errors import InputError
+from versacodec.evaluation.datasets import Dataset, load_image, open_dataset
+from versacodec.evaluation.tasks import TASKS, task_names
+
+
+def _task(name: str):
+    task = TASKS[name]()
+    available, reason = task.available()
+    if not available:
+        pytest.skip(reason)
+    return task
+
+
+def _dataset(name: str, limit: int) -> Dataset:
+    from versacodec.evaluation.datasets import DatasetMissing
+
+    try:
+        return open_dataset(name, limit)
+    except DatasetMissing as exc:
+        pytest.skip(str(exc))
+
+
+def _blurred(image: Image.Image, factor: int = 8) -> Image.Image:
+    return image.resize((image.width // factor, image.height // factor)).resize(image.size, Image.Resampling.BICUBIC)
+
+
+@pytest.mark.parametrize("name", ["detection", "instance-segmentation"])
+def test_coco_tasks_score_real_predictions_and_failures(name):
+    task, dataset = _task(name), _dataset("coco", 2)
+    assert task.applies_to(dataset)
+    records = {item.id: task.record(item, task.predict(load_image(item.path)), None) for item in dataset.items}
+    good = task.score(dataset, records)
+    assert 10 < good["map"] <= good["map50"] <= 100
+    failed = task.score(dataset, {item.id: task.record(item, None, None) for item in dataset.items})
+    assert failed == {"map": 0.0, "map50": 0.0}
+
+
+@pytest.mark.parametrize("name", ["classification", "classification-mobilenet"])
+def test_classifiers_get_clean_images_right_and_failures_wrong(name):
+    task, dataset = _task(name), _dataset("imagenet", 2)
+    records = {item.id: task.record(item, task.predict(load_image(item.path)), None) for item in dataset.items}
+    assert task.score(dataset, records)["top1"] == 100.0
+    assert task.score(dataset, {i.id: task.record(i, None, None) for i in dataset.items})["top1"] == 0.0
+
+
+@pytest.mark.parametrize(("name", "data", "perfect"), [("semantic-segmentation", "coco", "miou"),
+                                                      ("faces", "celeba", "recall")])
+def test_reference_tasks_compare_with_the_original(name, data, perfect):
+    task, dataset = _task(name), _dataset(data, 1)
+    item = dataset.items[0]
+    original = load_image(item.path)
+    reference = task.predict(original)
+    same = task.score(dataset, {item.id: task.record(item, task.predict(original), reference)})
+    assert same[perfect] == 100.0
+    blurred = task.score(dataset, {item.id: task.record(item, task.predict(_blurred(original)), reference)})
+    assert 0 <= blurred[perfect] <= 100
+    failed = task.score(dataset, {item.id: task.record(item, None, reference)})
+    assert failed[perfect] == 0.0
+
+
+def test_task_names_expand_aliases_and_reject_unknown_names():
+    assert task_names(["segmentation", "detection", "semantic-segmentation"]) == [
+        "instance-segmentation", "semantic-segmentation", "detection"]
+    with pytest.raises(InputError, match="unknown task"):
+        task_names(["ocr"])
