@@ -50,4 +50,16 @@ def third_party_model(relative: str) -> Path | None:
 
 
 def default_model_dir() -> Path:
-    return SHIPPED_WEIGHTS_DIR / DEFAULT_MODEL_NAME
+    """The model used when none is named: $VERSACODEC_MODEL, else the one shipped in the package."""
+    configured = os.environ.get("VERSACODEC_MODEL")
+    return Path(configured).expanduser() if configured else SHIPPED_WEIGHTS_DIR / DEFAULT_MODEL_NAME
+
+
+def model_availability(*relatives: str) -> tuple[bool, str]:
+    """(True, "") when every file exists in the model directory, else (False, what is missing and where)."""
+    missing = [r for r in relatives if third_party_model(r) is None]
+    if not missing:
+        return True, ""
+    root = models_dir()
+    where = f"in {root}" if root is not None else "(no model directory: set VERSACODEC_MODELS)"
+    return False, f"model file {', '.join(missing)} not found {where}"

@@ -1,8 +1,7 @@
 """Face detection and landmark stability: YuNet (OpenCV FaceDetectorYN) on the decoded image
 against its detections on the original.
 
-The fixed-size YuNet file needs exactly 640×640 input (other sizes give wrong boxes), so images
-are letterboxed to its top-left corner and detections scaled back. A face counts as kept when a
+A face counts as kept when a
 decoded detection overlaps it with IoU ≥ 0.5 (greedy, most confident reference first); its
 landmark error is the mean distance of the 5 points over sqrt(reference box area), reported in
 percent of that face size.
@@ -19,11 +18,10 @@ from PIL import Image
 
 from versacodec.evaluation.datasets import Dataset, DatasetItem
 from versacodec.evaluation.tasks.base import Task
-from versacodec.evaluation.tasks.common import box_iou, model_availability
-from versacodec.paths import third_party_model
+from versacodec.paths import model_availability
+from versacodec.semantics.detectors import YUNET_MODEL as MODEL
+from versacodec.semantics.detectors import YunetFaceDetector, box_iou
 
-MODEL = "face/yunet_n_640_640.onnx"
-INPUT_SIZE = 640
 SCORE_THRESHOLD = 0.6
 NMS_IOU = 0.3
 MATCH_IOU = 0.5
@@ -46,27 +44,12 @@ class Faces(Task):
         return model_availability(MODEL)
 
     @cached_property
-    def _detector(self):
-        import cv2
-
-        return cv2.FaceDetectorYN.create(str(third_party_model(MODEL)), "", (INPUT_SIZE, INPUT_SIZE),
-                                         SCORE_THRESHOLD, NMS_IOU, 5000)
+    def _detector(self) -> YunetFaceDetector:
+        return YunetFaceDetector(SCORE_THRESHOLD, NMS_IOU)
 
     def predict(self, image: Image.Image) -> list[list[float]]:
         """Faces as [x, y, w, h, 5 landmark (x, y) pairs, score] in original pixels, best first."""
-        import cv2
-
-        rgb = np.asarray(image.convert("RGB"))
-        scale = INPUT_SIZE / max(rgb.shape[:2])
-        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
-        canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8)
-        canvas[: size[1], : size[0]] = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)[:, :, ::-1]
-        _, faces = self._detector.detect(canvas)
-        if faces is None:
-            return []
-        faces = faces[np.argsort(-faces[:, 14])]
-        faces[:, :14] /= scale
-        return [[round(float(v), 2) for v in face[:14]] + [round(float(face[14]), 4)] for face in faces]
+        return self._detector.predict(image)
 
     def record(self, item: DatasetItem, prediction: list[list[float]] | None,
                reference: list[list[float]]) -> dict:

@@ -19,15 +19,13 @@ from PIL import Image
 from versacodec.evaluation.datasets import Dataset, DatasetItem
 from versacodec.evaluation.tasks.base import Task
 from versacodec.evaluation.tasks.common import (
-    class_aware_nms,
     coco_average_precision,
     coco_category_ids,
-    letterbox,
-    model_availability,
     tflite_input,
     tflite_interpreter,
 )
-from versacodec.paths import third_party_model
+from versacodec.paths import model_availability, third_party_model
+from versacodec.semantics.detectors import class_aware_nms, letterbox
 
 MODEL = "segmentation/yolov8n-seg_int8.tflite"
 INPUT_SIZE = 640

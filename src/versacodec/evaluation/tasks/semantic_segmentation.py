@@ -17,8 +17,8 @@ from PIL import Image
 
 from versacodec.evaluation.datasets import Dataset, DatasetItem
 from versacodec.evaluation.tasks.base import Task
-from versacodec.evaluation.tasks.common import model_availability, tflite_input, tflite_interpreter
-from versacodec.paths import third_party_model
+from versacodec.evaluation.tasks.common import tflite_input, tflite_interpreter
+from versacodec.paths import model_availability, third_party_model
 
 MODEL = "segmentation/deeplabv3_mnv2_pascal_quant.tflite"
 INPUT_SIZE = 513
