@@ -1,0 +1,246 @@
+"""One comparison on the page: versacodec at a target bpp, decoded each requested way, and the
+classical codecs at the bpp versacodec actually reached, each with its real file, PSNR and the
+machine-task overlays.
+
+The baselines get versacodec's real file size as their budget (not the requested bpp), so every
+picture on the page costs at most the same number of bytes. They use the evaluation harness's
+rate rule: the largest file within budget, shrinking the image below a codec's floor.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from versacodec.codec import Codec
+from versacodec.errors import InputError
+from versacodec.evaluation.catalog import make_codec
+from versacodec.evaluation.codecs import BudgetTooSmall
+from versacodec.evaluation.quality import per_image_metrics
+from versacodec.imaging import LoadedImage, to_pil
+from versacodec.interfaces.web.overlays import Overlays
+from versacodec.paths import PACKAGE_DIR
+from versacodec.semantics.tagger import class_names
+
+# Baselines offered on the page: name in the evaluation catalog → (label, MIME type, extension).
+BASELINES = {"avif": ("AVIF", "image/avif", "avif"), "webp": ("WebP", "image/webp", "webp"),
+             "jpeg": ("JPEG", "image/jpeg", "jpg")}
+VCX_MIME = "application/x-versacodec"
+TASK_PROFILES_DIR = PACKAGE_DIR / "semantics" / "profiles"
+Report = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the loaded codec offers; the page shows only these controls."""
+
+    decoders: tuple[str, ...]
+    task_profiles: tuple[str, ...]  # empty: this codec has no task profiles
+    layers: bool
+    default_steps: int | None
+    default_cfg: float | None
+
+    @classmethod
+    def of(cls, codec: Codec) -> Capabilities:
+        # Task profiles and scalable layers are newer encoder options: offer them only when this
+        # version of the codec accepts them.
+        parameters = inspect.signature(codec.compress).parameters
+        profiles = tuple(sorted(p.stem for p in TASK_PROFILES_DIR.glob("*.yaml"))) if "task" in parameters else ()
+        generative = codec.generative
+        return cls(decoders=("direct", "generative") if generative is not None else ("direct",),
+                   task_profiles=profiles, layers="layers" in parameters,
+                   default_steps=generative.config.default_steps if generative is not None else None,
+                   default_cfg=generative.config.default_cfg if generative is not None else None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    bpp: float
+    decoders: tuple[str, ...]
+    steps: int | None = None
+    cfg: float | None = None
+    seed: int = 0
+    task: str | None = None
+    layers: int | None = None
+    baselines: tuple[str, ...] = ()
+    overlays: bool = True
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any], capabilities: Capabilities) -> Settings:
+        """Validate the page's request; every problem is an InputError naming the field."""
+        bpp = _number(payload, "bpp", float)
+        if bpp is None or not (math.isfinite(bpp) and bpp > 0):
+            raise InputError("target bpp must be a positive number")
+        decoders = tuple(payload.get("decoders") or ())
+        if not decoders:
+            raise InputError("choose at least one decoder")
+        unknown = [d for d in decoders if d not in capabilities.decoders]
+        if unknown:
+            raise InputError(f"decoder {unknown[0]!r} is not available; choose from {', '.join(capabilities.decoders)}")
+        baselines = tuple(payload.get("baselines") or ())
+        unknown = [b for b in baselines if b not in BASELINES]
+        if unknown:
+            raise InputError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(BASELINES)}")
+        task = payload.get("task") or None
+        if task is not None and task not in capabilities.task_profiles:
+            raise InputError(f"task profile {task!r} is not available" + (
+                f"; choose from {', '.join(capabilities.task_profiles)}" if capabilities.task_profiles else ""))
+        layers = _number(payload, "layers", int)
+        if layers is not None and not capabilities.layers:
+            raise InputError("this codec has no scalable layers")
+        if layers is not None and layers < 1:
+            raise InputError("layers must be at least 1")
+        return cls(bpp=bpp, decoders=decoders, steps=_number(payload, "steps", int), cfg=_number(payload, "cfg", float),
+                   seed=_number(payload, "seed", int) or 0, task=task, layers=layers, baselines=baselines,
+                   overlays=bool(payload.get("overlays", True)))
+
+
+def _number(payload: dict[str, Any], key: str, kind: type[int] | type[float]) -> Any:
+    value = payload.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{key} must be {'an integer' if kind is int else 'a number'}, not {value!r}") from None
+    if kind is int and number != float(value):
+        raise InputError(f"{key} must be an integer, not {value!r}")
+    return number
+
+
+@dataclass
+class Rendition:
+    """One reconstruction of the image and the file it was decoded from."""
+
+    key: str
+    label: str
+    file_name: str  # its coded file among the comparison's files
+    file_bytes: int
+    bpp: float  # real file size × 8 / original pixels
+    setting: str
+    seconds: float
+    psnr: float
+    overlays: dict[str, list[dict]] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {"key": self.key, "label": self.label, "image": f"{self.key}.png", "file": self.file_name,
+                "bytes": self.file_bytes, "bpp": self.bpp, "setting": self.setting, "seconds": round(self.seconds, 3),
+                "psnr": round(self.psnr, 3), "overlays": self.overlays}
+
+
+@dataclass
+class Comparison:
+    width: int
+    height: int
+    target_bpp: float
+    notes: list[str]
+    tags: list[int]
+    renditions: list[Rendition] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)  # what was skipped and why
+    original_overlays: dict[str, list[dict]] = field(default_factory=dict)
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # name → (content, MIME type)
+
+    def summary(self) -> dict[str, Any]:
+        names = class_names()
+        return {"width": self.width, "height": self.height, "target_bpp": self.target_bpp, "notes": self.notes,
+                "tags": [{"id": tag, "name": names[tag]} for tag in self.tags], "messages": self.messages,
+                "original": {"image": "original.png", "overlays": self.original_overlays},
+                "renditions": [rendition.summary() for rendition in self.renditions]}
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _psnr(original: Image.Image, decoded: Image.Image) -> float:
+    return per_image_metrics(original, decoded, ["psnr"])["psnr"]
+
+
+def run_comparison(codec: Codec, overlays: Overlays, loaded: LoadedImage, settings: Settings,
+                   report: Report) -> Comparison:
+    original = to_pil(loaded.pixels)
+    draw_overlays = settings.overlays and overlays.any_available
+    total = 1 + len(settings.decoders) + len(settings.baselines) + (
+        1 + len(settings.decoders) + len(settings.baselines) if draw_overlays else 0)
+    done = 0
+
+    def step(stage: str) -> None:
+        nonlocal done
+        report(stage, done, total)
+        done += 1
+
+    step(f"encoding with versacodec at {settings.bpp:g} bpp")
+    options: dict[str, Any] = {"task": settings.task, "layers": settings.layers}
+    started = time.perf_counter()
+    encoded = codec.compress(loaded, bpp=settings.bpp, seed=settings.seed,
+                             **{key: value for key, value in options.items() if value is not None})
+    encode_seconds = time.perf_counter() - started
+    comparison = Comparison(encoded.width, encoded.height, settings.bpp, list(encoded.notes), [])
+    comparison.files["original.png"] = (png_bytes(original), "image/png")
+    comparison.files["versacodec.vcx"] = (encoded.data, VCX_MIME)
+    setting = ", ".join([f"quality {encoded.quality}"] + [f"{key} {value}" for key, value in options.items()
+                                                          if value is not None])
+    images: dict[str, Image.Image] = {}
+
+    for decoder in settings.decoders:
+        step(f"decoding with the {decoder} decoder")
+        generative = codec.generative if decoder == "generative" else None
+        started = time.perf_counter()
+        decoded = codec.decompress(encoded.data, decoder=decoder, steps=settings.steps if generative else None,
+                                   cfg=settings.cfg if generative else None)
+        seconds = time.perf_counter() - started
+        comparison.tags = decoded.tags
+        label = f"versacodec, {decoder}"
+        if generative is not None:
+            steps = generative.config.default_steps if settings.steps is None else settings.steps
+            cfg = generative.config.default_cfg if settings.cfg is None else settings.cfg
+            label += f", {steps} step{'s' if steps > 1 else ''}, CFG {cfg:g}"
+        key = f"versacodec-{decoder}"
+        images[key] = decoded.image
+        comparison.files[f"{key}.png"] = (png_bytes(decoded.image), "image/png")
+        comparison.renditions.append(Rendition(key, label, "versacodec.vcx", len(encoded.data),
+                                               encoded.bits_per_pixel, setting, encode_seconds + seconds,
+                                               _psnr(original, decoded.image)))
+
+    for name in settings.baselines:
+        label, mime, extension = BASELINES[name]
+        step(f"coding with {label} at {encoded.bits_per_pixel:.4f} bpp")
+        baseline = make_codec(name)
+        available, why = baseline.available()
+        if not available:
+            comparison.messages.append(f"{label} skipped: {why}")
+            continue
+        started = time.perf_counter()
+        try:
+            result = baseline.encode(original, encoded.bits_per_pixel)
+        except BudgetTooSmall as exc:
+            comparison.messages.append(f"{label} skipped: {exc}")
+            continue
+        images[name] = baseline.decode(result)
+        seconds = time.perf_counter() - started
+        shrink = "" if result.shrink == 1.0 else f", coded at {result.shrink:.3g}× size and upscaled"
+        comparison.files[f"{name}.{extension}"] = (result.data, mime)
+        comparison.files[f"{name}.png"] = (png_bytes(images[name]), "image/png")
+        comparison.renditions.append(Rendition(name, label, f"{name}.{extension}", len(result.data), result.bpp,
+                                               f"quality {result.setting}{shrink}", seconds,
+                                               _psnr(original, images[name])))
+
+    if settings.overlays and not overlays.any_available:
+        comparison.messages.append("overlays skipped: " + "; ".join(s.reason for s in overlays.status))
+    elif draw_overlays:
+        comparison.messages += [f"{s.name} overlay skipped: {s.reason}" for s in overlays.status if not s.available]
+        step("running the detectors on the original")
+        comparison.original_overlays = overlays.annotate(original)
+        for rendition in comparison.renditions:
+            step(f"running the detectors on {rendition.label}")
+            rendition.overlays = overlays.annotate(images[rendition.key])
+    return comparison
