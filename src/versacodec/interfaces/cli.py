@@ -21,6 +21,7 @@ from pathlib import Path
 
 from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cli import add_eval_parser
+from versacodec.interfaces.batch import add_batch_parser
 from versacodec.interfaces.web.command import add_serve_parser
 
 EXIT_USAGE = 2
@@ -202,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write the latest checkpoint's weights to OUTPUT_DIR/snapshot-STEP and stop")
     train.set_defaults(handler=_train)
     add_eval_parser(commands)
+    add_batch_parser(commands)
     add_serve_parser(commands)
     return parser
 
