@@ -11,29 +11,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from versacodec.bundle import read_manifest, resolve_model_dir, weights_hash
 from versacodec.container.format import (
-    DEFAULT_MAX_PIXELS,
     Section,
     SectionKind,
     Stream,
     StreamHeader,
+    pixel_limit,
 )
 from versacodec.determinism import reproducible_inference
-from versacodec.errors import InputError, StreamError
+from versacodec.errors import InputError, StreamError, VersacodecError
 from versacodec.imaging import LoadedImage, open_image, pad_to_multiple, to_pil
 from versacodec.latent_codec.model import CompressedLatent, LatentCodec
 from versacodec.latent_codec.rate_control import highest_quality_within
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.latent_space.autoencoder import Autoencoder
+from versacodec.limits import MEMORY_VARIABLE, format_size, memory_limit
 from versacodec.semantics.tag_stream import pack_tags, unpack_tags
 from versacodec.tiling import tiled_map
 
 DECODERS = ("direct", "generative")
-AUTOENCODER_TILE = 96  # latent pixels (768 image pixels) per tile when decoding large images
+AUTOENCODER_TILE = 96  # latent pixels (768 image pixels) per tile when coding large images
 AUTOENCODER_OVERLAP = 8
+# Working-memory estimate (see Codec.working_memory), per pixel of the padded image: float32 RGB
+# copies (input, padding, tile-blend accumulator and weights, output) and 8-bit copies, of which
+# the image itself (input and its padded copy) lives through the latent codec's phase.
+FULL_RESOLUTION_BYTES = 64
+IMAGE_BYTES = 32
+LIVE_ACTIVATIONS = 4  # activations a residual stack holds at once (input, hidden, output, skip)
 
 
 @dataclass
@@ -63,14 +71,16 @@ class DecodedImage:
 class Codec:
     """A loaded model bundle. `Codec.from_pretrained()` loads the shipped default model."""
 
-    def __init__(self, root: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(self, root: Path, max_pixels: int | None = None, max_memory: int | None = None) -> None:
         self.root = root
         self.manifest = read_manifest(root)
         self.model_id = self.manifest.model_id
         self.weights_hash = weights_hash(root, self.manifest)
         self.autoencoder = Autoencoder.from_pretrained(self.manifest.path(root, "autoencoder"))
         self.latent_codec = LatentCodec.from_pretrained(self.manifest.path(root, "latent_codec"))
-        self.max_pixels = max_pixels
+        # Limits default to $VERSACODEC_MAX_PIXELS / $VERSACODEC_MAX_MEMORY (see limits.py).
+        self.max_pixels = pixel_limit(max_pixels)
+        self.max_memory = memory_limit(max_memory)
         self.block = self.autoencoder.factor * LatentCodec.block_size
         generative = self.manifest.path(root, "generative")
         self.generative = None
@@ -81,8 +91,9 @@ class Codec:
         self._tagger = None
 
     @classmethod
-    def from_pretrained(cls, model: str | Path | None = None, max_pixels: int | None = None) -> Codec:
-        return cls(resolve_model_dir(model), max_pixels or DEFAULT_MAX_PIXELS)
+    def from_pretrained(cls, model: str | Path | None = None, max_pixels: int | None = None,
+                        max_memory: int | None = None) -> Codec:
+        return cls(resolve_model_dir(model), max_pixels, max_memory)
 
     @property
     def quality_levels(self) -> int:
@@ -117,10 +128,11 @@ class Codec:
         if bpp is not None and not (math.isfinite(bpp) and bpp > 0):
             raise InputError(f"target bpp must be a positive number, not {bpp}")
         loaded = self.load(source)
+        self.check_memory(loaded.width, loaded.height, "encode", InputError)
         tag_ids = self._tags_for(loaded, tags)
         padded = pad_to_multiple(loaded.pixels, self.block)
         with reproducible_inference():
-            analysed = self.latent_codec.analyse(self.autoencoder.encode(padded))
+            analysed = self.latent_codec.analyse(self.encode_pixels(padded))
 
             def stream_at(q: int) -> bytes:
                 compressed = self.latent_codec.compress_analysed(analysed, q)
@@ -134,6 +146,40 @@ class Codec:
             data = stream_at(chosen)
         return EncodedImage(data, chosen, loaded.width, loaded.height, padded.shape[-1], padded.shape[-2],
                             list(loaded.notes))
+
+    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Autoencoder encode, in overlapping tiles for large images (bounded memory). Tiles are cut
+        in latent coordinates: the image is folded into its latent grid (pixel-unshuffle), and each
+        tile unfolded again before the encoder sees it."""
+        factor = self.autoencoder.factor
+        return tiled_map(lambda folded: self.autoencoder.encode(F.pixel_shuffle(folded, factor)),
+                         (F.pixel_unshuffle(pixels, factor),), AUTOENCODER_TILE, AUTOENCODER_OVERLAP)
+
+    def working_memory(self, width: int, height: int) -> int:
+        """Estimated peak bytes to code a width × height image (an upper bound, not a measurement).
+
+        Convolutions run on torch's native kernels (oneDNN is off for determinism), which unfold their
+        input: in_channels × k² values per output position. Full-resolution buffers and the latent
+        codec's whole-image tensors grow with the pixel count; the autoencoder runs in tiles, whose
+        unfolded activations are the largest fixed cost. The two phases do not overlap."""
+        padded = math.ceil(width / self.block) * math.ceil(height / self.block) * self.block**2
+        factor = self.autoencoder.factor
+        c, ae = self.latent_codec.config, self.autoencoder.config
+        y_pixels = padded / (factor * LATENT_TO_Y_STRIDE) ** 2
+        # float64 coding networks (the 5×5 spatial context is the widest unfold), float32 synthesis
+        coding = 8 * (max(c.groups) * 25 + LIVE_ACTIVATIONS * (c.y_channels + 2 * c.context_hidden))
+        synthesis = 4 * c.width * (9 + LIVE_ACTIVATIONS)
+        tile_pixels = min(padded, ((AUTOENCODER_TILE + 2 * AUTOENCODER_OVERLAP) * factor) ** 2)
+        widest = max(ae.output_width, ae.decoder_widths[2] / 4, ae.encoder_widths[0] / 4)  # channels per pixel
+        tile = tile_pixels * 4 * widest * (9 + LIVE_ACTIVATIONS)
+        return int(max(padded * IMAGE_BYTES + y_pixels * (coding + synthesis), padded * FULL_RESOLUTION_BYTES + tile))
+
+    def check_memory(self, width: int, height: int, action: str, error: type[VersacodecError]) -> None:
+        """Refuse, before allocating, an image whose estimated working memory exceeds the limit."""
+        needed = self.working_memory(width, height)
+        if needed > self.max_memory:
+            raise error(f"a {width}x{height} image needs about {format_size(needed)} to {action}, above the "
+                        f"memory limit of {format_size(self.max_memory)} (raise it with {MEMORY_VARIABLE})")
 
     def _tags_for(self, loaded: LoadedImage, tags: bool | list[int]) -> list[int] | None:
         if tags is False or (tags is True and self.generative is None):
@@ -196,6 +242,7 @@ class Codec:
             raise InputError("--steps and --cfg apply to the generative decoder only")
         stream = self.read_stream(data)
         header = stream.header
+        self.check_memory(header.width, header.height, "decode", StreamError)
         tags = self.read_tags(stream)
         with reproducible_inference():
             latent = self.decode_latent(stream)

@@ -15,12 +15,12 @@ import struct
 import zlib
 from dataclasses import dataclass, field, replace
 
-from versacodec.errors import StreamError
+from versacodec.errors import InputError, StreamError
 
 MAGIC = b"\x89VCX"
 FORMAT_VERSION = (1, 0)  # (major, minor): a reader accepts any minor of its major
 DEFAULT_MAX_PIXELS = 1 << 28  # 268 megapixels; override with VERSACODEC_MAX_PIXELS or max_pixels=
-MAX_SECTIONS = 4096
+MAX_SECTIONS = 4096  # default; override with VERSACODEC_MAX_SECTIONS or max_sections=
 HASH_BYTES = 8
 _CRC = struct.Struct(">I")
 _MAX_VARINT_BYTES = 5
@@ -131,9 +131,9 @@ class Stream:
         return Stream(replace(self.header), list(sections))
 
     @classmethod
-    def from_bytes(cls, data: bytes, max_pixels: int | None = None) -> Stream:
+    def from_bytes(cls, data: bytes, max_pixels: int | None = None, max_sections: int | None = None) -> Stream:
         data = bytes(data)
-        header, offset, count = _decode_header(data, _pixel_limit(max_pixels))
+        header, offset, count = _decode_header(data, pixel_limit(max_pixels), section_limit(max_sections))
         sections = []
         for index in range(count):
             where = f"section {index + 1} of {count}"
@@ -142,7 +142,8 @@ class Stream:
             kind, flags = data[offset], data[offset + 1]
             length, cursor = get_varint(data, offset + 2, f"the length of {where}")
             if len(data) - cursor < _CRC.size + length:
-                raise StreamError(f"truncated: {where} declares {length} bytes, {len(data) - cursor} remain")
+                remain = max(0, len(data) - cursor - _CRC.size)
+                raise StreamError(f"truncated: {where} declares {length} bytes, {remain} remain")
             (crc,) = _CRC.unpack_from(data, cursor)
             payload = data[cursor + _CRC.size : cursor + _CRC.size + length]
             if zlib.crc32(payload, zlib.crc32(data[offset:cursor])) != crc:
@@ -158,11 +159,24 @@ class Stream:
         return cls(header, sections)
 
 
-def _pixel_limit(max_pixels: int | None) -> int:
-    if max_pixels is not None:
-        return max_pixels
-    configured = os.environ.get("VERSACODEC_MAX_PIXELS")
-    return int(configured) if configured and configured.isdigit() else DEFAULT_MAX_PIXELS
+def pixel_limit(max_pixels: int | None = None) -> int:
+    """The largest image (width × height) a stream may declare: the argument, else the environment."""
+    return _limit(max_pixels, "VERSACODEC_MAX_PIXELS", DEFAULT_MAX_PIXELS)
+
+
+def section_limit(max_sections: int | None = None) -> int:
+    return _limit(max_sections, "VERSACODEC_MAX_SECTIONS", MAX_SECTIONS)
+
+
+def _limit(value: int | None, variable: str, default: int) -> int:
+    if value is not None:
+        return value
+    configured = os.environ.get(variable)
+    if not configured:
+        return default
+    if not configured.isdigit():
+        raise InputError(f"{variable}={configured!r} is not a whole number")
+    return int(configured)
 
 
 def _encode_header(header: StreamHeader, section_count: int) -> bytes:
@@ -179,11 +193,16 @@ def _encode_header(header: StreamHeader, section_count: int) -> bytes:
         bytes([header.quality]), put_varint(header.seed), put_varint(section_count), put_varint(header.flags),
         bytes([len(model_id)]), model_id, header.weights_hash,
     ])
+    return frame_header(body)
+
+
+def frame_header(body: bytes) -> bytes:
+    """Magic, version, body length, the header body and the CRC over all of them."""
     start = MAGIC + bytes(FORMAT_VERSION) + put_varint(len(body)) + body
     return start + _CRC.pack(zlib.crc32(start))
 
 
-def _decode_header(data: bytes, max_pixels: int) -> tuple[StreamHeader, int, int]:
+def _decode_header(data: bytes, max_pixels: int, max_sections: int) -> tuple[StreamHeader, int, int]:
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise StreamError("not a versacodec stream (wrong magic bytes)")
     if len(data) < len(MAGIC) + 2:
@@ -229,7 +248,8 @@ def _decode_header(data: bytes, max_pixels: int) -> tuple[StreamHeader, int, int
         bit_depth = {0: 8, 1: 16}[colour_byte >> 4]
     except (ValueError, KeyError) as exc:
         raise StreamError(f"corrupted: unknown colour byte {colour_byte:#04x}") from exc
-    if count > MAX_SECTIONS:
-        raise StreamError(f"corrupted: {count} sections exceeds the limit of {MAX_SECTIONS}")
+    if count > max_sections:
+        raise StreamError(f"corrupted: {count} sections exceeds the limit of {max_sections} "
+                          "(raise it with VERSACODEC_MAX_SECTIONS if this is intended)")
     header = StreamHeader(width, height, model_id, weights_hash, quality, seed, colour, bit_depth, flags)
     return header, end + _CRC.size, count

@@ -115,7 +115,7 @@ class SymbolReader:
         order, unique, spans = _group_order(indices)
         for index, (start, end) in zip(unique, spans, strict=True):
             escape = int(tables.lengths[index]) - 1
-            symbols = self.decoder.decode(tables.model(index), end - start).astype(np.int64)
+            symbols = self._decode(tables.model(index), end - start).astype(np.int64)
             group = symbols + tables.offsets[index]
             outside = symbols == escape
             if outside.any():
@@ -131,16 +131,23 @@ class SymbolReader:
 
         return code
 
+    def _decode(self, model, count: int | None = None):
+        # Damaged data can be impossible under the model: constriction then raises AssertionError.
+        try:
+            return self.decoder.decode(model) if count is None else self.decoder.decode(model, count)
+        except (AssertionError, ValueError, RuntimeError) as exc:
+            raise StreamError(f"corrupted: entropy-coded data does not decode ({exc})") from exc
+
     def _read_raw(self, count: int) -> np.ndarray:
         out = []
         for _ in range(count):
-            length = int(self.decoder.decode(_LENGTH_MODEL))
+            length = int(self._decode(_LENGTH_MODEL))
             if length < 1:
                 raise StreamError("corrupt escape code in entropy-coded data")
             value, remaining = 1, length - 1
             while remaining > 0:
                 take = min(_CHUNK_BITS, remaining)
                 remaining -= take
-                value = (value << take) | int(self.decoder.decode(Uniform(1 << take)))
+                value = (value << take) | int(self._decode(Uniform(1 << take)))
             out.append(value - 1)
         return _unzigzag(np.array(out, dtype=np.int64))

@@ -1,0 +1,90 @@
+"""The Python API: `versacodec.compress(image) -> bytes` and `versacodec.decompress(data) -> PIL image`.
+
+Both take a `model`: a model bundle folder, a loaded `Codec`, or None for the default model
+($VERSACODEC_MODEL, else the model shipped in the package; `set_default_model` changes it).
+Loaded models are cached, so repeated calls pay the loading cost once. For full control (coded
+size, quality chosen by rate control, the decoded header) use a `Codec` directly.
+
+>>> import versacodec
+>>> from PIL import Image
+>>> image = Image.new("RGB", (96, 64), (200, 120, 40))
+>>> data = versacodec.compress(image, bpp=0.5, model=model_dir)
+>>> len(data) * 8 / (96 * 64) <= 0.5
+True
+>>> versacodec.decompress(data, model=model_dir).size
+(96, 64)
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from versacodec.codec import Codec
+from versacodec.imaging import LoadedImage
+
+ImageSource = str | os.PathLike[str] | bytes | Image.Image | LoadedImage
+ModelSpec = str | os.PathLike[str] | Codec | None
+
+_default_model: str | os.PathLike[str] | Codec | None = None
+_CACHED_MODELS = 4  # bundles kept loaded at once (each holds its networks in memory)
+
+
+def compress(image: ImageSource, bpp: float | None = None, quality: int | None = None, model: ModelSpec = None,
+             **options: Any) -> bytes:
+    """Compress an image (a path, encoded file bytes or a PIL image) to a .vcx stream.
+
+    `bpp`: the stream is at most this many bits per pixel of the image (its real size); `quality`:
+    a fixed rate setting 0..100 instead (default 75). `options` go to `Codec.compress` (`seed`,
+    `tags`). Raises `InputError` for an unusable image or setting.
+
+    >>> data = compress(Image.new("L", (40, 30), 128), quality=20, model=model_dir)
+    >>> data[:4]
+    b'\\x89VCX'
+    """
+    return load_codec(model).compress(image, bpp=bpp, quality=quality, **options).data
+
+
+def decompress(data: bytes, model: ModelSpec = None, **options: Any) -> Image.Image:
+    """Decode a .vcx stream to a PIL image ("RGB", or "L" for a greyscale original); the same stream
+    always gives the identical image. `options` go to `Codec.decompress` (`decoder`, `steps`,
+    `cfg`, `seed`). Raises `StreamError` for a damaged stream or one made by another model.
+
+    >>> image = decompress(compress(Image.new("L", (40, 30), 128), model=model_dir), model=model_dir)
+    >>> image.mode, image.size
+    ('L', (40, 30))
+    """
+    return load_codec(model).decompress(data, **options).image
+
+
+def load_codec(model: ModelSpec = None) -> Codec:
+    """The loaded `Codec` for a model folder (cached), or the default model when `model` is None.
+
+    >>> codec = load_codec(model_dir)
+    >>> codec is load_codec(model_dir)
+    True
+    """
+    if isinstance(model, Codec):
+        return model
+    if model is None:
+        if isinstance(_default_model, Codec):
+            return _default_model
+        model = _default_model
+    # Resolved, so that "bundle" and "./bundle/" share one cache entry; None stays None (default folder).
+    return _cached_codec(None if model is None else str(Path(model).expanduser().resolve()))
+
+
+def set_default_model(model: ModelSpec) -> None:
+    """Use this model folder or `Codec` wherever no model is given (API, Pillow plugin); None restores
+    $VERSACODEC_MODEL or the shipped model."""
+    global _default_model
+    _default_model = model
+
+
+@lru_cache(maxsize=_CACHED_MODELS)
+def _cached_codec(model: str | None) -> Codec:
+    return Codec.from_pretrained(model)

@@ -1,0 +1,112 @@
+"""Batch mode: layout, manifest, resume, no overwrite, failures recorded, local workers and Ray."""
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from conftest import natural_image
+from versacodec.container.format import Stream
+from versacodec.interfaces.batch import BatchSettings, run_batch
+from versacodec.interfaces.cli import main
+
+
+def make_photos(root: Path, count: int, corrupt: bool = False) -> Path:
+    for index in range(count):
+        folder = root / ("a" if index % 2 else "b/c")
+        folder.mkdir(parents=True, exist_ok=True)
+        natural_image(48 + 8 * (index % 3), 40, seed=index).save(folder / f"img{index}.png")
+    if corrupt:
+        (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    (root / ".hidden.png").write_bytes(b"ignored")
+    return root
+
+
+def manifest(out_dir: Path) -> dict[str, dict[str, str]]:
+    with open(out_dir / "manifest.csv", newline="") as handle:
+        return {row["file"]: row for row in csv.DictReader(handle)}
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    code = main(["batch", *map(str, args), "--no-progress"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_corrupt_input_is_recorded_and_skipped_then_resume(tmp_path, tiny_bundle, capsys):
+    photos, out = make_photos(tmp_path / "photos", 3, corrupt=True), tmp_path / "out"
+    code, stdout, _ = run_cli(capsys, photos, out, "--bpp", "0.5", "--model", tiny_bundle)
+    assert code == 1 and "1 failed" in stdout
+    rows = manifest(out)
+    assert set(rows) == {"b/c/img0.png", "a/img1.png", "b/c/img2.png", "broken.jpg"}
+    assert rows["broken.jpg"]["status"] == "error" and "damaged" in rows["broken.jpg"]["message"]
+    for name in ("b/c/img0.png", "a/img1.png", "b/c/img2.png"):
+        row = rows[name]
+        stream = out / Path(name).with_suffix(".vcx")
+        header = Stream.from_bytes(stream.read_bytes()).header
+        assert row["status"] == "ok" and int(row["bytes"]) == stream.stat().st_size
+        assert float(row["bpp"]) == pytest.approx(stream.stat().st_size * 8 / (header.width * header.height))
+        assert float(row["bpp"]) <= 0.5 and float(row["seconds"]) > 0
+    assert not list(out.rglob(".*"))  # no temporaries left
+    # Re-running resumes: finished outputs are skipped, the failure is retried (and fails again).
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.vcx")}
+    code, _, _ = run_cli(capsys, photos, out, "--bpp", "0.5", "--model", tiny_bundle)
+    assert code == 1 and {p: p.stat().st_mtime_ns for p in out.rglob("*.vcx")} == before
+    assert [r["status"] for r in manifest(out).values()].count("skipped") == 3
+    (photos / "broken.jpg").unlink()
+    assert run_cli(capsys, photos, out, "--bpp", "0.5", "--model", tiny_bundle)[0] == 0
+
+
+def test_never_overwrites_without_permission(tmp_path, tiny_bundle):
+    photos, out = make_photos(tmp_path / "photos", 2), tmp_path / "out"
+    (out / "a").mkdir(parents=True)
+    precious = out / "a" / "img1.vcx"
+    precious.write_bytes(b"user data")
+    report = run_batch(photos, out, BatchSettings(model=str(tiny_bundle), quality=10))
+    outcome = {o.file: o for o in report.outcomes}["a/img1.png"]
+    assert outcome.status == "error" and "--overwrite" in outcome.message
+    assert precious.read_bytes() == b"user data"
+    valid = (out / "b/c/img0.vcx").read_bytes()
+    report = run_batch(photos, out, BatchSettings(model=str(tiny_bundle), quality=90), overwrite=True)
+    assert report.failed == 0 and precious.read_bytes() != b"user data"
+    assert (out / "b/c/img0.vcx").read_bytes() != valid  # re-coded at the new quality
+
+
+def test_local_workers_give_the_same_bytes(tmp_path, tiny_bundle):
+    photos = make_photos(tmp_path / "photos", 4)
+    settings = BatchSettings(model=str(tiny_bundle), quality=50)
+    run_batch(photos, tmp_path / "one", settings)
+    report = run_batch(photos, tmp_path / "two", settings, workers=2)
+    assert report.count("ok") == 4
+    for stream in (tmp_path / "one").rglob("*.vcx"):
+        assert stream.read_bytes() == (tmp_path / "two" / stream.relative_to(tmp_path / "one")).read_bytes()
+
+
+def test_usage_errors_exit_2(tmp_path, tiny_bundle, capsys):
+    code, _, err = run_cli(capsys, tmp_path / "missing", tmp_path / "out", "--model", tiny_bundle)
+    assert code == 2 and "does not exist" in err
+    photos = make_photos(tmp_path / "photos", 1)
+    code, _, err = run_cli(capsys, photos, tmp_path / "out", "--task", "detection", "--model", tiny_bundle)
+    assert code == 2 and "--task" in err and err.count("\n") == 1
+    code, _, err = run_cli(capsys, photos, tmp_path / "out", "--decode", "--bpp", "0.1", "--model", tiny_bundle)
+    assert code == 2 and "--decode" in err
+    code, _, err = run_cli(capsys, photos, tmp_path / "out", "--model", tmp_path / "nothing")
+    assert code == 2 and "no model bundle" in err
+
+
+def test_ray_engine_over_20_images(tmp_path, tiny_bundle):
+    ray = pytest.importorskip("ray")
+    photos = make_photos(tmp_path / "photos", 20)
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
+             configure_logging=False)
+    try:
+        report = run_batch(photos, tmp_path / "out", BatchSettings(model=str(tiny_bundle), quality=40),
+                           engine="ray", workers=2)
+    finally:
+        ray.shutdown()
+    assert report.count("ok") == 20 and report.failed == 0
+    assert len(manifest(tmp_path / "out")) == 20
+    local = run_batch(photos, tmp_path / "local", BatchSettings(model=str(tiny_bundle), quality=40))
+    assert local.count("ok") == 20
+    for stream in (tmp_path / "local").rglob("*.vcx"):
+        assert stream.read_bytes() == (tmp_path / "out" / stream.relative_to(tmp_path / "local")).read_bytes()
