@@ -5,9 +5,12 @@ import io
 import subprocess
 import sys
 
+import pytest
 import torch
+import torch.nn.functional as F
 
 from conftest import natural_image
+from versacodec.determinism import reproducible_inference
 from versacodec.interfaces.batch import BatchSettings, run_batch
 
 # Decodes one stream with 1 and then 3 torch threads in a fresh process; prints both PNGs' digests.
@@ -60,3 +63,25 @@ def test_batch_decode_equals_single_decode(tiny_codec, tiny_bundle, tmp_path):
         single = tiny_codec.decompress(stream.read_bytes()).image
         batch = tmp_path / "decoded" / stream.with_suffix(".png").name
         assert png_digest(single) == hashlib.sha256(batch.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("name", ["silu", "sigmoid", "gelu", "small product"])
+def test_thread_sensitive_kernels_give_one_result(name):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(100003, generator=generator) * 3  # per-thread chunks end off the vector width
+    left, right = torch.randn(2, 5, 32, generator=generator), torch.randn(32, 32, generator=generator)
+    product = (lambda _: F.linear(left, right), lambda _: left.double() @ right.double().T)
+    op, reference = {"silu": (F.silu, F.silu), "sigmoid": (torch.sigmoid, torch.sigmoid), "gelu": (F.gelu, F.gelu),
+                     "small product": product}[name]
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        with reproducible_inference():
+            for count in (1, 2, 3):
+                torch.set_num_threads(count)
+                results.append(op(x))
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(results[0], other) for other in results[1:])
+    assert torch.allclose(results[0].double(), reference(x.double()), atol=1e-6, rtol=1e-5)  # float64 reference
+    assert torch.get_num_threads() == threads

@@ -1,12 +1,77 @@
-"""Bit-exact decoding: oneDNN convolutions give thread-count-dependent float32 results, the
-native kernels do not, so decoding paths run with oneDNN switched off."""
+"""Bit-exact decoding on any thread count.
+
+Three kinds of CPU kernels give float32 results that depend on how many threads share the work:
+- oneDNN convolutions; the native kernels do not, so oneDNN is switched off.
+- sigmoid, SiLU and GELU: torch's vectorised and scalar (tail) loops round differently, and where
+  one thread's chunk ends decides which elements take the tail. They are recomputed from exp, erfc,
+  tanh and arithmetic, whose vectorised and scalar loops agree.
+- MKL's matrix products with few rows (5-11 measured) pick kernels by thread count. Products with
+  fewer than SMALL_PRODUCT_ROWS rows run on one thread: they are too small to gain from more.
+The rerouting is a torch function mode, so it applies to every network run inside the context
+(our own and diffusers'), on this thread only.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+SMALL_PRODUCT_ROWS = 64
+
+
+def _sigmoid(x: torch.Tensor) -> torch.Tensor:
+    return torch.reciprocal(torch.exp(torch.neg(x)) + 1)
+
+
+def _silu(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    result = x / (torch.exp(torch.neg(x)) + 1)
+    return x.copy_(result) if inplace else result
+
+
+def _gelu(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
+    if approximate == "tanh":
+        inner = (x + 0.044715 * x * x * x) * math.sqrt(2 / math.pi)
+        return 0.5 * x * (torch.tanh(inner) + 1)
+    return 0.5 * x * torch.erfc(x * -math.sqrt(0.5))  # = 1 + erf(x/√2), without cancellation for x < 0
+
+
+_ACTIVATIONS: dict[Callable, Callable] = {
+    torch.sigmoid: _sigmoid, torch.Tensor.sigmoid: _sigmoid, F.silu: _silu, F.gelu: _gelu,
+}
+_PRODUCTS = {F.linear, torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.mm, torch.bmm,
+             torch.addmm, torch.baddbmm}
+
+
+def _rows(function: Callable, args: tuple) -> int:
+    # The left operand's rows: everything but its last dimension for linear, its second-last otherwise.
+    first = args[1] if function in (torch.addmm, torch.baddbmm) else args[0]
+    if not isinstance(first, torch.Tensor) or first.dim() == 0:
+        return SMALL_PRODUCT_ROWS
+    if function is F.linear:
+        return first.numel() // max(1, first.shape[-1])
+    return first.shape[-2] if first.dim() >= 2 else 1
+
+
+class _ThreadInvariantOps(TorchFunctionMode):
+    def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        replacement = _ACTIVATIONS.get(func)
+        if replacement is not None and not kwargs.get("out"):
+            return replacement(*args, **kwargs)
+        if func in _PRODUCTS and _rows(func, args) < SMALL_PRODUCT_ROWS:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                torch.set_num_threads(threads)
+        return func(*args, **kwargs)
 
 
 @contextlib.contextmanager
@@ -14,7 +79,7 @@ def reproducible_inference() -> Iterator[None]:
     previous = torch.backends.mkldnn.enabled
     torch.backends.mkldnn.enabled = False
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), _ThreadInvariantOps():
             yield
     finally:
         torch.backends.mkldnn.enabled = previous
