@@ -35,7 +35,7 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
 
 def test_corrupt_input_is_recorded_and_skipped_then_resume(tmp_path, tiny_bundle, capsys):
     photos, out = make_photos(tmp_path / "photos", 3, corrupt=True), tmp_path / "out"
-    code, stdout, _ = run_cli(capsys, photos, out, "--bpp", "0.5", "--model", tiny_bundle)
+    code, stdout, _ = run_cli(capsys, photos, out, "--quality", "30", "--model", tiny_bundle)
     assert code == 1 and "1 failed" in stdout
     rows = manifest(out)
     assert set(rows) == {"b/c/img0.png", "a/img1.png", "b/c/img2.png", "broken.jpg"}
@@ -46,15 +46,15 @@ def test_corrupt_input_is_recorded_and_skipped_then_resume(tmp_path, tiny_bundle
         header = Stream.from_bytes(stream.read_bytes()).header
         assert row["status"] == "ok" and int(row["bytes"]) == stream.stat().st_size
         assert float(row["bpp"]) == pytest.approx(stream.stat().st_size * 8 / (header.width * header.height))
-        assert float(row["bpp"]) <= 0.5 and float(row["seconds"]) > 0
+        assert float(row["seconds"]) > 0
     assert not list(out.rglob(".*"))  # no temporaries left
     # Re-running resumes: finished outputs are skipped, the failure is retried (and fails again).
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.vcx")}
-    code, _, _ = run_cli(capsys, photos, out, "--bpp", "0.5", "--model", tiny_bundle)
+    code, _, _ = run_cli(capsys, photos, out, "--quality", "30", "--model", tiny_bundle)
     assert code == 1 and {p: p.stat().st_mtime_ns for p in out.rglob("*.vcx")} == before
     assert [r["status"] for r in manifest(out).values()].count("skipped") == 3
     (photos / "broken.jpg").unlink()
-    assert run_cli(capsys, photos, out, "--bpp", "0.5", "--model", tiny_bundle)[0] == 0
+    assert run_cli(capsys, photos, out, "--quality", "30", "--model", tiny_bundle)[0] == 0
 
 
 def test_never_overwrites_without_permission(tmp_path, tiny_bundle):
@@ -94,7 +94,7 @@ def test_usage_errors_exit_2(tmp_path, tiny_bundle, capsys):
     assert code == 2 and "no model bundle" in err
 
 
-def test_ray_engine_over_20_images(tmp_path, tiny_bundle):
+def test_ray_engine_over_20_images(tmp_path, tiny_bundle, tiny_codec):
     ray = pytest.importorskip("ray")
     photos = make_photos(tmp_path / "photos", 20)
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
@@ -106,7 +106,6 @@ def test_ray_engine_over_20_images(tmp_path, tiny_bundle):
         ray.shutdown()
     assert report.count("ok") == 20 and report.failed == 0
     assert len(manifest(tmp_path / "out")) == 20
-    local = run_batch(photos, tmp_path / "local", BatchSettings(model=str(tiny_bundle), quality=40))
-    assert local.count("ok") == 20
-    for stream in (tmp_path / "local").rglob("*.vcx"):
-        assert stream.read_bytes() == (tmp_path / "out" / stream.relative_to(tmp_path / "local")).read_bytes()
+    for name in ("a/img1", "b/c/img4"):  # the same bytes as coding here
+        assert (tmp_path / "out" / f"{name}.vcx").read_bytes() == tiny_codec.compress(photos / f"{name}.png",
+                                                                                       quality=40).data

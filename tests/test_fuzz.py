@@ -72,7 +72,7 @@ def test_parser_on_arbitrary_bytes_and_truncations(streams, data, truncate):
         expect_typed_error_only(Stream.from_bytes, candidate)
 
 
-@settings(FUZZ, max_examples=120)
+@settings(FUZZ, max_examples=80)
 @given(mutation=mutations, which=st.sampled_from(("direct", "grey")))
 def test_direct_decode_of_damaged_streams(fuzz_codec, streams, mutation, which):
     decoded = expect_typed_error_only(fuzz_codec.decompress, mutate(streams[which], mutation, streams["direct"]))
@@ -80,7 +80,7 @@ def test_direct_decode_of_damaged_streams(fuzz_codec, streams, mutation, which):
         assert decoded.image.size == (decoded.header.width, decoded.header.height)
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=25)
 @given(mutation=mutations)
 def test_generative_decode_of_damaged_streams(generative_codec, streams, mutation):
     expect_typed_error_only(generative_codec.decompress, mutate(streams["generative"], mutation, streams["direct"]))
