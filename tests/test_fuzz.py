@@ -72,7 +72,7 @@ def test_parser_on_arbitrary_bytes_and_truncations(streams, data, truncate):
         expect_typed_error_only(Stream.from_bytes, candidate)
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=60)
 @given(mutation=mutations, which=st.sampled_from(("direct", "grey")))
 def test_direct_decode_of_damaged_streams(fuzz_codec, streams, mutation, which):
     decoded = expect_typed_error_only(fuzz_codec.decompress, mutate(streams[which], mutation, streams["direct"]))
@@ -141,7 +141,7 @@ def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 codec = Codec.from_pretrained(sys.argv[1], max_memory=2 << 30)
 huge, real = open(sys.argv[2], 'rb').read(), open(sys.argv[3], 'rb').read()
-codec.decompress(codec.compress(open(sys.argv[4], 'rb').read(), quality=5).data)  # warm up at a small size
+codec.decompress(open(sys.argv[4], 'rb').read())  # warm up at a small size
 start = peak()
 try:
     codec.decompress(huge)
@@ -158,10 +158,10 @@ def test_decode_memory_stays_bounded_and_below_the_estimate(tiny_codec, tiny_bun
     real = tiny_codec.compress(natural_image(768, 512), quality=50).data
     huge = Stream.from_bytes(real)
     huge.header = StreamHeader(**{**huge.header.__dict__, "width": 16000, "height": 16000})
-    paths = [tmp_path / name for name in ("huge.vcx", "real.vcx", "small.png")]
+    paths = [tmp_path / name for name in ("huge.vcx", "real.vcx", "small.vcx")]
     paths[0].write_bytes(huge.to_bytes())
     paths[1].write_bytes(real)
-    natural_image(32, 32).save(paths[2])
+    paths[2].write_bytes(tiny_codec.compress(natural_image(32, 32), quality=5).data)
     result = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(tiny_bundle), *map(str, paths)],
                             capture_output=True, text=True, check=True, timeout=120)
     refused, decoded, estimate = map(int, result.stdout.split())
@@ -170,14 +170,14 @@ def test_decode_memory_stays_bounded_and_below_the_estimate(tiny_codec, tiny_bun
 
 
 def test_large_images_are_encoded_in_tiles(tiny_codec):
-    # 1100 pixels pad to 1152: 144 latent pixels, more than one 96-pixel tile.
-    image = natural_image(1100, 200)
+    # 900 pixels pad to 960: 120 latent pixels, more than one 96-pixel tile.
+    image = natural_image(900, 120)
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
-    padded = torch.nn.functional.pad(pixels, (0, 52, 0, 56), mode="reflect")
+    padded = torch.nn.functional.pad(pixels, (0, 60, 0, 8), mode="reflect")
     with torch.inference_mode():
         tiled = tiny_codec.encode_pixels(padded)
         whole = tiny_codec.autoencoder.encode(padded)
-    assert tiled.shape == whole.shape == (1, 4, 32, 144)
+    assert tiled.shape == whole.shape == (1, 4, 16, 120)
     assert (tiled - whole).abs().mean() < 0.02 * whole.std()  # seams blend away
     encoded = tiny_codec.compress(image, quality=20)
-    assert tiny_codec.decompress(encoded.data).image.size == (1100, 200)
+    assert tiny_codec.decompress(encoded.data).image.size == (900, 120)
