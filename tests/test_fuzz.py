@@ -20,7 +20,7 @@ from versacodec.errors import InputError, StreamError, VersacodecError
 from versacodec.interfaces.cli import main
 
 # Tight limits keep every decode of a damaged stream small; the checks that enforce them are under test.
-MAX_PIXELS = 1 << 15
+MAX_PIXELS = 1 << 13
 FUZZ = settings(deadline=5000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 edits = st.lists(st.builds(ByteEdit, st.sampled_from(EDIT_KINDS), st.integers(0, 1 << 16), st.integers(1, 64),
