@@ -20,7 +20,9 @@ from versacodec.container.format import (
     SectionKind,
     Stream,
     StreamHeader,
+    latent_part,
     pixel_limit,
+    put_varint,
 )
 from versacodec.determinism import reproducible_inference
 from versacodec.errors import InputError, StreamError, VersacodecError
@@ -30,6 +32,7 @@ from versacodec.latent_codec.rate_control import highest_quality_within
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.limits import MEMORY_VARIABLE, format_size, memory_limit
+from versacodec.semantics.region_map import RegionSet, pack_region_map, unpack_region_map
 from versacodec.semantics.tag_stream import pack_tags, unpack_tags
 from versacodec.tiling import tiled_map
 
@@ -53,6 +56,7 @@ class EncodedImage:
     padded_width: int
     padded_height: int
     notes: list[str] = field(default_factory=list)
+    regions: list[RegionSet] = field(default_factory=list)
 
     @property
     def bits_per_pixel(self) -> float:
@@ -116,11 +120,13 @@ class Codec:
         return source if isinstance(source, LoadedImage) else open_image(source, self.max_pixels)
 
     def compress(self, source, *, quality: int | None = None, bpp: float | None = None, seed: int = 0,
-                 tags: bool | list[int] = True) -> EncodedImage:
+                 tags: bool | list[int] = True, task: str | None = None, boxes=None) -> EncodedImage:
         """Code an image at a quality (0..100) or at most `bpp` bits per pixel (real file size).
 
         `tags`: True sends the tagger's class ids (when the bundle has a generative decoder), False
-        sends none, a list sends those ids."""
+        sends none, a list sends those ids. `task`: a task profile name or file; the stream then
+        carries the task's regions in their own section (see `extract`). `boxes`: user regions
+        (a JSON file path or `semantics.regions.Region`s) for profiles with a 'boxes' finder."""
         if quality is not None and bpp is not None:
             raise InputError("give either a quality or a target bpp, not both")
         if quality is not None and not 0 <= quality < self.quality_levels:
@@ -131,12 +137,15 @@ class Codec:
         self.check_memory(loaded.width, loaded.height, "encode", InputError)
         tag_ids = self._tags_for(loaded, tags)
         padded = pad_to_multiple(loaded.pixels, self.block)
+        region_sets = [] if task is None else [self._find_regions(loaded, padded, task, boxes)]
+        grid = self._y_grid(padded.shape[-2], padded.shape[-1])
+        masks = tuple(region_set.mask(grid) for region_set in region_sets)
         with reproducible_inference():
             analysed = self.latent_codec.analyse(self.encode_pixels(padded))
 
             def stream_at(q: int) -> bytes:
-                compressed = self.latent_codec.compress_analysed(analysed, q)
-                return self._stream(loaded, q, seed, compressed, tag_ids).to_bytes()
+                compressed = self.latent_codec.compress_analysed(analysed, q, masks)
+                return self._stream(loaded, q, seed, compressed, tag_ids, region_sets).to_bytes()
 
             if bpp is None:
                 chosen = 75 if quality is None else quality
@@ -145,7 +154,23 @@ class Codec:
                 chosen = highest_quality_within(lambda q: len(stream_at(q)), budget, self.quality_levels).quality
             data = stream_at(chosen)
         return EncodedImage(data, chosen, loaded.width, loaded.height, padded.shape[-1], padded.shape[-2],
-                            list(loaded.notes))
+                            list(loaded.notes), region_sets)
+
+    def _y_grid(self, padded_height: int, padded_width: int) -> tuple[int, int]:
+        cell = self.autoencoder.factor * LATENT_TO_Y_STRIDE
+        return padded_height // cell, padded_width // cell
+
+    def _find_regions(self, loaded: LoadedImage, padded: torch.Tensor, task: str, boxes) -> RegionSet:
+        from versacodec.semantics.profiles import load_profile
+        from versacodec.semantics.regions import find_regions, load_boxes, region_grid_boxes
+
+        profile = load_profile(task)
+        if isinstance(boxes, str | Path):
+            boxes = load_boxes(boxes)
+        regions = find_regions(profile, to_pil(loaded.pixels), boxes)
+        cell = self.autoencoder.factor * LATENT_TO_Y_STRIDE
+        grid = self._y_grid(padded.shape[-2], padded.shape[-1])
+        return RegionSet(profile.name, tuple(region_grid_boxes(regions, profile.margin, cell, grid)))
 
     def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
         """Autoencoder encode, in overlapping tiles for large images (bounded memory). Tiles are cut
@@ -193,12 +218,15 @@ class Codec:
         return list(tags)
 
     def _stream(self, loaded: LoadedImage, quality: int, seed: int, compressed: CompressedLatent,
-                tags: list[int] | None) -> Stream:
+                tags: list[int] | None, region_sets: list[RegionSet]) -> Stream:
         header = StreamHeader(width=loaded.width, height=loaded.height, model_id=self.model_id,
                               weights_hash=self.weights_hash, quality=quality, seed=seed,
                               colour=loaded.colour, bit_depth=loaded.bit_depth)
-        sections = [Section(SectionKind.HYPERPRIOR, compressed.hyperprior),
-                    Section(SectionKind.LATENT, compressed.latent)]
+        sections = [Section(SectionKind.HYPERPRIOR, compressed.hyperprior)]
+        if region_sets:
+            sections.append(Section(SectionKind.REGION_MAP, pack_region_map(region_sets)))
+        sections += [Section(SectionKind.LATENT, put_varint(index) + part)
+                     for index, part in enumerate(compressed.parts)]
         if tags is not None:
             # Optional: a decoder without a generative prior ignores it.
             sections.append(Section(SectionKind.TAGS, pack_tags(tags), flags=0))
@@ -218,15 +246,28 @@ class Codec:
             raise StreamError(f"corrupted: quality {header.quality} out of range")
         return stream
 
-    def decode_latent(self, stream: Stream) -> torch.Tensor:
+    def compressed_latent(self, stream: Stream) -> CompressedLatent:
+        """The latent codec's view of a stream: hyperprior, the parts present, region masks."""
         header = stream.header
-        padded_h = math.ceil(header.height / self.block) * self.block
-        padded_w = math.ceil(header.width / self.block) * self.block
-        factor = self.autoencoder.factor * LATENT_TO_Y_STRIDE
-        compressed = CompressedLatent(stream.section(SectionKind.HYPERPRIOR).payload,
-                                      stream.section(SectionKind.LATENT).payload,
-                                      (padded_h // factor, padded_w // factor))
-        return self.latent_codec.decompress(compressed, header.quality)
+        grid = self._y_grid(math.ceil(header.height / self.block) * self.block,
+                            math.ceil(header.width / self.block) * self.block)
+        maps = stream.sections_of(SectionKind.REGION_MAP)
+        if len(maps) > 1:
+            raise StreamError("corrupted: more than one region map")
+        region_sets = unpack_region_map(maps[0].payload, grid) if maps else []
+        parts: list[bytes | None] = [None] * (len(region_sets) + 1)
+        for section in stream.sections_of(SectionKind.LATENT):
+            index, payload = latent_part(section)
+            if index >= len(parts) or parts[index] is not None:
+                raise StreamError(f"corrupted: unexpected latent part {index}")
+            parts[index] = payload
+        if all(part is None for part in parts) and not region_sets:
+            raise StreamError("stream has no latent section")
+        return CompressedLatent(stream.section(SectionKind.HYPERPRIOR).payload, tuple(parts), grid,
+                                tuple(region_set.mask(grid) for region_set in region_sets))
+
+    def decode_latent(self, stream: Stream) -> torch.Tensor:
+        return self.latent_codec.decompress(self.compressed_latent(stream), stream.header.quality)
 
     def decompress(self, data: bytes, *, decoder: str | None = None, steps: int | None = None,
                    cfg: float | None = None, seed: int | None = None) -> DecodedImage:

@@ -45,6 +45,13 @@ class SectionKind(enum.IntEnum):
 SECTION_CRITICAL = 0x01  # a reader that does not know the kind must refuse the stream
 
 
+def latent_part(section: Section) -> tuple[int, bytes]:
+    """A LATENT section's payload is a varint part index followed by the coded pass: part i < n is
+    region set i of the REGION_MAP, part n the background (a plain stream has one part, 0)."""
+    index, offset = get_varint(section.payload, 0, "the latent part index")
+    return index, section.payload[offset:]
+
+
 def put_varint(value: int) -> bytes:
     if value < 0:
         raise ValueError("varints are unsigned")

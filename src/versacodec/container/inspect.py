@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from versacodec.container.format import FORMAT_VERSION, SECTION_CRITICAL, Section, SectionKind, Stream
+from versacodec.container.format import (
+    FORMAT_VERSION,
+    SECTION_CRITICAL,
+    Section,
+    SectionKind,
+    Stream,
+    latent_part,
+)
 
 
 def describe(data: bytes) -> dict:
@@ -10,7 +17,7 @@ def describe(data: bytes) -> dict:
     header = stream.header
     header_bytes = len(stream.header_bytes())
     sections = [{"kind": section.kind_name, "bytes": section.coded_size, "payload_bytes": len(section.payload),
-                 "critical": bool(section.flags & SECTION_CRITICAL), "details": _details(section)}
+                 "critical": bool(section.flags & SECTION_CRITICAL), "details": _details(section, stream)}
                 for section in stream.sections]
     return {
         "format_version": f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
@@ -25,7 +32,7 @@ def describe(data: bytes) -> dict:
     }
 
 
-def _details(section: Section) -> dict:
+def _details(section: Section, stream: Stream) -> dict:
     """What a person wants to know about a section beyond its size."""
     if section.kind == SectionKind.TAGS:
         from versacodec.semantics.tag_stream import unpack_tags
@@ -33,4 +40,18 @@ def _details(section: Section) -> dict:
 
         ids = unpack_tags(section.payload)
         return {"tags": [class_names()[i] for i in ids], "tag_ids": ids, "bits": len(section.payload) * 8}
+    if section.kind == SectionKind.REGION_MAP:
+        from versacodec.semantics.region_map import unpack_region_map
+
+        sets = unpack_region_map(section.payload, (1 << 30, 1 << 30))
+        return {"sets": [{"task": s.name, "regions": len(s.boxes), "labels": sorted({b[0] for b in s.boxes})}
+                         for s in sets]}
+    if section.kind == SectionKind.LATENT:
+        from versacodec.semantics.partial import region_set_names
+
+        index, _ = latent_part(section)
+        names = region_set_names(stream)
+        if not names:
+            return {}
+        return {"part": names[index] if index < len(names) else "background"}
     return {}

@@ -65,7 +65,7 @@ def _compress(args: argparse.Namespace) -> int:
     codec = _load_codec(args)
     started = time.perf_counter()
     encoded = codec.compress(Path(args.input), quality=args.quality, bpp=args.bpp, seed=args.seed,
-                             tags=not args.no_tags)
+                             tags=not args.no_tags, task=args.task, boxes=args.boxes)
     seconds = time.perf_counter() - started
     atomic_write_bytes(output, encoded.data)
     for note in encoded.notes:
@@ -95,6 +95,23 @@ def _decompress(args: argparse.Namespace) -> int:
               "seconds": round(seconds, 3)}
     _emit(args, record, f"{output}: {header.width}x{header.height} from {len(data)} bytes "
           f"({record['bpp']:.4f} bpp), {decoded.decoder} decoder, {seconds:.2f} s")
+    return 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from versacodec.fileio import atomic_write_bytes
+    from versacodec.semantics.partial import extract_task
+
+    output = Path(args.output)
+    _check_output(output, args.overwrite)
+    data = _read_input(Path(args.input))
+    partial = extract_task(data, args.task)
+    atomic_write_bytes(output, partial)
+    saved = 1 - len(partial) / len(data)
+    record = {"input": args.input, "output": str(output), "task": args.task, "bytes_in": len(data),
+              "bytes_out": len(partial), "saved": round(saved, 4)}
+    _emit(args, record, f"{output}: {len(partial)} of {len(data)} bytes kept for task {args.task!r} "
+          f"({saved:.1%} fewer)")
     return 0
 
 
@@ -160,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--no-tags", action="store_true",
                           help="do not send semantic tags (saves ~4-8 bytes; the generative decoder then runs "
                           "unconditioned)")
+    compress.add_argument("--task", metavar="NAME|FILE",
+                          help="structure the stream by a task profile (detection, people, vehicles, text, "
+                          "salient, boxes, or a profile .yaml): the task's regions get their own section, so "
+                          "`versacodec extract` can send only them")
+    compress.add_argument("--boxes", metavar="FILE.json",
+                          help='regions for --task boxes: [{"label": "sign", "box": [x0, y0, x1, y1]}, ...] in pixels')
     compress.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     compress.add_argument("--json", action="store_true", help="print one JSON record")
     _model_option(compress)
@@ -191,6 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("input", help=".vcx file")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(handler=_info)
+
+    extract = commands.add_parser(
+        "extract", help="keep only a task's regions of a --task stream (no re-encoding)",
+        description="Write the partial stream for one task: the hyperprior, region map, tags and that task's "
+        "latent section; the background is dropped. It decodes with the plain `decompress`: the missing "
+        "latent is predicted from the hyperprior and composed by the generative decoder.")
+    extract.add_argument("input", help=".vcx file made with compress --task")
+    extract.add_argument("--task", required=True, help="the task whose regions to keep")
+    extract.add_argument("-o", "--output", required=True, help="output .vcx file")
+    extract.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    extract.add_argument("--json", action="store_true", help="print one JSON record")
+    extract.set_defaults(handler=_extract)
 
     train = commands.add_parser(
         "train", help="run a training stage from a YAML config (resumes from its checkpoint)",

@@ -19,45 +19,43 @@ def checkerboard(height: int, width: int, device: torch.device | None = None) ->
 
 
 class GroupParameters(nn.Module):
-    """Predicts (mean, raw scale) of one channel group from the hyper features, the groups already
-    decoded (channel context) and this group's anchors (spatial context, zero for anchors)."""
+    """Predicts (mean, scale) of one channel group from the hyper features, the groups already
+    decoded (channel context) and this group's anchors (spatial context, absent for anchors).
+
+    The first layer is split by input so the hyper and channel parts are computed once per
+    group and only the spatial part once per checkerboard half."""
 
     def __init__(self, hyper_channels: int, previous_channels: int, group_channels: int, hidden: int) -> None:
         super().__init__()
-        self.previous_channels = previous_channels
-        context_out = 2 * group_channels
+        width = 2 * hidden
+        self.hyper_in = CodingConv2d(hyper_channels, width, 1)
         self.channel_context = None
         if previous_channels:
             self.channel_context = nn.Sequential(
                 CodingConv2d(previous_channels, hidden, 3, padding=1),
                 nn.ReLU(),
-                CodingConv2d(hidden, context_out, 3, padding=1),
+                CodingConv2d(hidden, width, 3, padding=1, bias=False),
             )
-        self.spatial_context = CodingConv2d(group_channels, context_out, 5, padding=2)
-        inputs = hyper_channels + context_out * (2 if previous_channels else 1)
-        self.aggregate = nn.Sequential(
-            CodingConv2d(inputs, hidden * 2, 1),
+        self.spatial_context = nn.Sequential(
+            CodingConv2d(group_channels, hidden, 5, padding=2),
             nn.ReLU(),
-            CodingConv2d(hidden * 2, hidden, 1),
+            CodingConv2d(hidden, width, 1, bias=False),
+        )
+        self.head = nn.Sequential(
+            nn.ReLU(),
+            CodingConv2d(width, hidden, 1),
             nn.ReLU(),
             CodingConv2d(hidden, 2 * group_channels, 1),
         )
 
-    def channel_features(self, previous: torch.Tensor | None) -> torch.Tensor | None:
-        """Context from the groups decoded before this one (shared by both checkerboard halves)."""
-        return None if self.channel_context is None else self.channel_context(previous)
+    def prepare(self, hyper: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
+        """The part shared by both halves: hyper features plus context from earlier groups."""
+        base = self.hyper_in(hyper)
+        return base if self.channel_context is None else base + self.channel_context(previous)
 
-    def forward(self, hyper: torch.Tensor, channel: torch.Tensor | None, anchors: torch.Tensor | None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`channel`: `channel_features(previous)`; `anchors`: this group's decoded anchor values with
-        the other half zeroed, or None for the anchor pass. Returns (means, scales) before gains."""
-        features = [hyper]
-        if channel is not None:
-            features.append(channel)
-        if anchors is None:
-            spatial_shape = (hyper.shape[0], self.spatial_context.out_channels, *hyper.shape[2:])
-            features.append(hyper.new_zeros(spatial_shape))
-        else:
-            features.append(self.spatial_context(anchors))
-        means, scales = self.aggregate(torch.cat(features, 1)).chunk(2, 1)
+    def forward(self, base: torch.Tensor, anchors: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`anchors`: this group's decoded anchor values with the other half zeroed, or None for the
+        anchor pass. Returns (means, scales) before gain scaling."""
+        features = base if anchors is None else base + self.spatial_context(anchors)
+        means, scales = self.head(features).chunk(2, 1)
         return means, scales.abs()

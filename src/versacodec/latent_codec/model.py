@@ -56,9 +56,16 @@ class LatentCodecOutput(NamedTuple):
 
 
 class CompressedLatent(NamedTuple):
+    """Strings and shapes of one coded latent.
+
+    `parts` are the coded passes over y: with no regions a single part (everything); with region
+    sets, one part per set and then the background. A part may be None (dropped from a partial
+    stream): its positions are then filled with the entropy model's predicted means."""
+
     hyperprior: bytes
-    latent: bytes
+    parts: tuple[bytes | None, ...]
     y_shape: tuple[int, int]  # (height, width) of y; z is y / Y_TO_Z_STRIDE
+    regions: tuple[torch.Tensor, ...] = ()  # (h, w) bool masks of the region sets, on y's grid
 
 
 class LatentCodec(PretrainedModule):
@@ -77,7 +84,7 @@ class LatentCodec(PretrainedModule):
         offsets = [0, *torch.cumsum(torch.tensor(c.groups), 0).tolist()]
         self.group_slices = [slice(offsets[i], offsets[i + 1]) for i in range(len(c.groups))]
         self.group_parameters = torch.nn.ModuleList(
-            GroupParameters(2 * c.y_channels, offsets[i], size, c.context_hidden) for i, size in enumerate(c.groups)
+            GroupParameters(c.y_channels, offsets[i], size, c.context_hidden) for i, size in enumerate(c.groups)
         )
         low, high = c.initial_gain_range
         initial = torch.linspace(math.log(low), math.log(high), c.rate_levels)
@@ -96,11 +103,11 @@ class LatentCodec(PretrainedModule):
         decoded, likelihoods = [], []
         for parameters, group in zip(self.group_parameters, self.group_slices, strict=True):
             gain, inverse = gains["gain"][:, group], gains["inverse_gain"][:, group]
-            channel = parameters.channel_features(torch.cat(decoded, 1) if decoded else None)
-            means, scales = parameters(hyper, channel, None)
+            base = parameters.prepare(hyper, torch.cat(decoded, 1) if decoded else None)
+            means, scales = parameters(base, None)
             anchor_hat, anchor_likelihood = self.gaussian(y_gained[:, group], scales * gain, means * gain)
             anchors = anchor_hat * inverse * anchor
-            means, scales = parameters(hyper, channel, anchors)
+            means, scales = parameters(base, anchors)
             other_hat, other_likelihood = self.gaussian(y_gained[:, group], scales * gain, means * gain)
             decoded.append(torch.where(anchor, anchor_hat, other_hat) * inverse)
             likelihoods.append(torch.where(anchor, anchor_likelihood, other_likelihood))
@@ -128,48 +135,101 @@ class LatentCodec(PretrainedModule):
         return y, self.hyper_analysis(y)
 
     @torch.no_grad()
-    def compress_analysed(self, analysed: tuple[torch.Tensor, torch.Tensor], quality: int) -> CompressedLatent:
+    def compress_analysed(self, analysed: tuple[torch.Tensor, torch.Tensor], quality: int,
+                          regions: tuple[torch.Tensor, ...] = ()) -> CompressedLatent:
+        """Code y at `quality`. With `regions` ((h, w) bool masks on y's grid), each region set
+        becomes its own part, decodable without the others or the background."""
         y, z = analysed
+        regions = disjoint_regions(regions, tuple(y.shape[-2:]))
         gains = self.gains.for_quality(quality)
         with exact_mode():
             z_writer = SymbolWriter()
             z_hat = self.hyper_density.write(z_writer, z.double() * gains["hyper_gain"])
             hyper = self.hyper_synthesis(to_grid(z_hat * gains["hyper_inverse_gain"]))
-            y_writer = SymbolWriter()
-            self._code_groups(hyper, gains, y_writer.write_gaussian(self.gaussian, y.double() * gains["gain"]))
-        return CompressedLatent(z_writer.getvalue(), y_writer.getvalue(), tuple(y.shape[-2:]))
+            y_gained = y.double() * gains["gain"]
+            decoded = torch.zeros_like(y_gained)
+            parts = []
+            for positions, visible in self._passes(regions, y.shape[-2:]):
+                writer = SymbolWriter()
+                self._code_pass(hyper, gains, writer.write_gaussian(self.gaussian, y_gained), positions, visible,
+                                decoded)
+                parts.append(writer.getvalue())
+        return CompressedLatent(z_writer.getvalue(), tuple(parts), tuple(y.shape[-2:]), regions)
 
     @torch.no_grad()
     def decompress(self, compressed: CompressedLatent, quality: int) -> torch.Tensor:
+        """ẑ from whatever parts are present; missing ones are filled with predicted means."""
+        return self.synthesis(self.decode_y(compressed, quality).float())
+
+    @torch.no_grad()
+    def decode_y(self, compressed: CompressedLatent, quality: int) -> torch.Tensor:
         gains = self.gains.for_quality(quality)
         height, width = compressed.y_shape
         z_shape = (1, self.config.z_channels, height // Y_TO_Z_STRIDE, width // Y_TO_Z_STRIDE)
+        passes = self._passes(compressed.regions, (height, width))
+        if len(compressed.parts) != len(passes):
+            raise StreamError(f"stream has {len(compressed.parts)} latent parts for {len(passes)} passes")
+        *region_parts, background = compressed.parts
+        if background is not None and any(part is None for part in region_parts):
+            raise StreamError("the background section needs every region section; this stream lacks some")
         try:
             with exact_mode():
                 z_hat = self.hyper_density.read(SymbolReader(compressed.hyperprior), z_shape)
                 hyper = self.hyper_synthesis(to_grid(z_hat * gains["hyper_inverse_gain"]))
-                reader = SymbolReader(compressed.latent)
-                y_hat = self._code_groups(hyper, gains, reader.gaussian_source(self.gaussian))
+                decoded = torch.zeros(1, self.config.y_channels, height, width, dtype=torch.float64)
+                known = torch.zeros(1, 1, height, width, dtype=torch.bool)
+                for part, (positions, visible) in zip(compressed.parts, passes, strict=True):
+                    if part is not None:
+                        reader = SymbolReader(part)
+                        self._code_pass(hyper, gains, reader.gaussian_source(self.gaussian), positions, visible,
+                                        decoded)
+                        known |= positions
+                if not bool(known.all()):
+                    self._code_pass(hyper, gains, None, ~known, known | ~known, decoded)
         except (ValueError, RuntimeError, OverflowError) as exc:
             raise StreamError(f"corrupted: entropy-coded data does not decode ({exc})") from exc
-        return self.synthesis(y_hat.float())
+        return decoded
 
-    def _code_groups(self, hyper: torch.Tensor, gains: dict[str, torch.Tensor], coder) -> torch.Tensor:
-        """Walk the groups and checkerboard halves in coding order; `coder(group, scales, means,
-        mask)` writes or reads the masked elements (gained domain) and returns ŷ there."""
+    @staticmethod
+    def _passes(regions: tuple[torch.Tensor, ...], shape) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(positions coded, positions the contexts may see) per pass: each region set sees only
+        itself; the last pass (everything, or the background) sees all."""
+        everything = torch.ones(1, 1, *shape, dtype=torch.bool)
+        passes = [(mask.view(1, 1, *shape), mask.view(1, 1, *shape)) for mask in regions]
+        covered = torch.zeros_like(everything)
+        for mask in regions:
+            covered |= mask.view(1, 1, *shape)
+        passes.append((~covered, everything))
+        return passes
+
+    def _code_pass(self, hyper: torch.Tensor, gains: dict[str, torch.Tensor], coder, positions: torch.Tensor,
+                   visible: torch.Tensor, decoded: torch.Tensor) -> None:
+        """Code y at `positions` (1, 1, h, w), group by group and checkerboard half by half, with
+        contexts drawn from `decoded` (updated in place, un-gained ŷ) where `visible`.
+
+        `coder(group, scales, means, mask)` writes or reads the masked elements (gained domain) and
+        returns ŷ there (0 elsewhere); coder None fills them with the predicted means."""
         anchor = checkerboard(*hyper.shape[-2:])
-        decoded: list[torch.Tensor] = []
         for parameters, group in zip(self.group_parameters, self.group_slices, strict=True):
             gain, inverse = gains["gain"][:, group], gains["inverse_gain"][:, group]
-            channel = parameters.channel_features(torch.cat(decoded, 1) if decoded else None)
-            halves = []
-            anchors = None
-            for mask in (anchor, ~anchor):
-                means, scales = parameters(hyper, channel, anchors)
+            previous = decoded[:, : group.start] * visible if group.start else None
+            base = parameters.prepare(hyper, previous)
+            spatial = None
+            for half in (anchor, ~anchor):
+                means, scales = parameters(base, spatial)
                 means = to_grid(means * gain)
-                mask = mask.expand(1, group.stop - group.start, *hyper.shape[-2:])
-                half = coder(group, scales * gain, means, mask)
-                halves.append(half)
-                anchors = to_grid(half * inverse)
-            decoded.append(to_grid((halves[0] + halves[1]) * inverse))
-        return torch.cat(decoded, 1)
+                mask = (half & positions).expand(1, group.stop - group.start, *hyper.shape[-2:])
+                values = torch.where(mask, means, 0.0) if coder is None else coder(group, scales * gain, means, mask)
+                decoded[:, group] = torch.where(mask, to_grid(values * inverse), decoded[:, group])
+                spatial = decoded[:, group] * (anchor & visible)
+
+
+def disjoint_regions(regions: tuple[torch.Tensor, ...], shape: tuple[int, int]) -> tuple[torch.Tensor, ...]:
+    """Region masks as bool (h, w), each without the positions an earlier set already claims."""
+    claimed = torch.zeros(shape, dtype=torch.bool)
+    out = []
+    for mask in regions:
+        mask = mask.to(torch.bool).reshape(shape) & ~claimed
+        claimed |= mask
+        out.append(mask)
+    return tuple(out)

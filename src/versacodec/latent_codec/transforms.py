@@ -18,11 +18,12 @@ Y_TO_Z_STRIDE = 4
 
 
 class Analysis(nn.Sequential):
+    """Space-to-depth first, so every wide layer runs at y's resolution (cheap to train on a CPU)."""
+
     def __init__(self, latent_channels: int, width: int, y_channels: int, blocks: int) -> None:
         super().__init__(
-            nn.Conv2d(latent_channels, width, 3, padding=1),
-            *residual_blocks(width, blocks),
-            nn.Conv2d(width, width, 3, stride=2, padding=1),
+            nn.PixelUnshuffle(LATENT_TO_Y_STRIDE),
+            nn.Conv2d(latent_channels * LATENT_TO_Y_STRIDE**2, width, 3, padding=1),
             *residual_blocks(width, blocks),
             nn.SiLU(),
             nn.Conv2d(width, y_channels, 3, padding=1),
@@ -34,11 +35,10 @@ class Synthesis(nn.Sequential):
         super().__init__(
             nn.Conv2d(y_channels, width, 3, padding=1),
             *residual_blocks(width, blocks),
-            nn.Conv2d(width, width * 4, 3, padding=1),
-            nn.PixelShuffle(2),
-            *residual_blocks(width, blocks),
             nn.SiLU(),
-            nn.Conv2d(width, latent_channels, 3, padding=1),
+            nn.Conv2d(width, latent_channels * LATENT_TO_Y_STRIDE**2, 3, padding=1),
+            nn.PixelShuffle(LATENT_TO_Y_STRIDE),
+            nn.Conv2d(latent_channels, latent_channels, 3, padding=1),
         )
 
 
@@ -54,7 +54,7 @@ class HyperAnalysis(nn.Sequential):
 
 
 class HyperSynthesis(nn.Sequential):
-    """ẑ → hyper features (2·M channels) at y's resolution; exact under exact_mode()."""
+    """ẑ → hyper features (M channels) at y's resolution; exact under exact_mode()."""
 
     def __init__(self, z_channels: int, width: int, y_channels: int) -> None:
         super().__init__(
@@ -62,5 +62,5 @@ class HyperSynthesis(nn.Sequential):
             nn.ReLU(),
             CodingConvTranspose2d(width, width, 5, stride=2, padding=2, output_padding=1),
             nn.ReLU(),
-            CodingConv2d(width, 2 * y_channels, 3, padding=1),
+            CodingConv2d(width, y_channels, 3, padding=1),
         )

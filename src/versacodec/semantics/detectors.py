@@ -7,7 +7,7 @@ Model files come from the configured model directory (`versacodec.paths`); calle
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 from PIL import Image
@@ -20,6 +20,21 @@ YOLOX_STRIDES = (8, 16, 32)
 YUNET_MODEL = "face/yunet_n_640_640.onnx"
 YUNET_INPUT_SIZE = 640
 LETTERBOX_FILL = 114  # the grey YOLO models were trained with
+COCO_LABELS = "detection/coco_labels.txt"
+
+
+@cache
+def coco_class_names() -> tuple[str, ...] | None:
+    """The 80 COCO class names in model output order, or None without the label file.
+
+    The file lists the 90 category ids with "n/a" in the unused slots; model outputs follow the
+    used ids in order."""
+    path = third_party_model(COCO_LABELS)
+    if path is None:
+        return None
+    names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    used = tuple(name for name in names if name and name != "n/a")
+    return used if len(used) == 80 else None
 
 
 def letterbox(rgb: np.ndarray, size: int, *, centre: bool) -> tuple[np.ndarray, float, tuple[int, int]]:

@@ -9,35 +9,24 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 
 from PIL import Image
 
-from versacodec.paths import model_availability, third_party_model
-from versacodec.semantics.detectors import YOLOX_MODEL, YUNET_MODEL, YoloxDetector, YunetFaceDetector
+from versacodec.paths import model_availability
+from versacodec.semantics.detectors import (
+    YOLOX_MODEL,
+    YUNET_MODEL,
+    YoloxDetector,
+    YunetFaceDetector,
+    coco_class_names,
+)
 
 # The evaluation keeps boxes down to score 0.01 for mAP; a picture with hundreds of faint boxes
 # says nothing, so the page draws only confident ones.
 DETECTION_SCORE = 0.3
 DETECTION_NMS_IOU = 0.65
 MAX_DETECTIONS = 100
-COCO_LABELS = "detection/coco_labels.txt"
-
-
-@cache
-def coco_class_names() -> tuple[str, ...] | None:
-    """The 80 COCO class names in model output order, or None without the label file.
-
-    The file lists the 90 category ids with "n/a" in the unused slots; model outputs follow the
-    used ids in order."""
-    path = third_party_model(COCO_LABELS)
-    if path is None:
-        return None
-    names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines())
-    used = tuple(name for name in names if name and name != "n/a")
-    return used if len(used) == 80 else None
-
-
 @dataclass(frozen=True)
 class OverlayStatus:
     name: str

@@ -1,0 +1,34 @@
+"""Partial streams: keep only a task's region section (DISCOVER's partial transmission).
+
+`extract_task` drops the background and every other region set's latent section without
+re-encoding; the hyperprior, region map and tags stay, so the partial stream decodes to a whole
+image (the missing latent is predicted from the hyperprior and composed by the generative
+decoder).
+"""
+
+from __future__ import annotations
+
+from versacodec.container.format import SectionKind, Stream, latent_part
+from versacodec.errors import InputError
+from versacodec.semantics.region_map import unpack_region_map
+
+
+def region_set_names(stream: Stream) -> list[str]:
+    maps = stream.sections_of(SectionKind.REGION_MAP)
+    if not maps:
+        return []
+    # Names only: the grid bound is checked when decoding.
+    return [s.name for s in unpack_region_map(maps[0].payload, (1 << 30, 1 << 30))]
+
+
+def extract_task(data: bytes, task: str) -> bytes:
+    stream = Stream.from_bytes(data)
+    names = region_set_names(stream)
+    if not names:
+        raise InputError("this stream has no task regions; compress it with --task NAME first")
+    if task not in names:
+        raise InputError(f"this stream has regions for {', '.join(names)}, not {task!r}")
+    keep = names.index(task)
+    sections = [section for section in stream.sections
+                if section.kind != SectionKind.LATENT or latent_part(section)[0] == keep]
+    return stream.with_sections(sections).to_bytes()

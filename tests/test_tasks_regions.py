@@ -1,0 +1,137 @@
+"""Task-structured streams: region finders, profiles, partial streams (DISCOVER)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import natural_image, shared_dir
+from versacodec.container.format import SectionKind, Stream, latent_part
+from versacodec.errors import InputError, StreamError
+from versacodec.interfaces.cli import main
+from versacodec.semantics.partial import extract_task
+from versacodec.semantics.profiles import available_profiles, load_profile
+from versacodec.semantics.regions import Region, region_grid_boxes
+
+BOXES = [Region("sign", (10.0, 12.0, 60.0, 50.0)), Region("door", (100.0, 70.0, 150.0, 120.0))]
+
+
+@pytest.fixture(scope="module")
+def image():
+    return natural_image(192, 160, seed=4)
+
+
+def test_task_stream_has_a_region_section_that_decodes_alone(tiny_codec, image):
+    encoded = tiny_codec.compress(image, quality=80, task="boxes", boxes=BOXES)
+    stream = Stream.from_bytes(encoded.data)
+    kinds = [s.kind for s in stream.sections]
+    assert kinds.count(SectionKind.LATENT) == 2 and SectionKind.REGION_MAP in kinds
+    partial = extract_task(encoded.data, "boxes")
+    assert len(partial) < len(encoded.data)
+    assert [latent_part(s)[0] for s in Stream.from_bytes(partial).sections_of(SectionKind.LATENT)] == [0]
+    full_y = tiny_codec.latent_codec.decode_y(tiny_codec.compressed_latent(stream), 80)
+    part_y = tiny_codec.latent_codec.decode_y(tiny_codec.compressed_latent(Stream.from_bytes(partial)), 80)
+    region = tiny_codec.compressed_latent(stream).regions[0]
+    assert region.any() and not region.all()
+    assert torch.equal(full_y[..., region], part_y[..., region])
+    assert not torch.equal(full_y[..., ~region], part_y[..., ~region])
+    decoded = tiny_codec.decompress(partial)
+    assert decoded.image.size == image.size
+
+
+def test_full_task_stream_decodes_like_a_plain_one(tiny_codec, image):
+    plain = np.asarray(tiny_codec.decompress(tiny_codec.compress(image, quality=80).data).image, dtype=float)
+    task = np.asarray(tiny_codec.decompress(tiny_codec.compress(image, quality=80, task="boxes",
+                                                                  boxes=BOXES).data).image, dtype=float)
+    assert np.abs(plain - task).mean() < 2.0
+
+
+def test_grid_boxes_grow_by_the_margin_and_clip():
+    boxes = region_grid_boxes([Region("a", (0.0, 0.0, 17.0, 15.0)), Region("b", (500.0, 500.0, 600.0, 600.0))],
+                              margin=16, cell=16, grid=(8, 10))
+    assert boxes == [("a", 0, 0, 3, 2)]
+
+
+def test_profiles_ship_and_bad_ones_are_clear_errors(tmp_path, monkeypatch):
+    assert {"detection", "people", "vehicles", "text", "salient", "boxes"} <= set(available_profiles())
+    assert load_profile("people").finders[1].type == "faces"
+    with pytest.raises(InputError, match=r"unknown task 'cats'.*known tasks"):
+        load_profile("cats")
+    bad = tmp_path / "bad.yaml"
+    for text, message in [("name: x\nfinders: [{type: radar}]\n", "needs a type"),
+                          ("name: x\nfinders: [{type: faces, labels: [cat]}]\n", "does not know labels"),
+                          ("name: x\nfinders: []\n", "non-empty"),
+                          ("name: [1]\nfinders: [{type: faces}]\n", "identifier"),
+                          ("name: x\nfinders: [{type: faces}]\ncolour: red\n", "unknown keys"),
+                          ("name: x\nfinders: [{type: faces, min_score: 3}]\n", "min_score"),
+                          ("{{{", "cannot read")]:
+        bad.write_text(text)
+        with pytest.raises(InputError, match=message):
+            load_profile(str(bad))
+    custom = tmp_path / "mine"
+    custom.mkdir()
+    (custom / "signs.yaml").write_text("name: signs\nfinders: [{type: boxes, labels: [sign]}]\n")
+    monkeypatch.setenv("VERSACODEC_PROFILES", str(custom))
+    assert "signs" in available_profiles()
+
+
+def test_bad_boxes_and_stream_misuse_are_clear_errors(tiny_codec, image):
+    with pytest.raises(InputError, match="outside the 192x160 image"):
+        tiny_codec.compress(image, task="boxes", boxes=[Region("x", (500.0, 500.0, 600.0, 600.0))])
+    with pytest.raises(InputError, match="empty or inverted"):
+        tiny_codec.compress(image, task="boxes", boxes=[Region("x", (50.0, 50.0, 10.0, 60.0))])
+    with pytest.raises(InputError, match="--boxes"):
+        tiny_codec.compress(image, task="boxes")
+    plain = tiny_codec.compress(image, quality=10).data
+    with pytest.raises(InputError, match="no task regions"):
+        extract_task(plain, "boxes")
+    task = tiny_codec.compress(image, quality=10, task="boxes", boxes=BOXES).data
+    with pytest.raises(InputError, match="not 'people'"):
+        extract_task(task, "people")
+
+
+def test_background_without_its_region_section_is_refused(tiny_codec, image):
+    stream = Stream.from_bytes(tiny_codec.compress(image, quality=50, task="boxes", boxes=BOXES).data)
+    no_region = [s for s in stream.sections if not (s.kind == SectionKind.LATENT and latent_part(s)[0] == 0)]
+    with pytest.raises(StreamError, match="needs every region section"):
+        tiny_codec.decompress(stream.with_sections(no_region).to_bytes())
+
+
+def test_salient_task_needs_no_external_model(tiny_codec):
+    image = natural_image(256, 192, seed=1)
+    encoded = tiny_codec.compress(image, quality=50, task="salient")
+    assert encoded.regions[0].name == "salient"
+    assert tiny_codec.decompress(extract_task(encoded.data, "salient")).image.size == (256, 192)
+
+
+def test_cli_task_extract_and_info(tmp_path, tiny_bundle, capsys):
+    source = tmp_path / "in.png"
+    natural_image(192, 160).save(source)
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps([{"label": "sign", "box": [10, 12, 60, 50]}]))
+    full, partial, png = tmp_path / "full.vcx", tmp_path / "part.vcx", tmp_path / "part.png"
+    assert main(["compress", str(source), "-o", str(full), "--model", str(tiny_bundle), "--task", "boxes",
+                 "--boxes", str(boxes), "--quality", "60"]) == 0
+    assert main(["extract", str(full), "--task", "boxes", "-o", str(partial), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["decompress", str(partial), "-o", str(png), "--model", str(tiny_bundle)]) == 0
+    assert Image.open(png).size == (192, 160)
+    capsys.readouterr()
+    assert main(["info", str(full), "--json"]) == 0
+    sections = json.loads(capsys.readouterr().out)["sections"]
+    region_map = next(s for s in sections if s["kind"] == "region_map")
+    assert region_map["details"]["sets"] == [{"task": "boxes", "regions": 1, "labels": ["sign"]}]
+    assert [s["details"]["part"] for s in sections if s["kind"] == "latent"] == ["boxes", "background"]
+    code = main(["extract", str(full), "--task", "cats", "-o", str(tmp_path / "x.vcx")])
+    assert code == 2 and not (tmp_path / "x.vcx").exists()
+
+
+@pytest.mark.skipif(shared_dir("models", "detection", "yolox_nano.onnx") is None, reason="YOLOX-nano model absent")
+@pytest.mark.skipif(shared_dir("data", "coco-val-mini", "images") is None, reason="coco-val-mini absent")
+def test_detection_task_finds_coco_objects(tiny_codec):
+    image = Image.open(shared_dir("data", "coco-val-mini", "images") / "000000000139.jpg")
+    encoded = tiny_codec.compress(image, quality=30, task="detection")
+    labels = {box[0] for box in encoded.regions[0].boxes}
+    assert "person" in labels
