@@ -91,8 +91,11 @@ class LatentCodec(PretrainedModule):
         self.gains = GainUnits(c.rate_levels, c.y_channels, c.z_channels, c.quality_levels, initial)
 
     # ---------------------------------------------------------------- training
-    def forward(self, latent: torch.Tensor, level: torch.Tensor) -> LatentCodecOutput:
-        """`level`: (B,) continuous rate levels in [0, rate_levels − 1]."""
+    def forward(self, latent: torch.Tensor, level: torch.Tensor, keep: torch.Tensor | None = None
+                ) -> LatentCodecOutput:
+        """`level`: (B,) continuous rate levels in [0, rate_levels − 1]. `keep`: (B, 1, h, w) bool on
+        y's grid, positions transmitted; the others take the predicted mean and cost no bits, as in
+        a partial stream (DISCOVER stage II)."""
         gains = self.gains.interpolate(level)
         y = self.analysis(latent)
         z = self.hyper_analysis(y)
@@ -104,13 +107,21 @@ class LatentCodec(PretrainedModule):
         for parameters, group in zip(self.group_parameters, self.group_slices, strict=True):
             gain, inverse = gains["gain"][:, group], gains["inverse_gain"][:, group]
             base = parameters.prepare(hyper, torch.cat(decoded, 1) if decoded else None)
-            means, scales = parameters(base, None)
-            anchor_hat, anchor_likelihood = self.gaussian(y_gained[:, group], scales * gain, means * gain)
+            anchor_means, scales = parameters(base, None)
+            anchor_hat, anchor_likelihood = self.gaussian(y_gained[:, group], scales * gain, anchor_means * gain)
+            if keep is not None:
+                anchor_hat = torch.where(keep, anchor_hat, anchor_means * gain)
             anchors = anchor_hat * inverse * anchor
             means, scales = parameters(base, anchors)
             other_hat, other_likelihood = self.gaussian(y_gained[:, group], scales * gain, means * gain)
-            decoded.append(torch.where(anchor, anchor_hat, other_hat) * inverse)
-            likelihoods.append(torch.where(anchor, anchor_likelihood, other_likelihood))
+            hat = torch.where(anchor, anchor_hat, other_hat)
+            likelihood = torch.where(anchor, anchor_likelihood, other_likelihood)
+            if keep is not None:
+                predicted = torch.where(anchor, anchor_means, means) * gain
+                hat = torch.where(keep, hat, predicted)
+                likelihood = torch.where(keep, likelihood, torch.ones_like(likelihood))
+            decoded.append(hat * inverse)
+            likelihoods.append(likelihood)
         latent_hat = self.synthesis(torch.cat(decoded, 1))
         return LatentCodecOutput(latent_hat, {"y": torch.cat(likelihoods, 1), "z": z_likelihood})
 

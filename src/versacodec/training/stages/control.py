@@ -48,7 +48,8 @@ class ControlStageConfig:
     latent_crop: int = 32
     tag_dropout: float = 0.15
     levels: tuple[float, float] = (0.0, 5.0)  # rate levels drawn uniformly from this range
-    train_codec: bool = True
+    train_codec: str = "all"  # "all", "decoder" (synthesis only: DISCOVER stage II) or "none"
+    drop_fraction: tuple[float, float] = (0.0, 0.0)  # stage II: share of y positions dropped per sample
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss: ControlLoss = field(default_factory=ControlLoss)
     generative: GenerativeConfig = field(default_factory=GenerativeConfig)
@@ -64,8 +65,8 @@ class JointModel(nn.Module):
         self.codec, self.controlnet, self.unet = codec, controlnet, freeze(unet)
         self.semantic = semantic
 
-    def forward(self, latents, levels, tokens, noisy, timesteps, with_semantic: bool):
-        output = self.codec(latents, levels)
+    def forward(self, latents, levels, tokens, noisy, timesteps, with_semantic: bool, keep=None):
+        output = self.codec(latents, levels, keep)
         down, mid = self.controlnet(noisy, timesteps, encoder_hidden_states=tokens,
                                     controlnet_cond=output.latent_hat, return_dict=False)
         prediction = self.unet(noisy, timesteps, encoder_hidden_states=tokens, down_block_additional_residuals=down,
@@ -73,6 +74,25 @@ class JointModel(nn.Module):
         semantic = (semantic_consistency_loss(self.unet, latents, output.latent_hat, tokens, self.semantic)
                     if with_semantic else latents.new_zeros(latents.shape[0]))
         return output, prediction, semantic
+
+
+def random_keep_masks(batch: int, height: int, width: int, drop: tuple[float, float],
+                      generator: torch.Generator) -> torch.Tensor | None:
+    """(B, 1, h, w) masks of transmitted positions: random rectangles are dropped until a share drawn
+    uniformly from `drop` is gone, like the background a partial stream leaves out."""
+    low, high = drop
+    if high <= 0:
+        return None
+    masks = torch.ones(batch, 1, height, width, dtype=torch.bool)
+    for index in range(batch):
+        target = low + float(torch.rand((), generator=generator)) * (high - low)
+        while (~masks[index]).float().mean() < target:
+            h = int(torch.randint(1, height + 1, (), generator=generator))
+            w = int(torch.randint(1, width + 1, (), generator=generator))
+            top = int(torch.randint(0, height - h + 1, (), generator=generator))
+            left = int(torch.randint(0, width - w + 1, (), generator=generator))
+            masks[index, :, top : top + h, left : left + w] = False
+    return masks
 
 
 class ControlStage:
@@ -84,7 +104,11 @@ class ControlStage:
         self.scheduler = DDIMScheduler.from_pretrained(prior / "scheduler", local_files_only=True)
         self.tags = freeze(TagEmbedding.from_pretrained(prior / "tags"))
         codec = LatentCodec.from_pretrained(start / "latent_codec" if start else config.latent_codec)
-        codec.requires_grad_(config.train_codec)
+        if config.train_codec not in ("all", "decoder", "none"):
+            raise ValueError("train_codec must be 'all', 'decoder' or 'none'")
+        codec.requires_grad_(config.train_codec == "all")
+        if config.train_codec == "decoder":
+            codec.synthesis.requires_grad_(True)
         controlnet = (ControlNetModel.from_pretrained(start / "generative" / "controlnet", local_files_only=True)
                       if start else control_branch(unet))
         self.model = JointModel(codec, controlnet, unet, config.loss.semantic_config)
@@ -104,7 +128,9 @@ class ControlStage:
         weights = self.config.loss
         tokens = self.tags(self.tags.pad(tags, device=latents.device))
         noisy, timesteps, target = noisy_batch(self.noise, latents, generator)
-        output, prediction, semantic = model(latents, levels, tokens, noisy, timesteps, weights.semantic > 0)
+        keep = random_keep_masks(latents.shape[0], latents.shape[-2] // 2, latents.shape[-1] // 2,
+                                 self.config.drop_fraction, generator).to(latents.device)
+        output, prediction, semantic = model(latents, levels, tokens, noisy, timesteps, weights.semantic > 0, keep)
         bpp = bits_per_pixel(output.likelihoods, latents.shape)
         mse = (output.latent_hat - latents).pow(2).flatten(1).mean(1)
         diffusion = (prediction - target).pow(2).flatten(1).mean(1)
