@@ -31,6 +31,7 @@ from versacodec.latent_codec.model import CompressedLatent, LatentCodec
 from versacodec.latent_codec.rate_control import highest_quality_within
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.latent_space.autoencoder import Autoencoder
+from versacodec.layers.scalable import decode_palette, palette_sections, read_layers
 from versacodec.limits import MEMORY_VARIABLE, format_size, memory_limit
 from versacodec.semantics.region_map import RegionSet, pack_region_map, unpack_region_map
 from versacodec.semantics.tag_stream import pack_tags, unpack_tags
@@ -120,13 +121,15 @@ class Codec:
         return source if isinstance(source, LoadedImage) else open_image(source, self.max_pixels)
 
     def compress(self, source, *, quality: int | None = None, bpp: float | None = None, seed: int = 0,
-                 tags: bool | list[int] = True, task: str | None = None, boxes=None) -> EncodedImage:
+                 tags: bool | list[int] = True, task: str | None = None, boxes=None,
+                 layers: int | None = None) -> EncodedImage:
         """Code an image at a quality (0..100) or at most `bpp` bits per pixel (real file size).
 
         `tags`: True sends the tagger's class ids (when the bundle has a generative decoder), False
         sends none, a list sends those ids. `task`: a task profile name or file; the stream then
         carries the task's regions in their own section (see `extract`). `boxes`: user regions
-        (a JSON file path or `semantics.regions.Region`s) for profiles with a 'boxes' finder."""
+        (a JSON file path or `semantics.regions.Region`s) for profiles with a 'boxes' finder.
+        `layers`: K ≥ 2 writes K−1 palette layers before the full stream; `truncate` keeps any prefix."""
         if quality is not None and bpp is not None:
             raise InputError("give either a quality or a target bpp, not both")
         if quality is not None and not 0 <= quality < self.quality_levels:
@@ -141,11 +144,14 @@ class Codec:
         grid = self._y_grid(padded.shape[-2], padded.shape[-1])
         masks = tuple(region_set.mask(grid) for region_set in region_sets)
         with reproducible_inference():
-            analysed = self.latent_codec.analyse(self.encode_pixels(padded))
+            latent = self.encode_pixels(padded)
+            analysed = self.latent_codec.analyse(latent)
+            layer_sections = [] if layers is None else palette_sections(latent, layers, self.alphas_cumprod)
 
             def stream_at(q: int) -> bytes:
                 compressed = self.latent_codec.compress_analysed(analysed, q, masks)
-                return self._stream(loaded, q, seed, compressed, tag_ids, region_sets).to_bytes()
+                stream = self._stream(loaded, q, seed, compressed, tag_ids, region_sets, layer_sections)
+                return stream.to_bytes()
 
             if bpp is None:
                 chosen = 75 if quality is None else quality
@@ -218,19 +224,27 @@ class Codec:
         return list(tags)
 
     def _stream(self, loaded: LoadedImage, quality: int, seed: int, compressed: CompressedLatent,
-                tags: list[int] | None, region_sets: list[RegionSet]) -> Stream:
+                tags: list[int] | None, region_sets: list[RegionSet], layer_sections: list[Section]) -> Stream:
         header = StreamHeader(width=loaded.width, height=loaded.height, model_id=self.model_id,
                               weights_hash=self.weights_hash, quality=quality, seed=seed,
                               colour=loaded.colour, bit_depth=loaded.bit_depth)
-        sections = [Section(SectionKind.HYPERPRIOR, compressed.hyperprior)]
+        # Tags first and palette layers next, so that every prefix of layers carries the tags.
+        sections = [] if tags is None else [Section(SectionKind.TAGS, pack_tags(tags), flags=0)]
+        sections += [*layer_sections, Section(SectionKind.HYPERPRIOR, compressed.hyperprior)]
         if region_sets:
             sections.append(Section(SectionKind.REGION_MAP, pack_region_map(region_sets)))
         sections += [Section(SectionKind.LATENT, put_varint(index) + part)
                      for index, part in enumerate(compressed.parts)]
-        if tags is not None:
-            # Optional: a decoder without a generative prior ignores it.
-            sections.append(Section(SectionKind.TAGS, pack_tags(tags), flags=0))
         return Stream(header, sections)
+
+    @property
+    def alphas_cumprod(self) -> torch.Tensor:
+        """The noise schedule that layer start timesteps refer to."""
+        if self.generative is not None:
+            return self.generative.scheduler.alphas_cumprod
+        from versacodec.generative.schedule import default_alphas_cumprod
+
+        return default_alphas_cumprod()
 
     # ------------------------------------------------------------------ decode
     def read_stream(self, data: bytes) -> Stream:
@@ -267,7 +281,19 @@ class Codec:
                                 tuple(region_set.mask(grid) for region_set in region_sets))
 
     def decode_latent(self, stream: Stream) -> torch.Tensor:
-        return self.latent_codec.decompress(self.compressed_latent(stream), stream.header.quality)
+        return self.decode_latent_and_start(stream)[0]
+
+    def decode_latent_and_start(self, stream: Stream) -> tuple[torch.Tensor, int | None]:
+        """The decoded latent, and for a palette-only prefix the diffusion start timestep its
+        encoder calibrated (None: the generative decoder's default)."""
+        if stream.sections_of(SectionKind.HYPERPRIOR) or not stream.sections_of(SectionKind.LAYER):
+            return self.latent_codec.decompress(self.compressed_latent(stream), stream.header.quality), None
+        layers = read_layers(stream)
+        header = stream.header
+        factor = self.autoencoder.factor
+        shape = (math.ceil(header.height / self.block) * self.block // factor,
+                 math.ceil(header.width / self.block) * self.block // factor)
+        return decode_palette(layers, self.autoencoder.channels, shape), layers[-1].start_timestep
 
     def decompress(self, data: bytes, *, decoder: str | None = None, steps: int | None = None,
                    cfg: float | None = None, seed: int | None = None) -> DecodedImage:
@@ -286,9 +312,10 @@ class Codec:
         self.check_memory(header.width, header.height, "decode", StreamError)
         tags = self.read_tags(stream)
         with reproducible_inference():
-            latent = self.decode_latent(stream)
+            latent, start = self.decode_latent_and_start(stream)
             if decoder == "generative":
-                latent = self.generative.sample(latent, tags, steps=steps, cfg=cfg,
+                strength = None if start is None else start / (self.generative.schedule.num_train_timesteps - 1)
+                latent = self.generative.sample(latent, tags, steps=steps, cfg=cfg, strength=strength,
                                                 seed=header.seed if seed is None else seed)
             pixels = self.decode_pixels(latent)[..., : header.height, : header.width]
         return DecodedImage(to_pil(pixels, header.colour), header, decoder, pixels, tags)

@@ -10,6 +10,7 @@ from versacodec.container.format import (
     Stream,
     latent_part,
 )
+from versacodec.layers.scalable import layer_summary
 
 
 def describe(data: bytes) -> dict:
@@ -29,6 +30,7 @@ def describe(data: bytes) -> dict:
                    "weights_hash": header.weights_hash.hex(), "quality": header.quality, "seed": header.seed,
                    "flags": header.flags},
         "sections": sections,
+        "layers": layer_summary(stream, header.width * header.height),
     }
 
 
@@ -46,6 +48,12 @@ def _details(section: Section, stream: Stream) -> dict:
         sets = unpack_region_map(section.payload, (1 << 30, 1 << 30))
         return {"sets": [{"task": s.name, "regions": len(s.boxes), "labels": sorted({b[0] for b in s.boxes})}
                          for s in sets]}
+    if section.kind == SectionKind.LAYER:
+        from versacodec.container.format import get_varint
+
+        number, offset = get_varint(section.payload, 0, "the layer number")
+        start, _ = get_varint(section.payload, offset, "the layer start timestep")
+        return {"layer": number, "start_timestep": start}
     if section.kind == SectionKind.LATENT:
         from versacodec.semantics.partial import region_set_names
 

@@ -74,9 +74,10 @@ class SymbolWriter:
             symbols = np.where(outside, escape, symbols).astype(np.int32)
             self.encoder.encode(symbols, tables.model(index))
             if outside.any():
-                self._write_raw(group[outside])
+                self.write_raw(group[outside])
 
-    def _write_raw(self, values: np.ndarray) -> None:
+    def write_raw(self, values: np.ndarray) -> None:
+        """Any integers, without a model: zig-zag, Elias-gamma length, bits in uniform chunks."""
         for value in _zigzag(values).tolist():
             value += 1
             length = value.bit_length()
@@ -89,7 +90,7 @@ class SymbolWriter:
                 self.encoder.encode(np.array([chunk], dtype=np.int32), Uniform(1 << take))
 
     def write_gaussian(self, gaussian, y_gained):
-        """A coder callback for LatentCodec._code_groups that writes y's groups."""
+        """A coder callback for LatentCodec._code_pass that writes y's groups."""
 
         def code(group, scales, means, mask):
             return gaussian.write(self, y_gained[:, group], scales, means, mask)
@@ -115,39 +116,40 @@ class SymbolReader:
         order, unique, spans = _group_order(indices)
         for index, (start, end) in zip(unique, spans, strict=True):
             escape = int(tables.lengths[index]) - 1
-            symbols = self._decode(tables.model(index), end - start).astype(np.int64)
+            symbols = self.decode(tables.model(index), end - start).astype(np.int64)
             group = symbols + tables.offsets[index]
             outside = symbols == escape
             if outside.any():
-                group[outside] = self._read_raw(int(outside.sum()))
+                group[outside] = self.read_raw(int(outside.sum()))
             values[order[start:end]] = group
         return values.reshape(shape)
 
     def gaussian_source(self, gaussian):
-        """A coder callback for LatentCodec._code_groups that reads y's groups."""
+        """A coder callback for LatentCodec._code_pass that reads y's groups."""
 
         def code(group, scales, means, mask):
             return gaussian.read(self, scales, means, mask)
 
         return code
 
-    def _decode(self, model, count: int | None = None):
+    def decode(self, model, count: int | None = None):
+        """One symbol (or `count`) under a constriction model; damage becomes a StreamError."""
         # Damaged data can be impossible under the model: constriction then raises AssertionError.
         try:
             return self.decoder.decode(model) if count is None else self.decoder.decode(model, count)
         except (AssertionError, ValueError, RuntimeError) as exc:
             raise StreamError(f"corrupted: entropy-coded data does not decode ({exc})") from exc
 
-    def _read_raw(self, count: int) -> np.ndarray:
+    def read_raw(self, count: int) -> np.ndarray:
         out = []
         for _ in range(count):
-            length = int(self._decode(_LENGTH_MODEL))
+            length = int(self.decode(_LENGTH_MODEL))
             if length < 1:
                 raise StreamError("corrupt escape code in entropy-coded data")
             value, remaining = 1, length - 1
             while remaining > 0:
                 take = min(_CHUNK_BITS, remaining)
                 remaining -= take
-                value = (value << take) | int(self._decode(Uniform(1 << take)))
+                value = (value << take) | int(self.decode(Uniform(1 << take)))
             out.append(value - 1)
         return _unzigzag(np.array(out, dtype=np.int64))

@@ -20,7 +20,7 @@ from diffusers import ControlNetModel, DDIMScheduler, UNet2DConditionModel
 from torch import nn
 
 from versacodec.errors import InputError, ModelError
-from versacodec.generative.schedule import NoiseSchedule
+from versacodec.generative.schedule import BETA_END, BETA_START, TRAIN_TIMESTEPS, NoiseSchedule
 from versacodec.generative.tags import TagEmbedding, TagEmbeddingConfig
 from versacodec.modeling import config_from_dict
 from versacodec.tiling import tiled_map
@@ -59,8 +59,8 @@ class PriorArchitecture:
 
 
 def default_scheduler() -> DDIMScheduler:
-    return DDIMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085,
-                         beta_end=0.012, prediction_type="v_prediction", clip_sample=False,
+    return DDIMScheduler(num_train_timesteps=TRAIN_TIMESTEPS, beta_schedule="scaled_linear", beta_start=BETA_START,
+                         beta_end=BETA_END, prediction_type="v_prediction", clip_sample=False,
                          set_alpha_to_one=True, steps_offset=0)
 
 

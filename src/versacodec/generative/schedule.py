@@ -7,8 +7,23 @@ timestep), eta = 0, and x0-, epsilon- or v-prediction as the scheduler config sa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-from diffusers import DDIMScheduler
+
+if TYPE_CHECKING:
+    from diffusers import DDIMScheduler
+
+# Stable Diffusion's "scaled_linear" schedule, which the prior trained here uses too.
+TRAIN_TIMESTEPS = 1000
+BETA_START = 0.00085
+BETA_END = 0.012
+
+
+def default_alphas_cumprod() -> torch.Tensor:
+    """ᾱ_t of the default schedule, without importing diffusers (encoders need only this)."""
+    betas = torch.linspace(BETA_START**0.5, BETA_END**0.5, TRAIN_TIMESTEPS, dtype=torch.float32) ** 2
+    return torch.cumprod(1.0 - betas, dim=0)
 
 
 class NoiseSchedule:

@@ -65,7 +65,7 @@ def _compress(args: argparse.Namespace) -> int:
     codec = _load_codec(args)
     started = time.perf_counter()
     encoded = codec.compress(Path(args.input), quality=args.quality, bpp=args.bpp, seed=args.seed,
-                             tags=not args.no_tags, task=args.task, boxes=args.boxes)
+                             tags=not args.no_tags, task=args.task, boxes=args.boxes, layers=args.layers)
     seconds = time.perf_counter() - started
     atomic_write_bytes(output, encoded.data)
     for note in encoded.notes:
@@ -115,6 +115,21 @@ def _extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _truncate(args: argparse.Namespace) -> int:
+    from versacodec.fileio import atomic_write_bytes
+    from versacodec.layers.scalable import truncate_layers
+
+    output = Path(args.output)
+    _check_output(output, args.overwrite)
+    data = _read_input(Path(args.input))
+    prefix = truncate_layers(data, args.layers)
+    atomic_write_bytes(output, prefix)
+    record = {"input": args.input, "output": str(output), "layers": args.layers, "bytes_in": len(data),
+              "bytes_out": len(prefix)}
+    _emit(args, record, f"{output}: first {args.layers} layer(s), {len(prefix)} of {len(data)} bytes")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from versacodec.container.inspect import describe
 
@@ -134,6 +149,9 @@ def _info(args: argparse.Namespace) -> int:
     for section in report["sections"]:
         extra = "".join(f"  {k}={v}" for k, v in section.get("details", {}).items())
         print(f"  section  {section['kind']:<12} {section['bytes']:>8} bytes{extra}")
+    for layer in report["layers"]:
+        print(f"  layer {layer['layer']}  {layer['kind']:<13} {layer['bytes']:>8} bytes   prefix "
+              f"{layer['prefix_bytes']} bytes = {layer['prefix_bpp']:.4f} bpp")
     return 0
 
 
@@ -181,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="structure the stream by a task profile (detection, people, vehicles, text, "
                           "salient, boxes, or a profile .yaml): the task's regions get their own section, so "
                           "`versacodec extract` can send only them")
+    compress.add_argument("--layers", type=int, metavar="K",
+                          help="scalable stream of K layers (2-9): K-1 palette layers, then the full stream; "
+                          "`versacodec truncate` keeps any prefix without re-encoding")
     compress.add_argument("--boxes", metavar="FILE.json",
                           help='regions for --task boxes: [{"label": "sign", "box": [x0, y0, x1, y1]}, ...] in pixels')
     compress.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
@@ -226,6 +247,17 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     extract.add_argument("--json", action="store_true", help="print one JSON record")
     extract.set_defaults(handler=_extract)
+
+    truncate = commands.add_parser(
+        "truncate", help="keep the first k layers of a --layers stream (no re-encoding)",
+        description="Write the prefix of a layered stream made with compress --layers K: layers 1..k-1 are "
+        "palette layers (coarse to fine), layer K the full-quality stream. `info` shows the bpp of each prefix.")
+    truncate.add_argument("input", help=".vcx file made with compress --layers K")
+    truncate.add_argument("--layers", type=int, required=True, metavar="k", help="how many layers to keep")
+    truncate.add_argument("-o", "--output", required=True, help="output .vcx file")
+    truncate.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    truncate.add_argument("--json", action="store_true", help="print one JSON record")
+    truncate.set_defaults(handler=_truncate)
 
     train = commands.add_parser(
         "train", help="run a training stage from a YAML config (resumes from its checkpoint)",
