@@ -97,8 +97,11 @@ class GenerativeDecoder(nn.Module):
             if not (directory / part).exists():
                 raise ModelError(f"generative decoder folder {directory} lacks {part}")
         try:
-            unet = UNet2DConditionModel.from_pretrained(directory / "unet", local_files_only=True)
-            controlnet = ControlNetModel.from_pretrained(directory / "controlnet", local_files_only=True)
+            # Shipped weights are float16 on disk; computation is float32.
+            unet = UNet2DConditionModel.from_pretrained(directory / "unet", local_files_only=True,
+                                                        torch_dtype=torch.float32)
+            controlnet = ControlNetModel.from_pretrained(directory / "controlnet", local_files_only=True,
+                                                         torch_dtype=torch.float32)
             scheduler = DDIMScheduler.from_pretrained(directory / "scheduler", local_files_only=True)
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot load the generative decoder from {directory}: {exc}") from exc

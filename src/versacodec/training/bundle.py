@@ -1,0 +1,52 @@
+"""Assemble trained stage outputs into a model bundle (see `versacodec.bundle`).
+
+Weights are stored in float16 unless asked otherwise: it halves the package (the shipped bundle
+must stay under 40 MB) and loading casts them back to float32, so every result is measured on
+exactly the weights that ship. Tensors that are not float32 (the float64 quality gains, the
+integer entropy tables) are kept bit for bit: the entropy coder depends on them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from versacodec.bundle import BundleManifest, write_manifest
+from versacodec.errors import InputError
+
+WEIGHT_SUFFIX = ".safetensors"
+
+
+def _copy_component(source: Path, target: Path, half: bool) -> None:
+    if not source.is_dir():
+        raise InputError(f"{source} is not a trained component folder")
+    for path in sorted(source.rglob("*")):
+        if path.is_dir():
+            continue
+        destination = target / path.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if half and path.suffix == WEIGHT_SUFFIX:
+            tensors = {k: v.half() if v.dtype == torch.float32 else v for k, v in load_file(str(path)).items()}
+            save_file(tensors, str(destination))
+        else:
+            shutil.copy2(path, destination)
+
+
+def assemble_bundle(output: Path, model_id: str, autoencoder: Path, latent_codec: Path,
+                    generative: Path | None = None, half: bool = True) -> Path:
+    if output.exists() and any(output.iterdir()):
+        raise InputError(f"{output} exists and is not empty; choose a new folder")
+    components = {"autoencoder": autoencoder, "latent_codec": latent_codec}
+    if generative is not None:
+        components["generative"] = generative
+    for name, source in components.items():
+        _copy_component(Path(source), output / name, half)
+    write_manifest(output, BundleManifest(model_id, {name: name for name in components}))
+    return output
+
+
+def bundle_size(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
