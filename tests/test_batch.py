@@ -86,8 +86,8 @@ def test_usage_errors_exit_2(tmp_path, tiny_bundle, capsys):
     code, _, err = run_cli(capsys, tmp_path / "missing", tmp_path / "out", "--model", tiny_bundle)
     assert code == 2 and "does not exist" in err
     photos = make_photos(tmp_path / "photos", 1)
-    code, _, err = run_cli(capsys, photos, tmp_path / "out", "--task", "detection", "--model", tiny_bundle)
-    assert code == 2 and "--task" in err and err.count("\n") == 1
+    code, _, err = run_cli(capsys, photos, tmp_path / "out", "--task", "no-such-task", "--model", tiny_bundle)
+    assert code == 2 and "unknown task 'no-such-task'" in err and err.count("\n") == 1
     code, _, err = run_cli(capsys, photos, tmp_path / "out", "--decode", "--bpp", "0.1", "--model", tiny_bundle)
     assert code == 2 and "--decode" in err
     code, _, err = run_cli(capsys, photos, tmp_path / "out", "--model", tmp_path / "nothing")

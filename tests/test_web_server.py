@@ -148,8 +148,9 @@ def test_job_failure_is_reported_in_one_line(client):
     ({"decoders": []}, 400, "choose at least one decoder"),
     ({"decoders": ["generative"]}, 400, "decoder 'generative' is not available; choose from direct"),
     ({"baselines": ["bmp"]}, 400, "unknown baseline 'bmp'; choose from avif, webp, jpeg"),
-    ({"layers": 2}, 400, "this codec has no scalable layers"),
-    ({"task": "detection"}, 400, "task profile 'detection' is not available"),
+    ({"layers": 0}, 400, "layers must be at least 1"),
+    ({"task": "no-such-task"}, 400,
+     "task profile 'no-such-task' is not available; choose from boxes, detection, people, salient, text, vehicles"),
 ])
 def test_bad_job_settings_are_refused(client, change, status, message):
     info = upload(client, natural_image(32, 32))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import inspect
 import io
 import os
 import sys
@@ -289,11 +288,9 @@ def _check(in_dir: Path, settings: BatchSettings, workers: int | None, engine: s
     if settings.decode and (settings.bpp is not None or settings.quality is not None or settings.task is not None):
         raise InputError("--bpp, --quality and --task apply to compression, not --decode")
     if settings.task is not None:
-        from versacodec.codec import Codec
+        from versacodec.semantics.profiles import load_profile
 
-        if "task" not in inspect.signature(Codec.compress).parameters:
-            raise InputError("--task is not supported by this versacodec version yet (task-structured streams "
-                             "are still to come)")
+        load_profile(settings.task)  # an unknown task or a broken profile fails once, before any image
     from versacodec.bundle import read_manifest, resolve_model_dir  # imports torch: only once a batch runs
 
     read_manifest(resolve_model_dir(settings.model))  # a missing or broken model fails here, once, not on every image

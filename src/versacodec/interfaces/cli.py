@@ -142,6 +142,24 @@ def _bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from versacodec.interfaces.demo import run_demo
+
+    run_demo(args.model, Path(args.output))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from versacodec.evaluation.bench import bench_json, print_bench, run_bench
+
+    results = run_bench(args.model, args.repeats, args.threads, args.memory_side)
+    if args.json:
+        print(bench_json(results))
+    else:
+        print_bench(results)
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from versacodec.container.inspect import describe
 
@@ -281,6 +299,26 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--export-only", action="store_true",
                        help="write the latest checkpoint's weights to OUTPUT_DIR/snapshot-STEP and stop")
     train.set_defaults(handler=_train)
+    demo = commands.add_parser(
+        "demo", help="compress and decompress sample images with the shipped model; print bpp and quality",
+        description="The main job end to end: sample images (and a few Kodak images when ../shared/data is "
+        "present) are compressed to real .vcx files at 0.05 and 0.1 bpp and decoded with every decoder the "
+        "model has; the table shows real bpp, file size, PSNR and LPIPS.")
+    demo.add_argument("-o", "--output", default="demo-output", help="folder for the .vcx and .png files")
+    _model_option(demo)
+    demo.set_defaults(handler=_demo)
+
+    bench = commands.add_parser(
+        "bench", help="time encoding and decoding, measure decode memory for a 2048x2048 image",
+        description="Benchmarks on this machine: encode (fixed quality and target bpp) and decode (direct; "
+        "generative with 1, 4 and 20 steps) of a Kodak-size image, and peak memory of decoding a large image.")
+    bench.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median reported)")
+    bench.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    bench.add_argument("--memory-side", type=int, default=2048, help="side of the large-image memory test")
+    bench.add_argument("--json", action="store_true", help="print the results as JSON")
+    _model_option(bench)
+    bench.set_defaults(handler=_bench)
+
     bundle = commands.add_parser(
         "bundle", help="assemble trained stage outputs into a model bundle folder",
         description="Copy the trained autoencoder, latent codec and (optionally) generative decoder into one "

@@ -9,7 +9,6 @@ rate rule: the largest file within budget, shrinking the image below a codec's f
 
 from __future__ import annotations
 
-import inspect
 import io
 import math
 import time
@@ -26,14 +25,13 @@ from versacodec.evaluation.codecs import BudgetTooSmall
 from versacodec.evaluation.quality import per_image_metrics
 from versacodec.imaging import LoadedImage, to_pil
 from versacodec.interfaces.web.overlays import Overlays
-from versacodec.paths import PACKAGE_DIR
+from versacodec.semantics.profiles import available_profiles
 from versacodec.semantics.tagger import class_names
 
 # Baselines offered on the page: name in the evaluation catalog → (label, MIME type, extension).
 BASELINES = {"avif": ("AVIF", "image/avif", "avif"), "webp": ("WebP", "image/webp", "webp"),
              "jpeg": ("JPEG", "image/jpeg", "jpg")}
 VCX_MIME = "application/x-versacodec"
-TASK_PROFILES_DIR = PACKAGE_DIR / "semantics" / "profiles"
 Report = Callable[[str, int, int], None]
 
 
@@ -49,13 +47,9 @@ class Capabilities:
 
     @classmethod
     def of(cls, codec: Codec) -> Capabilities:
-        # Task profiles and scalable layers are newer encoder options: offer them only when this
-        # version of the codec accepts them.
-        parameters = inspect.signature(codec.compress).parameters
-        profiles = tuple(sorted(p.stem for p in TASK_PROFILES_DIR.glob("*.yaml"))) if "task" in parameters else ()
         generative = codec.generative
         return cls(decoders=("direct", "generative") if generative is not None else ("direct",),
-                   task_profiles=profiles, layers="layers" in parameters,
+                   task_profiles=tuple(available_profiles()), layers=True,
                    default_steps=generative.config.default_steps if generative is not None else None,
                    default_cfg=generative.config.default_cfg if generative is not None else None)
 

@@ -1,0 +1,117 @@
+"""`versacodec bench`: speed and memory of the codec on this machine (benchmarks, not tests).
+
+Times, per Kodak-size image (768×512), encoding at a fixed quality and at a target bpp, and
+decoding directly and generatively with 1, 4 and 20 steps, on a fixed number of torch threads.
+Peak memory of decoding a 2048×2048 image is measured in a fresh subprocess (ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from versacodec.paths import data_dir
+
+GENERATIVE_STEPS = (1, 4, 20)
+
+
+def _kodak_size_image() -> tuple[Image.Image, str]:
+    root = data_dir()
+    if root is not None and (root / "kodak" / "kodim01.png").is_file():
+        return Image.open(root / "kodak" / "kodim01.png").convert("RGB"), "kodak/kodim01.png"
+    rng = np.random.default_rng(0)
+    smooth = np.cumsum(np.cumsum(rng.normal(size=(512, 768, 3)), 0), 1)
+    smooth = (smooth - smooth.min()) / np.ptp(smooth) * 255
+    return Image.fromarray(smooth.astype(np.uint8)), "synthetic 768x512"
+
+
+def _seconds(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+_MEMORY_PROBE = """
+import resource, sys, time
+import numpy as np
+from PIL import Image
+from versacodec.codec import Codec
+codec = Codec.from_pretrained(sys.argv[1] or None)
+data = open(sys.argv[2], 'rb').read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+codec.decompress(data, decoder=sys.argv[3])
+print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - started)
+"""
+
+
+def run_bench(model: str | None, repeats: int, threads: int, memory_side: int) -> dict:
+    import torch
+
+    from versacodec.codec import Codec
+
+    torch.set_num_threads(threads)
+    codec = Codec.from_pretrained(model)
+    image, source = _kodak_size_image()
+    loaded = codec.load(image)
+    encoded = codec.compress(loaded, bpp=0.05)
+    results: dict = {"model": codec.model_id, "image": source, "threads": threads, "repeats": repeats,
+                     "machine": platform.processor() or platform.machine(), "bpp": encoded.bits_per_pixel}
+    results["encode_quality_s"] = _seconds(lambda: codec.compress(loaded, quality=encoded.quality), repeats)
+    results["encode_target_bpp_s"] = _seconds(lambda: codec.compress(loaded, bpp=0.05), repeats)
+    results["decode_direct_s"] = _seconds(lambda: codec.decompress(encoded.data, decoder="direct"), repeats)
+    if codec.generative is not None:
+        for steps in GENERATIVE_STEPS:
+            results[f"decode_generative_{steps}_steps_s"] = _seconds(
+                lambda s=steps: codec.decompress(encoded.data, decoder="generative", steps=s),
+                1 if steps > 4 else repeats)
+    results["large_decode"] = _large_decode_memory(codec, model, memory_side)
+    return results
+
+
+def _large_decode_memory(codec, model: str | None, side: int) -> dict:
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 255, (side // 64, side // 64, 3), dtype=np.uint8)
+    image = Image.fromarray(base).resize((side, side), Image.Resampling.BICUBIC)
+    data = codec.compress(image, quality=30).data
+    report = {"side": side, "bytes": len(data)}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "large.vcx"
+        path.write_bytes(data)
+        for decoder in ("direct", codec.default_decoder):
+            result = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, model or "", str(path), decoder],
+                                    capture_output=True, text=True, check=True)
+            before_kb, after_kb, seconds = result.stdout.split()
+            report[decoder] = {"peak_rss_mb": int(after_kb) / 1024, "rss_before_decode_mb": int(before_kb) / 1024,
+                               "seconds": float(seconds)}
+    return report
+
+
+def print_bench(results: dict) -> None:
+    print(f"model {results['model']} on {results['machine']}, {results['threads']} torch threads, "
+          f"{results['image']} at {results['bpp']:.4f} bpp (median of {results['repeats']})")
+    for key, value in results.items():
+        if key.endswith("_s"):
+            print(f"  {key[:-2].replace('_', ' '):<32}{value:8.2f} s")
+    large = results["large_decode"]
+    for decoder in ("direct", "generative"):
+        if decoder in large:
+            entry = large[decoder]
+            print(f"  decode {large['side']}x{large['side']} {decoder:<12} peak RSS {entry['peak_rss_mb']:7.0f} MB, "
+                  f"{entry['seconds']:.1f} s")
+
+
+def bench_json(results: dict) -> str:
+    return json.dumps(results, indent=2)
