@@ -129,7 +129,9 @@ class ControlStage:
         tokens = self.tags(self.tags.pad(tags, device=latents.device))
         noisy, timesteps, target = noisy_batch(self.noise, latents, generator)
         keep = random_keep_masks(latents.shape[0], latents.shape[-2] // 2, latents.shape[-1] // 2,
-                                 self.config.drop_fraction, generator).to(latents.device)
+                                 self.config.drop_fraction, generator)
+        if keep is not None:
+            keep = keep.to(latents.device)
         output, prediction, semantic = model(latents, levels, tokens, noisy, timesteps, weights.semantic > 0, keep)
         bpp = bits_per_pixel(output.likelihoods, latents.shape)
         mse = (output.latent_hat - latents).pow(2).flatten(1).mean(1)
