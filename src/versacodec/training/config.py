@@ -6,7 +6,7 @@ adds its own model and loss dataclasses. Unknown keys are errors, not silently i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -26,6 +26,11 @@ class ScheduleConfig:
     warmup_steps: int = 200
     final_lr_fraction: float = 0.05  # cosine decay to this fraction of the peak rate
     weight_decay: float = 0.0
+    # Learning-rate multipliers for parameters whose name contains a key. Entropy models and gain
+    # vectors move a long way from their initial values with tiny gradients: at the base rate
+    # Adam would need tens of thousands of steps to shape them (CompressAI trains them with a
+    # separate, faster optimiser for the same reason).
+    lr_scales: dict[str, float] = field(default_factory=dict)
     grad_clip: float = 1.0
     log_every: int = 50
     checkpoint_every: int = 500

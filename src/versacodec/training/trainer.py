@@ -101,14 +101,17 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
     accelerator = Accelerator(mixed_precision=schedule.mixed_precision)
     torch.manual_seed(schedule.seed + accelerator.process_index)
     module = stage.trainable()
-    optimizer = torch.optim.AdamW(_trainable_parameters(module), lr=schedule.learning_rate,
+    optimizer = torch.optim.AdamW(parameter_groups(module, schedule.lr_scales), lr=schedule.learning_rate,
                                   weight_decay=schedule.weight_decay)
     start_step, elapsed = 0, 0.0
     checkpoint_path = output / CHECKPOINT_NAME
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         module.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+        except ValueError:  # lr_scales changed the parameter groups: moments restart, weights do not
+            accelerator.print("optimizer state does not match the parameter groups: starting it afresh")
         start_step, elapsed = int(state["step"]), float(state.get("elapsed_seconds", 0.0))
         accelerator.print(f"resuming {output} at step {start_step}")
     if export_only:
@@ -125,7 +128,7 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
     started = time.time() - elapsed
     for step in range(start_step, schedule.steps):
         for group in optimizer.param_groups:
-            group["lr"] = schedule.learning_rate * learning_rate_factor(step, schedule)
+            group["lr"] = schedule.learning_rate * group["lr_scale"] * learning_rate_factor(step, schedule)
         module.train()
         with accelerator.autocast():
             loss, scalars = stage.training_step(module, step, accelerator.process_index, accelerator.device)
@@ -162,3 +165,13 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
 
 def _trainable_parameters(module: nn.Module) -> Iterable[nn.Parameter]:
     return [p for p in module.parameters() if p.requires_grad]
+
+
+def parameter_groups(module: nn.Module, lr_scales: dict[str, float]) -> list[dict]:
+    """Optimiser groups: a parameter takes the scale of the first key its name contains, else 1."""
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, parameter in module.named_parameters():
+        if parameter.requires_grad:
+            scale = next((value for key, value in lr_scales.items() if key in name), 1.0)
+            groups.setdefault(scale, []).append(parameter)
+    return [{"params": params, "lr_scale": scale} for scale, params in sorted(groups.items())]

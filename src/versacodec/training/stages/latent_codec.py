@@ -16,6 +16,7 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
+from versacodec.errors import InputError
 from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
 from versacodec.training.config import ScheduleConfig
 from versacodec.training.latent_data import LatentTrainingData
@@ -55,7 +56,7 @@ class LatentCodecStage:
     def __init__(self, config: LatentCodecStageConfig) -> None:
         self.config, self.schedule = config, config.schedule
         if len(config.loss.lambdas) != config.model.rate_levels:
-            raise ValueError("loss.lambdas needs one value per model.rate_levels")
+            raise InputError("loss.lambdas needs one value per model.rate_levels")
         self.codec = LatentCodec.from_pretrained(config.init_from) if config.init_from else LatentCodec(config.model)
         self.data = LatentTrainingData(config.autoencoder, config.cache_dir, config.latent_crop, self.schedule)
         self.log_lambdas = torch.tensor([math.log(v) for v in config.loss.lambdas])

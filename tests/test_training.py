@@ -1,0 +1,124 @@
+"""The training loop and configs: resumable checkpoints, logs, parameter groups, a real stage on tiny data."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import natural_image
+from versacodec.errors import InputError
+from versacodec.training.config import ScheduleConfig, load_yaml_config
+from versacodec.training.registry import STAGES
+from versacodec.training.trainer import parameter_groups, run_stage
+
+CONFIGS = {name: config for name, (config, _) in STAGES.items()}
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+class Toy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(4, 1)
+        self.density = nn.Parameter(torch.zeros(3))
+
+
+@dataclass
+class ToyStage:
+    schedule: ScheduleConfig
+    model: Toy = field(default_factory=Toy)
+
+    def trainable(self) -> nn.Module:
+        return self.model
+
+    def prepare(self, accelerator) -> None:
+        pass
+
+    def training_step(self, model, step, rank, device):
+        x = torch.randn(8, 4, generator=torch.Generator().manual_seed(step))
+        loss = (model.body(x) - x.sum(1, keepdim=True)).pow(2).mean() + model.density.pow(2).sum()
+        return loss, {"loss": loss.item()}
+
+    def validate(self, device):
+        return {"weight_sum": float(self.model.body.weight.sum())}
+
+    def export(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        torch.save(self.model.state_dict(), directory / "toy.pt")
+
+
+def test_parameter_groups_take_the_scale_of_a_matching_name():
+    groups = parameter_groups(Toy(), {"density": 25.0})
+    assert [(g["lr_scale"], len(g["params"])) for g in groups] == [(1.0, 2), (25.0, 1)]
+
+
+def test_a_stage_resumes_from_its_checkpoint_and_logs(tmp_path):
+    def schedule(steps):
+        return ScheduleConfig(output_dir=str(tmp_path / "run"), steps=steps, warmup_steps=1, log_every=2,
+                              checkpoint_every=2, validate_every=4, learning_rate=1e-2)
+
+    run_stage(ToyStage(schedule(4)), progress=False)
+    first = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
+    assert first["step"] == 4 and (tmp_path / "run/final/toy.pt").is_file()
+    resumed = ToyStage(schedule(6))
+    run_stage(resumed, progress=False)
+    rows = read_csv(tmp_path / "run/train.csv")
+    assert [int(r["step"]) for r in rows] == [2, 4, 6]  # steps 1-4 were not repeated
+    assert torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)["step"] == 6
+    validation = read_csv(tmp_path / "run/validation.csv")
+    assert [int(r["step"]) for r in validation] == [4, 6]
+    # resuming restored the trained weights rather than starting from a fresh initialisation
+    assert not torch.equal(first["model"]["body.weight"], Toy().body.weight)
+    snapshot = run_stage(ToyStage(schedule(6)), progress=False, export_only=True)
+    assert snapshot.name == "snapshot-6" and (snapshot / "toy.pt").is_file()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("schedule: {steps: 3}\n", "needs a top-level 'stage' key"),
+    ("stage: nonsense\n", "unknown stage 'nonsense'"),
+    ("stage: latent_codec\nschedule: {stepz: 3}\n", "stepz"),
+    ("stage: latent_codec\n: [\n", "cannot read config"),
+])
+def test_bad_configs_are_input_errors(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        load_yaml_config(path, CONFIGS)
+
+
+@pytest.mark.parametrize("name", ["autoencoder", "latent_codec", "prior", "control_stage1", "control_stage2",
+                                  "control_stage3"])
+def test_shipped_configs_load(name):
+    stage, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", CONFIGS)
+    assert stage == name.split("_stage")[0] and config.schedule.steps > 0
+
+
+def test_latent_codec_stage_trains_on_cached_latents(tmp_path, tiny_bundle):
+    data = tmp_path / "pool"
+    data.mkdir()
+    for index in range(6):
+        natural_image(64, 64, seed=index).save(data / f"image{index}.png")
+    config_file = tmp_path / "latent_codec.yaml"
+    config_file.write_text(f"""stage: latent_codec
+autoencoder: {tiny_bundle / 'autoencoder'}
+cache_dir: {tmp_path / 'cache'}
+latent_crop: 8
+schedule: {{output_dir: {tmp_path / 'run'}, data_dir: {data}, steps: 2, batch_size: 2, log_every: 1,
+            checkpoint_every: 1, validate_every: 2, validation_images: 2, lr_scales: {{hyper_density: 10.0}}}}
+model: {{latent_channels: 4, width: 16, blocks: 1, hyper_width: 16, context_hidden: 16, rate_levels: 2}}
+loss: {{lambdas: [0.1, 1.0]}}
+""")
+    stage_name, config = load_yaml_config(config_file, CONFIGS)
+    final = run_stage(STAGES[stage_name][1](config), progress=False)
+    assert (final / "config.json").is_file()
+    assert len(list((tmp_path / "cache").glob("latents-*.pt"))) == 2  # training and validation latents, cached
+    validation = read_csv(tmp_path / "run/validation.csv")[0]
+    assert float(validation["bpp_0"]) > 0
