@@ -53,3 +53,28 @@ def test_options_are_routed_by_signature(tiny_bundle):
         make_codec("versacodec:bpp=0.1", model=tiny_bundle)
     with pytest.raises(InputError, match="implies decoder=direct"):
         make_codec("versacodec-direct:decoder=generative", model=tiny_bundle)
+
+
+def test_layer_prefixes_are_measured_as_sent_and_share_one_encoding(tiny_bundle, tmp_path):
+    cache = EncodeCache(tmp_path)
+    image = natural_image(128, 96)
+    full = make_codec("versacodec-direct:layers=3", model=tiny_bundle, cache=cache).encode(image, 3.0)
+    base = make_codec("versacodec-direct:layers=3:keep_layers=1", model=tiny_bundle, cache=cache)
+    prefix = base.encode(image, 3.0)
+    assert prefix.bpp < full.bpp and len(list(tmp_path.rglob("*.bin"))) == 1
+    assert base.decode(prefix).size == image.size
+    with pytest.raises(InputError, match="needs layers=N"):
+        make_codec("versacodec-direct:keep_layers=1", model=tiny_bundle)
+    with pytest.raises(InputError, match="needs task=NAME"):
+        make_codec("versacodec-direct:extract=true", model=tiny_bundle)
+
+
+def test_extract_sends_only_the_task_regions(tiny_bundle, tmp_path):
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text('[{"label": "thing", "box": [0, 0, 48, 48]}]')
+    spec = f"versacodec-direct:task=boxes:boxes={boxes}"
+    image = natural_image(128, 96)
+    full = make_codec(spec, model=tiny_bundle).encode(image, 3.0)
+    partial_codec = make_codec(spec + ":extract=true", model=tiny_bundle)
+    partial = partial_codec.encode(image, 3.0)
+    assert partial.bpp < full.bpp and partial_codec.decode(partial).size == image.size

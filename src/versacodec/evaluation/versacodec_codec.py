@@ -3,6 +3,11 @@
 Mode options (decoder, and later steps, cfg, task, layers, ...) are routed by name to whichever of
 `Codec.compress` / `Codec.decompress` accepts them, so new modes plug in without touching the
 harness: `versacodec-generative:steps=4:cfg=2.5` passes steps and cfg to the decoder.
+
+Two options act on the coded stream instead, as a sender would before transmitting it:
+`extract=true` (with `task=NAME`) keeps only the task's sections (`versacodec extract`), and
+`keep_layers=K` (with `layers=N`) keeps the first K layers (`versacodec truncate`). Rate control
+then applies to the full stream and the measured bpp is that of what is actually sent.
 """
 
 from __future__ import annotations
@@ -35,7 +40,16 @@ class VersacodecCodec:
         self.name = name
         self.model = model
         self.cache = cache
-        self.options = dict(options)
+        options = dict(options)
+        self.extract = bool(options.pop("extract", False))
+        self.keep_layers = options.pop("keep_layers", None)
+        self.options = options
+        # Every extract / keep_layers variant of one encoding shares its cached full streams.
+        self.cache_name = ":".join(p for p in name.split(":") if not p.startswith(("extract=", "keep_layers=")))
+        if self.extract and "task" not in options:
+            raise InputError(f"{name}: extract=true needs task=NAME")
+        if self.keep_layers is not None and "layers" not in options:
+            raise InputError(f"{name}: keep_layers=K needs layers=N")
         bad = sorted(_RESERVED & options.keys())
         if bad:
             raise InputError(f"{name}: option(s) {', '.join(bad)} are set by the harness, not by the codec spec")
@@ -83,16 +97,28 @@ class VersacodecCodec:
     def encode(self, image: Image.Image, target_bpp: float) -> EncodedResult:
         label = f"bpp={target_bpp:g}"
         key = image_hash(image)
-        data = None if self.cache is None else self.cache.get(self.name, self.version, key, label)
+        data = None if self.cache is None else self.cache.get(self.cache_name, self.version, key, label)
         if data is None:
             try:
                 data = self.codec.compress(image, bpp=target_bpp, **self.compress_options).data
             except InputError as exc:  # below the model's smallest file for this image
                 raise BudgetTooSmall(f"{self.name}: {exc}") from exc
             if self.cache is not None:
-                self.cache.put(self.name, self.version, key, label, data)
+                self.cache.put(self.cache_name, self.version, key, label, data)
+        data = self._as_sent(data)
         quality = self.codec.read_stream(data).header.quality
         return EncodedResult.measure(data, quality, 1.0, image.width, image.height)
+
+    def _as_sent(self, data: bytes) -> bytes:
+        if self.extract:
+            from versacodec.semantics.partial import extract_task
+
+            data = extract_task(data, self.options["task"])
+        if self.keep_layers is not None:
+            from versacodec.layers.scalable import truncate_layers
+
+            data = truncate_layers(data, int(self.keep_layers))
+        return data
 
     def decode(self, encoded: EncodedResult) -> Image.Image:
         return self.codec.decompress(encoded.data, **self.decompress_options).image.convert("RGB")
