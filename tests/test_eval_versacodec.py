@@ -78,3 +78,11 @@ def test_extract_sends_only_the_task_regions(tiny_bundle, tmp_path):
     partial_codec = make_codec(spec + ":extract=true", model=tiny_bundle)
     partial = partial_codec.encode(image, 3.0)
     assert partial.bpp < full.bpp and partial_codec.decode(partial).size == image.size
+
+
+def test_decoders_share_the_encoding(generative_bundle, tmp_path):
+    cache = EncodeCache(tmp_path)
+    image = natural_image(64, 64)
+    direct = make_codec("versacodec-direct", model=generative_bundle, cache=cache).encode(image, 3.0)
+    generative = make_codec("versacodec-generative:steps=1", model=generative_bundle, cache=cache).encode(image, 3.0)
+    assert direct == generative and len(list(tmp_path.rglob("*.bin"))) == 1

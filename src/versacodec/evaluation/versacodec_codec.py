@@ -44,8 +44,6 @@ class VersacodecCodec:
         self.extract = bool(options.pop("extract", False))
         self.keep_layers = options.pop("keep_layers", None)
         self.options = options
-        # Every extract / keep_layers variant of one encoding shares its cached full streams.
-        self.cache_name = ":".join(p for p in name.split(":") if not p.startswith(("extract=", "keep_layers=")))
         if self.extract and "task" not in options:
             raise InputError(f"{name}: extract=true needs task=NAME")
         if self.keep_layers is not None and "layers" not in options:
@@ -60,6 +58,9 @@ class VersacodecCodec:
                              f"{sorted(compress_names - _RESERVED)}, Codec.decompress {sorted(decompress_names)}")
         self.compress_options = {k: v for k, v in options.items() if k in compress_names}
         self.decompress_options = {k: v for k, v in options.items() if k in decompress_names}
+        # Streams depend on the encoder options only: every decoder, extract and keep_layers variant
+        # of one encoding shares its cached files.
+        self.cache_name = "versacodec:" + ":".join(f"{k}={v}" for k, v in sorted(self.compress_options.items()))
         self._codec = None
 
     @property
@@ -73,11 +74,14 @@ class VersacodecCodec:
 
     @cached_property
     def version(self) -> str:
+        options = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return f"{self._encoder_version}, {options}"
+
+    @cached_property
+    def _encoder_version(self) -> str:
         from versacodec import __version__
 
-        options = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()))
-        return (f"versacodec {__version__}, model {self.codec.model_id} "
-                f"(weights {self.codec.weights_hash.hex()[:12]}), {options}")
+        return f"versacodec {__version__}, model {self.codec.model_id} (weights {self.codec.weights_hash.hex()[:12]})"
 
     @property
     def rate_rule(self) -> str:
@@ -97,14 +101,14 @@ class VersacodecCodec:
     def encode(self, image: Image.Image, target_bpp: float) -> EncodedResult:
         label = f"bpp={target_bpp:g}"
         key = image_hash(image)
-        data = None if self.cache is None else self.cache.get(self.cache_name, self.version, key, label)
+        data = None if self.cache is None else self.cache.get(self.cache_name, self._encoder_version, key, label)
         if data is None:
             try:
                 data = self.codec.compress(image, bpp=target_bpp, **self.compress_options).data
             except InputError as exc:  # below the model's smallest file for this image
                 raise BudgetTooSmall(f"{self.name}: {exc}") from exc
             if self.cache is not None:
-                self.cache.put(self.cache_name, self.version, key, label, data)
+                self.cache.put(self.cache_name, self._encoder_version, key, label, data)
         data = self._as_sent(data)
         quality = self.codec.read_stream(data).header.quality
         return EncodedResult.measure(data, quality, 1.0, image.width, image.height)
