@@ -3,7 +3,8 @@
 Starts `versacodec serve` on a free loopback port with a tiny generative bundle, uploads an
 image through the file input, runs a comparison, checks the bpp the page shows against the real
 size of the .vcx it offers for download, and saves a screenshot. Set VERSACODEC_SCREENSHOT to
-a path to keep the screenshot (docs/images/serve.png is made this way).
+a path to keep the screenshot, and VERSACODEC_E2E_MODEL to a model bundle to run the page on
+it instead of the tiny random one (docs/images/serve.png is made this way with the shipped model).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
 
 @pytest.fixture
 def server_url(generative_bundle):
+    model = os.environ.get("VERSACODEC_E2E_MODEL") or str(generative_bundle)
     process = subprocess.Popen([sys.executable, "-m", "versacodec", "serve", "--port", "0", "--model",
-                                str(generative_bundle), "--max-upload-mb", "1"],
+                                model, "--max-upload-mb", "1"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         yield _wait_for_address(process)
