@@ -55,6 +55,17 @@ def test_masked_coding_sends_only_selected_elements():
     assert torch.all(decoded[~mask] == 0)
 
 
+def test_an_empty_mask_codes_nothing():
+    """A task region set can miss a channel group's positions entirely (seen on COCO images)."""
+    gaussian = GaussianConditional()
+    shape = (1, 2, 3, 3)
+    y, scales, means = torch.randn(shape).double(), torch.ones(shape).double(), torch.zeros(shape).double()
+    nothing = torch.zeros(shape, dtype=torch.bool)
+    writer = SymbolWriter()
+    gaussian.write(writer, y, scales, means, nothing)
+    assert torch.equal(gaussian.read(SymbolReader(writer.getvalue()), scales, means, nothing), torch.zeros(shape).double())
+
+
 def test_factorized_density_codes_exactly_and_matches_its_likelihood():
     torch.manual_seed(0)
     density = FactorizedDensity(8)

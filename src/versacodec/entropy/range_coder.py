@@ -45,7 +45,7 @@ class TableSet:
 def _group_order(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     order = np.argsort(indices, kind="stable")
     unique, starts = np.unique(indices[order], return_index=True)
-    ends = np.append(starts[1:], len(order))
+    ends = np.append(starts[1:], len(order))[: len(starts)]  # nothing to code: no groups at all
     return order, unique, np.stack([starts, ends], 1)
 
 
