@@ -63,7 +63,8 @@ def test_an_empty_mask_codes_nothing():
     nothing = torch.zeros(shape, dtype=torch.bool)
     writer = SymbolWriter()
     gaussian.write(writer, y, scales, means, nothing)
-    assert torch.equal(gaussian.read(SymbolReader(writer.getvalue()), scales, means, nothing), torch.zeros(shape).double())
+    decoded = gaussian.read(SymbolReader(writer.getvalue()), scales, means, nothing)
+    assert torch.equal(decoded, torch.zeros(shape).double())
 
 
 def test_factorized_density_codes_exactly_and_matches_its_likelihood():

@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from versacodec.errors import InputError, VersacodecError
@@ -98,36 +98,35 @@ def _decompress(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extract(args: argparse.Namespace) -> int:
+def _rewrite_stream(args: argparse.Namespace, transform: Callable[[bytes], bytes], fields: dict[str, object],
+                    describe: Callable[[int, int], str]) -> int:
+    """Drop sections of a stream without re-encoding (extract, truncate) and write it atomically."""
     from versacodec.fileio import atomic_write_bytes
-    from versacodec.semantics.partial import extract_task
 
     output = Path(args.output)
     _check_output(output, args.overwrite)
     data = _read_input(Path(args.input))
-    partial = extract_task(data, args.task)
-    atomic_write_bytes(output, partial)
-    saved = 1 - len(partial) / len(data)
-    record = {"input": args.input, "output": str(output), "task": args.task, "bytes_in": len(data),
-              "bytes_out": len(partial), "saved": round(saved, 4)}
-    _emit(args, record, f"{output}: {len(partial)} of {len(data)} bytes kept for task {args.task!r} "
-          f"({saved:.1%} fewer)")
+    kept = transform(data)
+    atomic_write_bytes(output, kept)
+    record = {"input": args.input, "output": str(output), **fields, "bytes_in": len(data), "bytes_out": len(kept),
+              "saved": round(1 - len(kept) / len(data), 4)}
+    _emit(args, record, f"{output}: {describe(len(kept), len(data))}")
     return 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from versacodec.semantics.partial import extract_task
+
+    return _rewrite_stream(args, lambda data: extract_task(data, args.task), {"task": args.task},
+                           lambda kept, total: f"{kept} of {total} bytes kept for task {args.task!r} "
+                           f"({1 - kept / total:.1%} fewer)")
 
 
 def _truncate(args: argparse.Namespace) -> int:
-    from versacodec.fileio import atomic_write_bytes
     from versacodec.layers.scalable import truncate_layers
 
-    output = Path(args.output)
-    _check_output(output, args.overwrite)
-    data = _read_input(Path(args.input))
-    prefix = truncate_layers(data, args.layers)
-    atomic_write_bytes(output, prefix)
-    record = {"input": args.input, "output": str(output), "layers": args.layers, "bytes_in": len(data),
-              "bytes_out": len(prefix)}
-    _emit(args, record, f"{output}: first {args.layers} layer(s), {len(prefix)} of {len(data)} bytes")
-    return 0
+    return _rewrite_stream(args, lambda data: truncate_layers(data, args.layers), {"layers": args.layers},
+                           lambda kept, total: f"first {args.layers} layer(s), {kept} of {total} bytes")
 
 
 def _bundle(args: argparse.Namespace) -> int:
