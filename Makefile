@@ -9,8 +9,11 @@ STAMP := $(VENV)/.setup-done
 demo: $(STAMP)
 	$(VENV)/bin/versacodec demo
 
+# The web-server job tests hang when they share a process with the rest of the suite (a torch
+# threading interaction not yet found; they pass alone), so they run in a process of their own.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest --ignore=tests/test_web_server.py
+	$(VENV)/bin/python -m pytest tests/test_web_server.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
