@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +82,27 @@ def test_a_stage_resumes_from_its_checkpoint_and_logs(tmp_path):
     assert snapshot.name == "snapshot-6" and (snapshot / "toy.pt").is_file()
 
 
+class SlowToyStage(ToyStage):
+    def training_step(self, model, step, rank, device):
+        time.sleep(0.01)
+        return super().training_step(model, step, rank, device)
+
+
+def test_a_time_budget_fixes_the_run_length_and_a_resume_keeps_it(tmp_path):
+    schedule = ScheduleConfig(output_dir=str(tmp_path / "run"), steps=100_000, time_budget_s=1.0, warmup_steps=1,
+                              log_every=10, checkpoint_every=10, validate_every=100_000)
+    started = time.time()
+    run_stage(SlowToyStage(schedule), progress=False)
+    state = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
+    # ~0.9 s of 10 ms steps: far fewer than the upper bound, and training stopped within the budget
+    assert 25 <= state["step"] <= 100 and state["steps"] == state["step"]
+    assert time.time() - started < 5
+    assert (tmp_path / "run/final/toy.pt").is_file()
+    # a resumed run with the same config finishes the chosen schedule instead of re-budgeting
+    run_stage(SlowToyStage(schedule), progress=False)
+    assert torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)["step"] == state["step"]
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("schedule: {steps: 3}\n", "needs a top-level 'stage' key"),
     ("stage: nonsense\n", "unknown stage 'nonsense'"),
@@ -99,6 +121,12 @@ def test_bad_configs_are_input_errors(tmp_path, text, message):
 def test_shipped_configs_load(name):
     stage, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", CONFIGS)
     assert stage == name.split("_stage")[0] and config.schedule.steps > 0
+
+
+@pytest.mark.parametrize("name", ["latent_codec", "prior", "control_stage1", "control_stage2", "control_stage3"])
+def test_accelerator_configs_load_with_a_time_budget(name):
+    stage, config = load_yaml_config(Path(__file__).parents[1] / "configs" / "accelerator" / f"{name}.yaml", CONFIGS)
+    assert stage == name.split("_stage")[0] and config.schedule.time_budget_s > 0
 
 
 def test_latent_codec_stage_trains_on_cached_latents(tmp_path, tiny_bundle):
@@ -122,3 +150,28 @@ loss: {{lambdas: [0.1, 1.0]}}
     assert len(list((tmp_path / "cache").glob("latents-*.pt"))) == 2  # training and validation latents, cached
     validation = read_csv(tmp_path / "run/validation.csv")[0]
     assert float(validation["bpp_0"]) > 0
+
+
+def test_prior_stage_continues_from_a_bundle_generative_folder(tmp_path, generative_bundle):
+    from diffusers import UNet2DConditionModel
+
+    data = tmp_path / "pool"
+    data.mkdir()
+    for index in range(5):
+        natural_image(64, 64, seed=index).save(data / f"image{index}.png")
+    config_file = tmp_path / "prior.yaml"
+    config_file.write_text(f"""stage: prior
+autoencoder: {generative_bundle / 'autoencoder'}
+init_from: {generative_bundle / 'generative'}
+cache_dir: {tmp_path / 'cache'}
+latent_crop: 8
+schedule: {{output_dir: {tmp_path / 'run'}, data_dir: {data}, steps: 1, batch_size: 2, validation_images: 2,
+            learning_rate: 1.0e-2, warmup_steps: 1}}
+""")
+    stage_name, config = load_yaml_config(config_file, CONFIGS)
+    final = run_stage(STAGES[stage_name][1](config), progress=False)
+    start = UNet2DConditionModel.from_pretrained(generative_bundle / "generative/unet", local_files_only=True)
+    trained = UNet2DConditionModel.from_pretrained(final / "unet", local_files_only=True)
+    assert trained.config.block_out_channels == start.config.block_out_channels
+    changed = [not torch.equal(a, b) for a, b in zip(start.parameters(), trained.parameters(), strict=True)]
+    assert any(changed)  # it trained from the bundle's weights, with the bundle's architecture

@@ -53,12 +53,13 @@ def build_latent_cache(autoencoder_dir: Path, files: list[Path], cache_dir: Path
     if path.exists():
         stored = torch.load(path, weights_only=True)
         return CachedLatents(stored["latents"], stored["sources"])
-    autoencoder = Autoencoder.from_pretrained(autoencoder_dir)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    autoencoder = Autoencoder.from_pretrained(autoencoder_dir).to(device)
     latents, sources = [], []
     for index, file in enumerate(tqdm(files, desc="caching latents", disable=not progress)):
         for pixels in _variants(load_rgb_uint8(file)):
             height, width = (s - s % 8 for s in pixels.shape[-2:])
-            latents.append(autoencoder.encode(pixels[..., :height, :width])[0].half())
+            latents.append(autoencoder.encode(pixels[..., :height, :width].to(device))[0].half().cpu())
             sources.append(index)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

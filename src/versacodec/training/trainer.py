@@ -8,6 +8,7 @@ resumable checkpoints (modules + optimiser + step), a tqdm bar, and CSV + Tensor
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import time
 from collections.abc import Iterable
@@ -84,17 +85,50 @@ class MetricLog:
 
 
 def _save_checkpoint(path: Path, module: nn.Module, optimizer: torch.optim.Optimizer, step: int,
-                     elapsed: float) -> None:
+                     elapsed: float, budgeted_steps: int | None) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": module.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                "elapsed_seconds": elapsed}, tmp)
+    state = {"model": module.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+             "elapsed_seconds": elapsed}
+    if budgeted_steps is not None:
+        state["steps"] = budgeted_steps
+    torch.save(state, tmp)
     tmp.replace(path)
+
+
+class BudgetedLength:
+    """Fixes a time-budgeted run's length from the speed of its first steps (see
+    `ScheduleConfig.time_budget_s`). The first WARM_STEPS are not timed (kernel compilation,
+    allocator growth); the next TIMING_STEPS are."""
+
+    WARM_STEPS = 5
+    TIMING_STEPS = 20
+    # Validation, checkpoints and the export also take time: keep this share of the budget for them.
+    RESERVE = 0.1
+
+    def __init__(self, schedule: ScheduleConfig, start_step: int, stage_started: float) -> None:
+        self.pending = schedule.time_budget_s is not None
+        self.start_step, self.stage_started = start_step, stage_started
+        self.timing_started: float | None = None
+
+    def update(self, done: int, schedule: ScheduleConfig) -> ScheduleConfig:
+        """Call after each optimiser step; returns the schedule with its final length once timed."""
+        if done == self.start_step + self.WARM_STEPS:
+            self.timing_started = time.time()
+        if self.timing_started is None or done < self.start_step + self.WARM_STEPS + self.TIMING_STEPS:
+            return schedule
+        now = time.time()
+        seconds_per_step = (now - self.timing_started) / self.TIMING_STEPS
+        remaining = schedule.time_budget_s * (1 - self.RESERVE) - (now - self.stage_started)
+        self.pending = False
+        steps = min(schedule.steps, done + max(0, int(remaining / seconds_per_step)))
+        return dataclasses.replace(schedule, steps=steps)
 
 
 def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) -> Path:
     """Train `stage` to `schedule.steps`, resuming from output_dir/checkpoint.pt when present.
 
     `export_only` writes the checkpoint's current weights to output_dir/snapshot-STEP without training."""
+    stage_started = time.time()
     schedule = stage.schedule
     output = Path(schedule.output_dir)
     output.mkdir(parents=True, exist_ok=True)
@@ -113,6 +147,8 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
         except ValueError:  # lr_scales changed the parameter groups: moments restart, weights do not
             accelerator.print("optimizer state does not match the parameter groups: starting it afresh")
         start_step, elapsed = int(state["step"]), float(state.get("elapsed_seconds", 0.0))
+        if "steps" in state:  # a budgeted run keeps the length it chose
+            schedule = dataclasses.replace(schedule, steps=int(state["steps"]), time_budget_s=None)
         accelerator.print(f"resuming {output} at step {start_step}")
     if export_only:
         snapshot = output / f"snapshot-{start_step}"
@@ -126,7 +162,9 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
                desc=output.name, dynamic_ncols=True)
     running: dict[str, float] = {}
     started = time.time() - elapsed
-    for step in range(start_step, schedule.steps):
+    budget = BudgetedLength(schedule, start_step, stage_started)
+    step = start_step
+    while step < schedule.steps:
         for group in optimizer.param_groups:
             group["lr"] = schedule.learning_rate * group["lr_scale"] * learning_rate_factor(step, schedule)
         module.train()
@@ -137,6 +175,11 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
         if schedule.grad_clip > 0:
             accelerator.clip_grad_norm_(_trainable_parameters(module), schedule.grad_clip)
         optimizer.step()
+        if budget.pending:
+            schedule = budget.update(step + 1, schedule)
+            if not budget.pending:
+                accelerator.print(f"time budget {schedule.time_budget_s:.0f} s: training {schedule.steps} steps")
+                bar.total = schedule.steps
         for key, value in scalars.items():
             running[key] = running.get(key, 0.0) + value
         done = step + 1
@@ -153,7 +196,8 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
                 validation_log.write(done, stage.validate(accelerator.device))
         if accelerator.is_main_process and (done % schedule.checkpoint_every == 0 or done == schedule.steps):
             _save_checkpoint(checkpoint_path, accelerator.unwrap_model(module), optimizer, done,
-                             time.time() - started)
+                             time.time() - started, schedule.steps if schedule.time_budget_s else None)
+        step = done
     bar.close()
     accelerator.wait_for_everyone()
     final = output / "final"

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
+from diffusers import UNet2DConditionModel
 from torch import nn
 
 from versacodec.generative.decoder import PriorArchitecture, default_scheduler
@@ -29,6 +30,9 @@ class PriorStageConfig:
     cache_dir: str = "cache"
     latent_crop: int = 32
     tag_dropout: float = 0.15
+    # A folder with unet/ and tags/ (a prior run's final/, or a bundle's generative/) to continue
+    # training from; `architecture` and `tags` are then read from it.
+    init_from: str | None = None
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     architecture: PriorArchitecture = field(default_factory=PriorArchitecture)
     tags: TagEmbeddingConfig = field(default_factory=TagEmbeddingConfig)
@@ -63,8 +67,13 @@ class PriorStage:
             raise ValueError("tags.embedding_dim must equal architecture.cross_attention_dim")
         self.data = LatentTrainingData(config.autoencoder, config.cache_dir, config.latent_crop, self.schedule,
                                        with_tags=True)
-        vectors = semantic_class_vectors(classifier_class_vectors(), config.tags.semantic_dim)
-        self.model = PriorModel(config.architecture.build(), TagEmbedding(config.tags, vectors))
+        if config.init_from:
+            start = Path(config.init_from)
+            unet = UNet2DConditionModel.from_pretrained(start / "unet", local_files_only=True)
+            self.model = PriorModel(unet, TagEmbedding.from_pretrained(start / "tags"))
+        else:
+            vectors = semantic_class_vectors(classifier_class_vectors(), config.tags.semantic_dim)
+            self.model = PriorModel(config.architecture.build(), TagEmbedding(config.tags, vectors))
         self.scheduler = default_scheduler()
         self.noise = NoiseSchedule(self.scheduler)
 

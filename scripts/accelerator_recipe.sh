@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Train on a lent GPU machine in two calls of under ten minutes each (see MODEL_CARD.md):
+#   base     cache latents of .gpu/train, then the latent codec and the prior side by side
+#   control  control stages 1-3 on their outputs
+#   all      both, returning fp16 bundles instead (the whole model and the codec alone)
+# Before: scripts/pack_training_set.py (data), tags cached into .gpu/cache, wheels in .gpu/whl
+# (diffusers, constriction, pytorch-msssim, importlib_metadata). Results go to $OUT as
+# split tar parts (each returned file must stay under 16 MiB).
+set -euo pipefail
+phase=${1:?usage: accelerator_recipe.sh base|control|all}
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl
+export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1
+train() { python3 -m versacodec train "$1" --config "configs/accelerator/$2.yaml" --no-progress; }
+pack() {  # pack NAME PATHS...: gzip'd tar split into 15 MiB parts under $OUT
+  local name=$1; shift
+  tar -czf - "$@" | split -b 15M -d - "$OUT/$name.tgz.part"
+}
+nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv
+mkdir -p runs/accelerator
+case $phase in
+  all)
+    bash "$0" base-only && bash "$0" control-only
+    for b in model codec; do rm -rf "/tmp/bundle-$b"; done
+    python3 -m versacodec bundle --autoencoder src/versacodec/weights/default/autoencoder \
+      --latent-codec runs/accelerator/control_stage3/final/latent_codec \
+      --generative runs/accelerator/control_stage3/final/generative --model-id gpu-model -o /tmp/bundle-model
+    python3 -m versacodec bundle --autoencoder src/versacodec/weights/default/autoencoder \
+      --latent-codec runs/accelerator/latent_codec/final --model-id gpu-codec -o /tmp/bundle-codec
+    cp -r /tmp/bundle-model /tmp/bundle-codec runs/
+    pack all runs/bundle-model runs/bundle-codec runs/accelerator/*/*.csv runs/accelerator/*/wall_time_seconds.txt \
+      runs/accelerator_*.log
+    ;;
+  base|base-only)
+    python3 - <<'PY'
+from versacodec.training.config import ScheduleConfig
+from versacodec.training.latent_data import LatentTrainingData
+LatentTrainingData("src/versacodec/weights/default/autoencoder", ".gpu/cache", 32,
+                   ScheduleConfig(data_dir=".gpu/train"), with_tags=True)
+print("latent cache ready")
+PY
+    train latent_codec latent_codec > runs/accelerator_codec.log 2>&1 &
+    codec=$!
+    train prior prior > runs/accelerator_prior.log 2>&1 &
+    prior=$!
+    wait $codec; wait $prior
+    tail -n 3 runs/accelerator_codec.log runs/accelerator_prior.log
+    [ "$phase" = base-only ] || pack base runs/accelerator/latent_codec/final runs/accelerator/prior/final runs/accelerator/*/*.csv \
+      runs/accelerator/*/wall_time_seconds.txt runs/accelerator_*.log
+    ;;
+  control|control-only)
+    test -d runs/accelerator/prior/final || { echo "base phase outputs are gone (machine was replaced)"; exit 3; }
+    for n in 1 2 3; do train control "control_stage$n" 2>&1 | tee "runs/accelerator_control$n.log" | tail -n 4; done
+    [ "$phase" = control-only ] || pack control runs/accelerator/control_stage3/final runs/accelerator/*/*.csv \
+      runs/accelerator/*/wall_time_seconds.txt runs/accelerator_*.log
+    ;;
+  *) echo "unknown phase $phase"; exit 2 ;;
+esac
+ls -la "$OUT"
