@@ -16,7 +16,7 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest tests/test_web_server.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
 
 bench: $(STAMP)
 	$(VENV)/bin/versacodec bench
