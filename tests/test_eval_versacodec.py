@@ -86,3 +86,21 @@ def test_decoders_share_the_encoding(generative_bundle, tmp_path):
     direct = make_codec("versacodec-direct", model=generative_bundle, cache=cache).encode(image, 3.0)
     generative = make_codec("versacodec-generative:steps=1", model=generative_bundle, cache=cache).encode(image, 3.0)
     assert direct == generative and len(list(tmp_path.rglob("*.bin"))) == 1
+
+
+def test_generative_results_are_versioned_by_the_generative_decoder(generative_bundle, tmp_path):
+    """Two bundles whose bitstream weights agree but whose generative decoders differ (here only
+    its settings) must not share cached generative results; direct results may."""
+    import json
+    import shutil
+
+    changed = tmp_path / "changed"
+    shutil.copytree(generative_bundle, changed)
+    settings = changed / "generative" / "generative.json"
+    values = json.loads(settings.read_text())
+    values["one_step_timestep"] = values["one_step_timestep"] // 2 + 1
+    settings.write_text(json.dumps(values))
+    versions = {(decoder, str(model)): make_codec(f"versacodec-{decoder}", model=model).version
+                for decoder in ("direct", "generative") for model in (generative_bundle, changed)}
+    assert versions[("direct", str(generative_bundle))] == versions[("direct", str(changed))]
+    assert versions[("generative", str(generative_bundle))] != versions[("generative", str(changed))]

@@ -63,6 +63,19 @@ def weights_hash(root: Path, manifest: BundleManifest) -> bytes:
     return digest.digest()[:HASH_BYTES]
 
 
+def component_hash(root: Path, manifest: BundleManifest, component: str) -> bytes | None:
+    """A digest of every file of one component (weights and settings), or None when the bundle
+    has no such component. Results of a decoder that does not shape the bitstream (the generative
+    one) are told apart by this, since the bitstream's weights hash does not cover it."""
+    folder = manifest.path(root, component)
+    if folder is None:
+        return None
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + bytes.fromhex(file_sha256(path)))
+    return digest.digest()[:HASH_BYTES]
+
+
 def resolve_model_dir(model: str | Path | None) -> Path:
     root = default_model_dir() if model is None else Path(model)
     if not (root / BUNDLE_FILE).is_file():

@@ -74,8 +74,14 @@ class VersacodecCodec:
 
     @cached_property
     def version(self) -> str:
+        from versacodec.bundle import component_hash
+
         options = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()))
-        return f"{self._encoder_version}, {options}"
+        version = f"{self._encoder_version}, {options}"
+        if self.options.get("decoder", self.codec.default_decoder) == "generative":
+            generative = component_hash(self.codec.root, self.codec.manifest, "generative")
+            version += f", generative decoder {generative.hex()[:12]}"
+        return version
 
     @cached_property
     def _encoder_version(self) -> str:
