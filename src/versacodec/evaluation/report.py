@@ -145,6 +145,7 @@ def plot(run: dict, folder: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -160,6 +161,12 @@ def plot(run: dict, folder: Path) -> list[Path]:
             if reference.get(metric) is not None:
                 axes.axhline(reference[metric], color="black", linestyle="--", linewidth=0.8, label="uncompressed")
             axes.set_xscale("log")
+            # Plain decimals at the target rates: the default log-axis minor labels (3×10⁻², 4×10⁻² …) collide.
+            targets = sorted({t for data in summary["codecs"].values() for t in data["results"].get("target_bpp", [])
+                              if t})
+            if targets:
+                axes.set_xticks(targets, [f"{t:g}" for t in targets])
+                axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             axes.set_xlabel("bits per pixel")
             axes.set_ylabel(f"{metric} ({'↑' if direction['higher_is_better'] else '↓'})")
             axes.set_title(name, fontsize=9)
