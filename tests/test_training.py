@@ -129,23 +129,28 @@ def test_accelerator_configs_load_with_a_time_budget(name):
     assert stage == name.split("_stage")[0] and config.schedule.time_budget_s > 0
 
 
-def test_latent_codec_stage_trains_on_cached_latents(tmp_path, tiny_bundle):
+def run_yaml_stage(tmp_path: Path, images: int, yaml_text: str) -> Path:
+    """Write a small training pool (tmp_path/pool) and the config, run the stage, return its final/."""
     data = tmp_path / "pool"
     data.mkdir()
-    for index in range(6):
+    for index in range(images):
         natural_image(64, 64, seed=index).save(data / f"image{index}.png")
-    config_file = tmp_path / "latent_codec.yaml"
-    config_file.write_text(f"""stage: latent_codec
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml_text.replace("DATA", str(data)))
+    stage_name, config = load_yaml_config(config_file, CONFIGS)
+    return run_stage(STAGES[stage_name][1](config), progress=False)
+
+
+def test_latent_codec_stage_trains_on_cached_latents(tmp_path, tiny_bundle):
+    final = run_yaml_stage(tmp_path, 6, f"""stage: latent_codec
 autoencoder: {tiny_bundle / 'autoencoder'}
 cache_dir: {tmp_path / 'cache'}
 latent_crop: 8
-schedule: {{output_dir: {tmp_path / 'run'}, data_dir: {data}, steps: 2, batch_size: 2, log_every: 1,
+schedule: {{output_dir: {tmp_path / 'run'}, data_dir: DATA, steps: 2, batch_size: 2, log_every: 1,
             checkpoint_every: 1, validate_every: 2, validation_images: 2, lr_scales: {{hyper_density: 10.0}}}}
 model: {{latent_channels: 4, width: 16, blocks: 1, hyper_width: 16, context_hidden: 16, rate_levels: 2}}
 loss: {{lambdas: [0.1, 1.0]}}
 """)
-    stage_name, config = load_yaml_config(config_file, CONFIGS)
-    final = run_stage(STAGES[stage_name][1](config), progress=False)
     assert (final / "config.json").is_file()
     assert len(list((tmp_path / "cache").glob("latents-*.pt"))) == 2  # training and validation latents, cached
     validation = read_csv(tmp_path / "run/validation.csv")[0]
@@ -155,21 +160,14 @@ loss: {{lambdas: [0.1, 1.0]}}
 def test_prior_stage_continues_from_a_bundle_generative_folder(tmp_path, generative_bundle):
     from diffusers import UNet2DConditionModel
 
-    data = tmp_path / "pool"
-    data.mkdir()
-    for index in range(5):
-        natural_image(64, 64, seed=index).save(data / f"image{index}.png")
-    config_file = tmp_path / "prior.yaml"
-    config_file.write_text(f"""stage: prior
+    final = run_yaml_stage(tmp_path, 5, f"""stage: prior
 autoencoder: {generative_bundle / 'autoencoder'}
 init_from: {generative_bundle / 'generative'}
 cache_dir: {tmp_path / 'cache'}
 latent_crop: 8
-schedule: {{output_dir: {tmp_path / 'run'}, data_dir: {data}, steps: 1, batch_size: 2, validation_images: 2,
+schedule: {{output_dir: {tmp_path / 'run'}, data_dir: DATA, steps: 1, batch_size: 2, validation_images: 2,
             learning_rate: 1.0e-2, warmup_steps: 1}}
 """)
-    stage_name, config = load_yaml_config(config_file, CONFIGS)
-    final = run_stage(STAGES[stage_name][1](config), progress=False)
     start = UNet2DConditionModel.from_pretrained(generative_bundle / "generative/unet", local_files_only=True)
     trained = UNet2DConditionModel.from_pretrained(final / "unet", local_files_only=True)
     assert trained.config.block_out_channels == start.config.block_out_channels
