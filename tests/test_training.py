@@ -101,6 +101,11 @@ def test_a_time_budget_fixes_the_run_length_and_a_resume_keeps_it(tmp_path):
     # a resumed run with the same config finishes the chosen schedule instead of re-budgeting
     run_stage(SlowToyStage(schedule), progress=False)
     assert torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)["step"] == state["step"]
+    # resumed from an earlier point, it trains to the same length and keeps it in its checkpoints
+    torch.save(state | {"step": state["step"] - 5}, tmp_path / "run/checkpoint.pt")
+    run_stage(SlowToyStage(schedule), progress=False)
+    resumed = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
+    assert resumed["step"] == state["step"] and resumed["steps"] == state["steps"]
 
 
 @pytest.mark.parametrize(("text", "message"), [

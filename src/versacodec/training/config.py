@@ -38,10 +38,11 @@ class ScheduleConfig:
     validation_images: int = 16  # held out from the training pool, never Kodak or other eval sets
     seed: int = 0
     mixed_precision: str = "no"  # "bf16"/"fp16" on accelerators through accelerate
-    # Wall-clock budget for the whole stage (data preparation included), for lent machines with a
-    # fixed time: `steps` becomes an upper bound, and after TIMING_STEPS timed steps the run's
-    # length (and so its learning-rate schedule) is fixed to what fits. The chosen length is logged
-    # and kept in the checkpoint, so a resumed run finishes the same schedule.
+    # Wall-clock budget for the training loop, counted from when the trainer starts (after the
+    # stage has loaded its data), for lent machines with a fixed time: `steps` becomes an upper
+    # bound, and after the first timed steps the run's length (and so its learning-rate schedule)
+    # is fixed to what fits. The chosen length is logged and kept in every checkpoint, so a
+    # resumed run finishes the same schedule.
     time_budget_s: float | None = None
 
 

@@ -130,6 +130,7 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
     `export_only` writes the checkpoint's current weights to output_dir/snapshot-STEP without training."""
     stage_started = time.time()
     schedule = stage.schedule
+    budgeted = schedule.time_budget_s is not None  # its chosen length goes into every checkpoint
     output = Path(schedule.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     accelerator = Accelerator(mixed_precision=schedule.mixed_precision)
@@ -196,7 +197,7 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
                 validation_log.write(done, stage.validate(accelerator.device))
         if accelerator.is_main_process and (done % schedule.checkpoint_every == 0 or done == schedule.steps):
             _save_checkpoint(checkpoint_path, accelerator.unwrap_model(module), optimizer, done,
-                             time.time() - started, schedule.steps if schedule.time_budget_s else None)
+                             time.time() - started, schedule.steps if budgeted else None)
         step = done
     bar.close()
     accelerator.wait_for_everyone()
