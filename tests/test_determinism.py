@@ -65,14 +65,24 @@ def test_batch_decode_equals_single_decode(tiny_codec, tiny_bundle, tmp_path):
         assert png_digest(single) == hashlib.sha256(batch.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("name", ["silu", "sigmoid", "gelu", "small product"])
+@pytest.mark.parametrize("name", ["silu", "sigmoid", "gelu", "small product", "1x1 convolution",
+                                  "3x3 convolution"])
 def test_thread_sensitive_kernels_give_one_result(name):
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(100003, generator=generator) * 3  # per-thread chunks end off the vector width
     left, right = torch.randn(2, 5, 32, generator=generator), torch.randn(32, 32, generator=generator)
+    # Shapes of the generative decoder's convolutions whose oneDNN results depended on the thread count.
+    feature = torch.randn(2, 128, 16, 24, generator=generator)
+    kernels = {size: torch.randn(128, 128, size, size, generator=generator) / (128 * size) for size in (1, 3)}
+
+    def convolution(size):
+        return (lambda _: F.conv2d(feature, kernels[size], padding=size // 2),
+                lambda _: F.conv2d(feature.double(), kernels[size].double(), padding=size // 2))
+
     product = (lambda _: F.linear(left, right), lambda _: left.double() @ right.double().T)
     op, reference = {"silu": (F.silu, F.silu), "sigmoid": (torch.sigmoid, torch.sigmoid), "gelu": (F.gelu, F.gelu),
-                     "small product": product}[name]
+                     "small product": product, "1x1 convolution": convolution(1),
+                     "3x3 convolution": convolution(3)}[name]
     threads = torch.get_num_threads()
     results = []
     try:

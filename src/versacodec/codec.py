@@ -189,10 +189,11 @@ class Codec:
     def working_memory(self, width: int, height: int) -> int:
         """Estimated peak bytes to code a width × height image (an upper bound, not a measurement).
 
-        Convolutions run on torch's native kernels (oneDNN is off for determinism), which unfold their
-        input: in_channels × k² values per output position. Full-resolution buffers and the latent
-        codec's whole-image tensors grow with the pixel count; the autoencoder runs in tiles, whose
-        unfolded activations are the largest fixed cost. The two phases do not overlap."""
+        Assumes every convolution unfolds its input (in_channels × k² values per output position), as
+        torch's native kernels do; oneDNN, which the float32 networks use for k > 1, needs less. Full-
+        resolution buffers and the latent codec's whole-image tensors grow with the pixel count; the
+        autoencoder runs in tiles, whose unfolded activations are the largest fixed cost. The two
+        phases do not overlap."""
         padded = math.ceil(width / self.block) * math.ceil(height / self.block) * self.block**2
         factor = self.autoencoder.factor
         c, ae = self.latent_codec.config, self.autoencoder.config
