@@ -5,6 +5,7 @@ import pytest
 from conftest import natural_image, shared_dir
 from versacodec.errors import InputError
 from versacodec.evaluation.datasets import DatasetMissing, load_image, open_dataset
+from versacodec.evaluation.runner import DatasetPlan, RunConfig, prepare
 
 
 def test_plain_folder_sorted_with_limit(tmp_path):
@@ -57,3 +58,17 @@ def test_imagenet_subset_rule():
     first, again = open_dataset("imagenet"), open_dataset("imagenet")
     assert len(first) == 200 and [i.id for i in first.items] == [i.id for i in again.items]
     assert [i.path.name for i in first.items] == sorted(i.path.name for i in first.items)
+
+
+def test_a_plan_keeps_its_own_image_limit_unless_the_run_sets_one(tmp_path):
+    for index in range(4):
+        natural_image(48, 40, seed=index).save(tmp_path / f"{index}.png")
+    plan = DatasetPlan(str(tmp_path), ("psnr",), (), limit=3)
+
+    def images(run_limit):
+        config = RunConfig(plans=[plan], codecs=["jpeg"], rates=[1.0], out=tmp_path / "o",
+                           cache_dir=tmp_path / "c", limit=run_limit)
+        return len(prepare(config).datasets[0].dataset)
+
+    assert images(None) == 3
+    assert images(1) == 1 and images(4) == 4

@@ -50,7 +50,8 @@ def evaluate(config: RunConfig) -> Evaluation:
         "limit": config.limit,
         "workers": config.workers,
         "rate_rules": {codec.name: codec.rate_rule for codec in prepared.codecs},
-        "plans": [{"dataset": p.dataset, "metrics": list(p.metrics), "tasks": list(p.tasks)} for p in config.plans],
+        "plans": [{"dataset": p.dataset, "metrics": list(p.metrics), "tasks": list(p.tasks),
+                   "limit": p.image_limit(config.limit)} for p in config.plans],
     }
     versions = {codec.name: codec.version for codec in prepared.codecs}
     run = build_run(config.command, settings, versions, datasets, messages, errors)

@@ -39,6 +39,10 @@ class DatasetPlan:
     dataset: str  # a known name or a folder
     metrics: tuple[str, ...]
     tasks: tuple[str, ...]
+    limit: int | None = None  # first N images of this dataset; RunConfig.limit (--limit) overrides it
+
+    def image_limit(self, run_limit: int | None) -> int | None:
+        return self.limit if run_limit is None else run_limit
 
 
 @dataclass
@@ -130,7 +134,7 @@ def prepare(config: RunConfig) -> Prepared:
     datasets: list[PreparedDataset] = []
     for plan in config.plans:
         try:
-            dataset = open_dataset(plan.dataset, config.limit)
+            dataset = open_dataset(plan.dataset, plan.image_limit(config.limit))
         except DatasetMissing as exc:
             messages.append(f"skipped dataset: {exc}")
             continue
