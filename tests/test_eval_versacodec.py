@@ -104,3 +104,22 @@ def test_generative_results_are_versioned_by_the_generative_decoder(generative_b
                 for decoder in ("direct", "generative") for model in (generative_bundle, changed)}
     assert versions[("direct", str(generative_bundle))] == versions[("direct", str(changed))]
     assert versions[("generative", str(generative_bundle))] != versions[("generative", str(changed))]
+
+
+def test_task_profiles_by_path_extract_and_version_the_streams(tiny_bundle, tmp_path):
+    """A profile file works as task=PATH (extract keeps its regions by the profile's name), and
+    editing what it selects must not reuse streams cached under the old profile."""
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text('[{"label": "thing", "box": [0, 0, 48, 48]}]')
+    profile = tmp_path / "mine.yaml"
+
+    def spec_with_margin(margin):
+        profile.write_text(f"name: mine\nmargin: {margin}\nfinders:\n  - type: boxes\n")
+        return f"versacodec-direct:task={profile}:boxes={boxes}"
+
+    image = natural_image(128, 96)
+    wide = make_codec(spec_with_margin(16), model=tiny_bundle)
+    partial_codec = make_codec(spec_with_margin(16) + ":extract=true", model=tiny_bundle)
+    assert partial_codec.encode(image, 3.0).bpp < wide.encode(image, 3.0).bpp
+    wide_version = wide.version
+    assert wide_version != make_codec(spec_with_margin(0), model=tiny_bundle).version

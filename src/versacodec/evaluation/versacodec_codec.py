@@ -87,7 +87,18 @@ class VersacodecCodec:
     def _encoder_version(self) -> str:
         from versacodec import __version__
 
-        return f"versacodec {__version__}, model {self.codec.model_id} (weights {self.codec.weights_hash.hex()[:12]})"
+        codec = self.codec
+        version = f"versacodec {__version__}, model {codec.model_id} (weights {codec.weights_hash.hex()[:12]})"
+        if self.task_profile is not None:  # a changed profile selects other regions: other streams
+            version += f", task profile {self.task_profile.name} {self.task_profile.digest}"
+        return version
+
+    @cached_property
+    def task_profile(self):
+        from versacodec.semantics.profiles import load_profile
+
+        task = self.compress_options.get("task")
+        return None if task is None else load_profile(str(task))
 
     @property
     def rate_rule(self) -> str:
@@ -123,7 +134,7 @@ class VersacodecCodec:
         if self.extract:
             from versacodec.semantics.partial import extract_task
 
-            data = extract_task(data, self.options["task"])
+            data = extract_task(data, self.task_profile.name)
         if self.keep_layers is not None:
             from versacodec.layers.scalable import truncate_layers
 

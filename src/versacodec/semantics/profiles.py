@@ -16,6 +16,7 @@ Built-in profiles ship in `semantics/profiles/`; users add their own by passing 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,11 @@ class TaskProfile:
     description: str = ""
     margin: int = 16
     source: str = field(default="", compare=False)
+
+    @property
+    def digest(self) -> str:
+        """Identifies what the profile selects (name, finders, margin), not how it is described."""
+        return hashlib.sha256(repr((self.name, self.finders, self.margin)).encode()).hexdigest()[:12]
 
 
 def profile_dirs() -> list[Path]:
