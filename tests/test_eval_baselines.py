@@ -1,4 +1,5 @@
 import math
+import os
 
 import pytest
 from PIL import Image
@@ -35,6 +36,15 @@ def test_bisection_gives_the_largest_file_within_the_target(name):
     decoded = codec.decode(result)
     assert decoded.size == image.size and decoded.mode == "RGB"
     assert float(psnr(image_tensor(image), image_tensor(decoded))) > 18
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="no POSIX scheduling API")
+@pytest.mark.parametrize("name", list(BASELINES))
+def test_encoding_leaves_the_thread_scheduling_alone(name):
+    """SVT-AV1, run as root, made the encoding thread real-time (SCHED_FIFO 99)."""
+    before = os.sched_getscheduler(0), os.sched_getparam(0)
+    _codec(name).encode_setting(natural_image(64, 48), _codec(name).settings[-1])
+    assert (os.sched_getscheduler(0), os.sched_getparam(0)) == before
 
 
 def test_below_the_floor_the_image_is_shrunk_and_upsampled_back():

@@ -17,9 +17,11 @@ Pillow's built-in AVIF (aom) stays the "AVIF" format.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import io
 import os
+from collections.abc import Iterator
 from functools import cache, cached_property
 
 import numpy as np
@@ -112,6 +114,22 @@ class AVIF(SettingCodec):
         return _open(data)
 
 
+@contextlib.contextmanager
+def _scheduling_kept() -> Iterator[None]:
+    """Undo SVT-AV1's scheduling change: run as root, it makes the calling thread real-time
+    (SCHED_FIFO, priority 99), and so every thread started after it, which let evaluation
+    workers starve the rest of the machine."""
+    if not hasattr(os, "sched_getscheduler"):
+        yield
+        return
+    policy, parameters = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        if (os.sched_getscheduler(0), os.sched_getparam(0)) != (policy, parameters):
+            os.sched_setscheduler(0, policy, parameters)
+
+
 @cache
 def _register_svt_writer() -> str:
     """Import pillow-avif-plugin, keep its writer under AVIF-SVT, and restore Pillow's own AVIF."""
@@ -147,8 +165,9 @@ class AVIFSvt(SettingCodec):
         return (True, "") if _avif.encoder_codec_available("svt") else (False, "pillow-avif-plugin lacks SVT-AV1")
 
     def encode_setting(self, image: Image.Image, setting: int | float) -> bytes:
-        return _save(image, _register_svt_writer(), quality=int(setting), speed=AVIF_SPEED, subsampling="4:2:0",
-                     codec="svt")
+        with _scheduling_kept():
+            return _save(image, _register_svt_writer(), quality=int(setting), speed=AVIF_SPEED,
+                         subsampling="4:2:0", codec="svt")
 
     def decode_bytes(self, data: bytes) -> Image.Image:
         return _open(data)
