@@ -9,8 +9,9 @@ STAMP := $(VENV)/.setup-done
 demo: $(STAMP)
 	$(VENV)/bin/versacodec demo
 
-# The web-server job tests hang when they share a process with the rest of the suite (a torch
-# threading interaction not yet found; they pass alone), so they run in a process of their own.
+# The web-server job tests run in a process of their own: in earlier sessions they hung after the
+# rest of the suite in one process (two native threads spinning). Single-process runs have passed
+# since (2026-11-22, five runs), but the cause was never pinned down and a hang would stall CI.
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest --ignore=tests/test_web_server.py
 	$(VENV)/bin/python -m pytest tests/test_web_server.py
