@@ -15,13 +15,16 @@ from __future__ import annotations
 import inspect
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cache import EncodeCache, image_hash
 from versacodec.evaluation.codecs import BudgetTooSmall, EncodedResult
+
+if TYPE_CHECKING:
+    from versacodec.semantics.profiles import TaskProfile
 
 # Set by the harness (rate) or by the codec name (decoder): not user options.
 _RESERVED = {"source", "data", "bpp", "quality"}
@@ -94,7 +97,7 @@ class VersacodecCodec:
         return version
 
     @cached_property
-    def task_profile(self):
+    def task_profile(self) -> TaskProfile | None:
         from versacodec.semantics.profiles import load_profile
 
         task = self.compress_options.get("task")
