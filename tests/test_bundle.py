@@ -30,6 +30,9 @@ def test_bundle_refuses_a_non_empty_folder_and_missing_parts(tiny_bundle, tmp_pa
         assemble_bundle(tmp_path / "busy", "x", tiny_bundle / "autoencoder", tiny_bundle / "latent_codec")
     with pytest.raises(InputError, match="not a trained component"):
         assemble_bundle(tmp_path / "new", "x", tmp_path / "nothing", tiny_bundle / "latent_codec")
+    with pytest.raises(InputError, match="not a trained component"):
+        assemble_bundle(tmp_path / "new", "x", tiny_bundle / "autoencoder", tmp_path / "nothing")
+    assert not (tmp_path / "new").exists()  # nothing half-made is left behind
     code = main(["bundle", "--autoencoder", str(tiny_bundle / "autoencoder"), "--latent-codec",
                  str(tiny_bundle / "latent_codec"), "--model-id", "cli-test", "-o", str(tmp_path / "cli")])
     assert code == 0 and "cli-test" in capsys.readouterr().out

@@ -21,8 +21,6 @@ WEIGHT_SUFFIX = ".safetensors"
 
 
 def _copy_component(source: Path, target: Path, half: bool) -> None:
-    if not source.is_dir():
-        raise InputError(f"{source} is not a trained component folder")
     for path in sorted(source.rglob("*")):
         if path.is_dir():
             continue
@@ -42,9 +40,23 @@ def assemble_bundle(output: Path, model_id: str, autoencoder: Path, latent_codec
     components = {"autoencoder": autoencoder, "latent_codec": latent_codec}
     if generative is not None:
         components["generative"] = generative
-    for name, source in components.items():
-        _copy_component(Path(source), output / name, half)
-    write_manifest(output, BundleManifest(model_id, {name: name for name in components}))
+    for source in components.values():  # before writing anything: no half-made bundle on a bad path
+        if not Path(source).is_dir():
+            raise InputError(f"{source} is not a trained component folder")
+    created = not output.exists()
+    try:
+        for name, source in components.items():
+            _copy_component(Path(source), output / name, half)
+        write_manifest(output, BundleManifest(model_id, {name: name for name in components}))
+    except BaseException:
+        for child in output.iterdir() if output.exists() else ():
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        if created:
+            output.rmdir()
+        raise
     return output
 
 
