@@ -16,7 +16,6 @@ from PIL import Image
 from versacodec.codec import Codec
 from versacodec.evaluation.datasets import open_dataset
 from versacodec.semantics.partial import extract_task
-from versacodec.semantics.profiles import load_profile
 
 
 def main() -> None:
@@ -29,14 +28,13 @@ def main() -> None:
     codec = Codec.from_pretrained(args.model)
     items = open_dataset("coco", args.images).items
     for task in args.profiles:
-        name = load_profile(task).name
         full_bytes = partial_bytes = pixels = 0
         for item in items:
             with Image.open(item.path) as source:
                 image = source.convert("RGB")
             full = codec.compress(image, bpp=args.bpp, task=task).data
             full_bytes += len(full)
-            partial_bytes += len(extract_task(full, name))
+            partial_bytes += len(extract_task(full, task))
             pixels += image.width * image.height
         print(f"{task}: full {full_bytes * 8 / pixels:.4f} bpp, partial {partial_bytes * 8 / pixels:.4f} bpp, "
               f"saving {100 * (1 - partial_bytes / full_bytes):.1f} % ({len(items)} images)", flush=True)

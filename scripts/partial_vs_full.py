@@ -4,7 +4,7 @@ Each image is compressed once with `--task` at the target rate; the partial stre
 after `extract` (the task's regions only). Both decode with the default (generative) decoder.
 Labels give each stream's real bpp. Written as JPEG at a reduced width to stay small in git.
 
-    .venv/bin/python scripts/partial_vs_full.py 000000000139 000000000785 \\
+    .venv/bin/python scripts/partial_vs_full.py 000000000139 000000022192 \\
         [--task detection] [--bpp 0.1] [--out docs/images/partial-vs-full.jpg]
 """
 
@@ -18,7 +18,6 @@ from PIL import Image, ImageDraw
 from versacodec.codec import Codec
 from versacodec.paths import data_dir
 from versacodec.semantics.partial import extract_task
-from versacodec.semantics.profiles import load_profile
 
 COLUMN_WIDTH = 320
 LABEL_HEIGHT = 18
@@ -26,7 +25,7 @@ LABEL_HEIGHT = 18
 
 def row(codec: Codec, image: Image.Image, task: str, bpp: float) -> list[tuple[Image.Image, str]]:
     full = codec.compress(image, bpp=bpp, task=task).data
-    partial = extract_task(full, load_profile(task).name)
+    partial = extract_task(full, task)
     pixels = image.width * image.height
     return [(image, "original"),
             (codec.decompress(full).image, f"full stream, {len(full) * 8 / pixels:.3f} bpp"),

@@ -128,6 +128,20 @@ def test_cli_task_extract_and_info(tmp_path, tiny_bundle, capsys):
     assert code == 2 and not (tmp_path / "x.vcx").exists()
 
 
+def test_a_profile_file_names_the_task_for_compress_and_extract(tmp_path, tiny_bundle, capsys):
+    source, boxes, profile = tmp_path / "in.png", tmp_path / "boxes.json", tmp_path / "signs.yaml"
+    natural_image(192, 160).save(source)
+    boxes.write_text(json.dumps([{"label": "sign", "box": [10, 12, 60, 50]}]))
+    profile.write_text("name: signs\nmargin: 8\nfinders:\n  - type: boxes\n")
+    full, partial = tmp_path / "full.vcx", tmp_path / "part.vcx"
+    assert main(["compress", str(source), "-o", str(full), "--model", str(tiny_bundle), "--task", str(profile),
+                 "--boxes", str(boxes), "--quality", "60"]) == 0
+    assert main(["extract", str(full), "--task", str(profile), "-o", str(partial)]) == 0
+    assert main(["extract", str(full), "--task", "signs", "-o", str(tmp_path / "by-name.vcx")]) == 0
+    assert partial.read_bytes() == (tmp_path / "by-name.vcx").read_bytes()
+    assert partial.stat().st_size < full.stat().st_size
+
+
 @pytest.mark.skipif(shared_dir("models", "detection", "yolox_nano.onnx") is None, reason="YOLOX-nano model absent")
 @pytest.mark.skipif(shared_dir("data", "coco-val-mini", "images") is None, reason="coco-val-mini absent")
 def test_detection_task_finds_coco_objects(tiny_codec):

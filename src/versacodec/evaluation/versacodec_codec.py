@@ -137,7 +137,7 @@ class VersacodecCodec:
         if self.extract:
             from versacodec.semantics.partial import extract_task
 
-            data = extract_task(data, self.task_profile.name)
+            data = extract_task(data, self.options["task"])
         if self.keep_layers is not None:
             from versacodec.layers.scalable import truncate_layers
 

@@ -8,6 +8,8 @@ decoder).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from versacodec.container.format import SectionKind, Stream, latent_part
 from versacodec.errors import InputError
 from versacodec.semantics.region_map import unpack_region_map
@@ -22,6 +24,11 @@ def region_set_names(stream: Stream) -> list[str]:
 
 
 def extract_task(data: bytes, task: str) -> bytes:
+    """Keep `task`'s regions: a region set name, or the profile file (.yaml) the stream was made with."""
+    if task.endswith((".yaml", ".yml")) and Path(task).is_file():
+        from versacodec.semantics.profiles import load_profile
+
+        task = load_profile(task).name
     stream = Stream.from_bytes(data)
     names = region_set_names(stream)
     if not names:
