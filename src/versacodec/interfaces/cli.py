@@ -271,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
         "latent section; the background is dropped. It decodes with the plain `decompress`: the missing "
         "latent is predicted from the hyperprior and composed by the generative decoder.")
     extract.add_argument("input", help=".vcx file made with compress --task")
-    extract.add_argument("--task", required=True, help="the task whose regions to keep: its name, or the profile .yaml given to compress --task")
+    extract.add_argument("--task", required=True,
+                         help="the task whose regions to keep: its name, or the profile .yaml given to compress --task")
     extract.add_argument("-o", "--output", required=True, help="output .vcx file")
     extract.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     extract.add_argument("--json", action="store_true", help="print one JSON record")
