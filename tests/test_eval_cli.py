@@ -1,4 +1,8 @@
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +90,32 @@ def test_help_teaches_with_examples(capsys):
         main(["eval", "--help"])
     text = capsys.readouterr().out
     assert "examples:" in text and "--preset report" in text and "versacodec-generative:steps=4" in text
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads process states from /proc")
+def test_a_pool_worker_ends_when_the_eval_process_is_killed(tmp_path):
+    ready = tmp_path / "watching"
+    child_code = ("from versacodec.evaluation.runner import exit_with_parent; exit_with_parent(0.05); "
+                  f"import pathlib, time; pathlib.Path({str(ready)!r}).touch(); time.sleep(60)")
+    parent_code = ("import subprocess, sys, time; "
+                   f"child = subprocess.Popen([sys.executable, '-c', {child_code!r}]); "
+                   "print(child.pid, flush=True); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    deadline = time.monotonic() + 60
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    parent.kill()
+    parent.wait()
+
+    def running() -> bool:
+        try:
+            status = Path(f"/proc/{child}/status").read_text()
+        except FileNotFoundError:
+            return False
+        return "State:\tZ" not in status
+
+    deadline = time.monotonic() + 20
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running()

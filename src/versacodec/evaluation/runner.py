@@ -10,7 +10,9 @@ recomputed.
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
 import traceback
 from collections import OrderedDict
@@ -267,12 +269,27 @@ class Worker:
 _WORKER: Worker | None = None
 
 
+def exit_with_parent(poll_seconds: float = 1.0) -> None:
+    """End this process soon after the process that started it is gone (killed, or ended by
+    SIGTERM), instead of finishing a job nobody will collect: a background thread watches the
+    parent id, which changes when the parent dies and this process is re-parented."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _start_worker(cache_dir: Path, always_shrink: bool, model: str | None, one_thread: bool) -> None:
     global _WORKER
     if one_thread:  # in a pool the processes are the parallelism; torch threads would oversubscribe
         import torch
 
         torch.set_num_threads(1)
+        exit_with_parent()
     _WORKER = Worker(cache_dir, always_shrink, model)
 
 
