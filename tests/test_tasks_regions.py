@@ -149,3 +149,23 @@ def test_detection_task_finds_coco_objects(tiny_codec):
     encoded = tiny_codec.compress(image, quality=30, task="detection")
     labels = {box[0] for box in encoded.regions[0].boxes}
     assert "person" in labels
+
+
+def test_extract_can_also_truncate_a_layered_task_stream(tmp_path, tiny_bundle, tiny_codec, capsys):
+    import versacodec
+
+    layered = tiny_codec.compress(natural_image(256, 192, seed=1), quality=50, task="salient", layers=3).data
+    source, output = tmp_path / "layered.vcx", tmp_path / "partial.vcx"
+    source.write_bytes(layered)
+    assert main(["extract", str(source), "--task", "salient", "--layers", "3", "-o", str(output), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    kept = Stream.from_bytes(output.read_bytes())
+    assert record["layers"] == 3 and len(kept.sections_of(SectionKind.LAYER)) == 2
+    assert [latent_part(s)[0] for s in kept.sections_of(SectionKind.LATENT)] == [0]  # the task's part only
+    assert output.read_bytes() == versacodec.extract(layered, "salient", layers=3)
+    assert tiny_codec.decompress(output.read_bytes()).image.size == (256, 192)
+    base = versacodec.extract(layered, "salient", layers=1)
+    assert base == versacodec.truncate(layered, 1) and len(base) < len(output.read_bytes())
+    assert tiny_codec.decompress(base).image.size == (256, 192)
+    assert main(["extract", str(source), "--task", "salient", "--layers", "4", "-o", str(tmp_path / "x.vcx")]) == 2
+    assert "keep between 1 and 3" in capsys.readouterr().err

@@ -16,6 +16,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "compress": "versacodec.api",
     "decompress": "versacodec.api",
+    "extract": "versacodec.api",
+    "truncate": "versacodec.api",
     "load_codec": "versacodec.api",
     "set_default_model": "versacodec.api",
     "Codec": "versacodec.codec",
@@ -34,13 +36,15 @@ __all__ = [
     "__version__",
     "compress",
     "decompress",
+    "extract",
     "load_codec",
     "register_pillow",
     "set_default_model",
+    "truncate",
 ]
 
 if TYPE_CHECKING:
-    from versacodec.api import compress, decompress, load_codec, set_default_model
+    from versacodec.api import compress, decompress, extract, load_codec, set_default_model, truncate
     from versacodec.codec import Codec
     from versacodec.errors import InputError, ModelError, StreamError, VersacodecError
     from versacodec.interfaces.pillow_plugin import register_pillow

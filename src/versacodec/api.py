@@ -61,6 +61,25 @@ def decompress(data: bytes, model: ModelSpec = None, **options: Any) -> Image.Im
     return load_codec(model).decompress(data, **options).image
 
 
+def extract(data: bytes, task: str, layers: int | None = None) -> bytes:
+    """The partial stream of a `--task` stream that keeps only `task`'s regions (its name or the
+    profile .yaml it was made with), and of a layered one also only the first `layers` layers.
+    Sections are dropped, nothing is re-encoded; the result decodes with `decompress`. Raises
+    `InputError` when the stream has no such task or layers."""
+    from versacodec.semantics.partial import extract_task
+
+    partial = extract_task(data, task)
+    return partial if layers is None else truncate(partial, layers)
+
+
+def truncate(data: bytes, layers: int) -> bytes:
+    """The first `layers` layers of a stream compressed with `layers=K` (no re-encoding); any
+    prefix decodes with `decompress`. Raises `InputError` for a stream without layers."""
+    from versacodec.layers.scalable import truncate_layers
+
+    return truncate_layers(data, layers)
+
+
 def load_codec(model: ModelSpec = None) -> Codec:
     """The loaded `Codec` for a model folder (cached), or the default model when `model` is None.
 

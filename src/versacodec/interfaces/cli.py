@@ -115,17 +115,19 @@ def _rewrite_stream(args: argparse.Namespace, transform: Callable[[bytes], bytes
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from versacodec.semantics.partial import extract_task
+    from versacodec.api import extract
 
-    return _rewrite_stream(args, lambda data: extract_task(data, args.task), {"task": args.task},
-                           lambda kept, total: f"{kept} of {total} bytes kept for task {args.task!r} "
+    layers = f", first {args.layers} layer(s)" if args.layers else ""
+    return _rewrite_stream(args, lambda data: extract(data, args.task, args.layers),
+                           {"task": args.task, "layers": args.layers},
+                           lambda kept, total: f"{kept} of {total} bytes kept for task {args.task!r}{layers} "
                            f"({1 - kept / total:.1%} fewer)")
 
 
 def _truncate(args: argparse.Namespace) -> int:
-    from versacodec.layers.scalable import truncate_layers
+    from versacodec.api import truncate
 
-    return _rewrite_stream(args, lambda data: truncate_layers(data, args.layers), {"layers": args.layers},
+    return _rewrite_stream(args, lambda data: truncate(data, args.layers), {"layers": args.layers},
                            lambda kept, total: f"first {args.layers} layer(s), {kept} of {total} bytes")
 
 
@@ -273,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("input", help=".vcx file made with compress --task")
     extract.add_argument("--task", required=True,
                          help="the task whose regions to keep: its name, or the profile .yaml given to compress --task")
+    extract.add_argument("--layers", type=int, metavar="k",
+                         help="of a stream made with --task and --layers K, keep also only the first k layers")
     extract.add_argument("-o", "--output", required=True, help="output .vcx file")
     extract.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     extract.add_argument("--json", action="store_true", help="print one JSON record")
