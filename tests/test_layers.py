@@ -1,5 +1,6 @@
 """Scalable layers: palette tree, layered streams, truncation, prefix decoding."""
 
+import dataclasses
 import itertools
 import json
 
@@ -8,12 +9,12 @@ import pytest
 import torch
 
 from conftest import natural_image
-from versacodec.container.format import SectionKind, Stream
+from versacodec.container.format import Section, SectionKind, Stream, get_varint, put_varint
 from versacodec.entropy.range_coder import SymbolReader, SymbolWriter
-from versacodec.errors import InputError
+from versacodec.errors import InputError, ModelError, StreamError
 from versacodec.interfaces.cli import main
 from versacodec.layers.palette import build_palette, read_level, reconstruct, write_level
-from versacodec.layers.scalable import layer_summary, matched_timestep, truncate_layers
+from versacodec.layers.scalable import layer_start_timestep, layer_summary, read_layers, truncate_layers
 
 
 def test_palette_levels_refine_and_round_trip():
@@ -34,11 +35,13 @@ def test_palette_levels_refine_and_round_trip():
         assert np.array_equal(level.centroids, levels[number].centroids)
 
 
-def test_start_timestep_grows_with_the_error():
-    from versacodec.generative.decoder import default_scheduler
+def test_layer_start_table_extends_its_last_entry():
+    from versacodec.generative.decoder import GenerativeConfig
 
-    alphas = default_scheduler().alphas_cumprod
-    assert matched_timestep(alphas, 0.01) < matched_timestep(alphas, 0.3) < matched_timestep(alphas, 3.0)
+    assert [layer_start_timestep((150, 40), number) for number in (1, 2, 3, 8)] == [150, 40, 40, 40]
+    assert layer_start_timestep((), 3) == 0
+    with pytest.raises(ModelError, match="layer_start_timesteps"):
+        GenerativeConfig(layer_start_timesteps=(100, 1000))
 
 
 def test_every_prefix_decodes_and_costs_more_with_more_layers(tiny_codec):
@@ -65,6 +68,38 @@ def test_layered_generative_prefix_uses_the_calibrated_start(generative_codec):
     first = generative_codec.decompress(prefix, steps=2)
     assert first.image.size == (128, 96) and first.tags == generative_codec.read_tags(Stream.from_bytes(prefix))
     assert np.array_equal(np.asarray(first.image), np.asarray(generative_codec.decompress(prefix, steps=2).image))
+
+
+def test_layer_starts_come_from_the_calibrated_table(generative_codec):
+    image = natural_image(128, 96)
+    config = generative_codec.generative.config
+    generative_codec.generative.config = dataclasses.replace(config, layer_start_timesteps=(120, 0))
+    try:
+        data = generative_codec.compress(image, quality=50, layers=4).data
+    finally:
+        generative_codec.generative.config = config
+    assert [layer.start_timestep for layer in read_layers(Stream.from_bytes(data))] == [120, 0, 0]
+
+    def decoded(prefix: bytes, decoder: str) -> np.ndarray:
+        return np.asarray(generative_codec.decompress(prefix, decoder=decoder).image)
+
+    second, first = truncate_layers(data, 2), truncate_layers(data, 1)
+    assert np.array_equal(decoded(second, "generative"), decoded(second, "direct"))  # t = 0: no diffusion
+    assert not np.array_equal(decoded(first, "generative"), decoded(first, "direct"))
+
+
+def test_a_start_timestep_past_the_schedule_is_a_stream_error(generative_codec):
+    layered = generative_codec.compress(natural_image(), quality=50, layers=2).data
+    stream = Stream.from_bytes(truncate_layers(layered, 1))
+    sections = []
+    for section in stream.sections:
+        if section.kind == SectionKind.LAYER:
+            number, offset = get_varint(section.payload, 0, "number")
+            _, offset = get_varint(section.payload, offset, "start")
+            section = Section(SectionKind.LAYER, put_varint(number) + put_varint(5000) + section.payload[offset:])
+        sections.append(section)
+    with pytest.raises(StreamError, match="start timestep 5000"):
+        generative_codec.decompress(stream.with_sections(sections).to_bytes())
 
 
 def test_layer_errors_are_clear(tiny_codec):

@@ -146,7 +146,7 @@ class Codec:
         with reproducible_inference():
             latent = self.encode_pixels(padded)
             analysed = self.latent_codec.analyse(latent)
-            layer_sections = [] if layers is None else palette_sections(latent, layers, self.alphas_cumprod)
+            layer_sections = [] if layers is None else palette_sections(latent, layers, self.layer_start_timesteps)
 
             def stream_at(q: int) -> bytes:
                 compressed = self.latent_codec.compress_analysed(analysed, q, masks)
@@ -239,13 +239,9 @@ class Codec:
         return Stream(header, sections)
 
     @property
-    def alphas_cumprod(self) -> torch.Tensor:
-        """The noise schedule that layer start timesteps refer to."""
-        if self.generative is not None:
-            return self.generative.scheduler.alphas_cumprod
-        from versacodec.generative.schedule import default_alphas_cumprod
-
-        return default_alphas_cumprod()
+    def layer_start_timesteps(self) -> tuple[int, ...]:
+        """Where the generative decoder starts on each palette layer's prefix (0: as it is)."""
+        return () if self.generative is None else self.generative.config.layer_start_timesteps
 
     # ------------------------------------------------------------------ decode
     def read_stream(self, data: bytes) -> Stream:
@@ -286,7 +282,7 @@ class Codec:
 
     def decode_latent_and_start(self, stream: Stream) -> tuple[torch.Tensor, int | None]:
         """The decoded latent, and for a palette-only prefix the diffusion start timestep its
-        encoder calibrated (None: the generative decoder's default)."""
+        encoder wrote (None: the generative decoder's default; 0: no diffusion)."""
         if stream.sections_of(SectionKind.HYPERPRIOR) or not stream.sections_of(SectionKind.LAYER):
             return self.latent_codec.decompress(self.compressed_latent(stream), stream.header.quality), None
         layers = read_layers(stream)
@@ -314,8 +310,11 @@ class Codec:
         tags = self.read_tags(stream)
         with reproducible_inference():
             latent, start = self.decode_latent_and_start(stream)
-            if decoder == "generative":
-                strength = None if start is None else start / (self.generative.schedule.num_train_timesteps - 1)
+            if decoder == "generative" and start != 0:
+                timesteps = self.generative.schedule.num_train_timesteps
+                if start is not None and start >= timesteps:
+                    raise StreamError(f"corrupted: layer start timestep {start} is past the schedule's {timesteps}")
+                strength = None if start is None else start / (timesteps - 1)
                 latent = self.generative.sample(latent, tags, steps=steps, cfg=cfg, strength=strength,
                                                 seed=header.seed if seed is None else seed)
             pixels = self.decode_pixels(latent)[..., : header.height, : header.width]

@@ -36,6 +36,15 @@ class GenerativeConfig:
     one_step_timestep: int = 600  # one-step mode: a single x0 prediction from ẑ noised to this t
     tile_size: int = 96  # latent tiles (768 px) for large images, blended over tile_overlap
     tile_overlap: int = 16
+    # Start timestep of each palette layer's prefix by palette level (1: two clusters; deeper levels
+    # use the last entry); 0 decodes the prefix without diffusion. benchmarks/calibrate_generative.py
+    # measures it.
+    layer_start_timesteps: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        if not all(0 <= start < TRAIN_TIMESTEPS for start in self.layer_start_timesteps):
+            raise ModelError(f"layer_start_timesteps must lie in [0, {TRAIN_TIMESTEPS}), "
+                             f"not {self.layer_start_timesteps}")
 
 
 @dataclass(frozen=True)

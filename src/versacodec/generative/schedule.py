@@ -20,12 +20,6 @@ BETA_START = 0.00085
 BETA_END = 0.012
 
 
-def default_alphas_cumprod() -> torch.Tensor:
-    """ᾱ_t of the default schedule, without importing diffusers (encoders need only this)."""
-    betas = torch.linspace(BETA_START**0.5, BETA_END**0.5, TRAIN_TIMESTEPS, dtype=torch.float32) ** 2
-    return torch.cumprod(1.0 - betas, dim=0)
-
-
 class NoiseSchedule:
     def __init__(self, scheduler: DDIMScheduler) -> None:
         self.config = scheduler.config
