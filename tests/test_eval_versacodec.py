@@ -106,6 +106,23 @@ def test_generative_results_are_versioned_by_the_generative_decoder(generative_b
     assert versions[("generative", str(generative_bundle))] != versions[("generative", str(changed))]
 
 
+def test_layered_streams_are_versioned_by_the_layer_start_table(generative_bundle, tmp_path):
+    """The encoder writes the generative decoder's calibrated layer starts into layered streams,
+    so cached layered streams must not outlive a new calibration; plain streams may."""
+    import json
+    import shutil
+
+    changed = tmp_path / "changed"
+    shutil.copytree(generative_bundle, changed)
+    settings = changed / "generative" / "generative.json"
+    values = json.loads(settings.read_text())
+    values["layer_start_timesteps"] = [7, 3]
+    settings.write_text(json.dumps(values))
+    for spec in ("versacodec-direct", "versacodec-direct:layers=3"):
+        before, after = (make_codec(spec, model=model).version for model in (generative_bundle, changed))
+        assert (before == after) == (spec == "versacodec-direct")
+
+
 def test_task_profiles_by_path_extract_and_version_the_streams(tiny_bundle, tmp_path):
     """A profile file works as task=PATH (extract keeps its regions by the profile's name), and
     editing what it selects must not reuse streams cached under the old profile."""

@@ -94,6 +94,8 @@ class VersacodecCodec:
         version = f"versacodec {__version__}, model {codec.model_id} (weights {codec.weights_hash.hex()[:12]})"
         if self.task_profile is not None:  # a changed profile selects other regions: other streams
             version += f", task profile {self.task_profile.name} {self.task_profile.digest}"
+        if "layers" in self.compress_options:  # layered streams carry the calibrated start timesteps
+            version += ", layer starts " + "/".join(map(str, codec.layer_start_timesteps))
         return version
 
     @cached_property
