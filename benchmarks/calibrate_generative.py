@@ -1,13 +1,18 @@
-"""Calibrate where the generative decoder starts: the one-step timestep, the multi-step strength
-and the start timestep of each palette layer of a scalable stream.
+"""Calibrate where the generative decoder starts: the one-step timestep for each stream quality,
+the multi-step strength, and the start timestep of each palette layer of a scalable stream.
 
-Decodes held-out images of the training pool (never an evaluation set) at a few rates with each
-candidate and reports LPIPS and DISTS against the originals; `--write` stores the best candidates
-(lowest mean LPIPS + DISTS) in the bundle's generative/generative.json. Palette layers are
-calibrated per level on one `--layers` encode per image: each level's palette latent is decoded
-from every candidate start (0: without diffusion).
+Decodes held-out images of the training pool (never an evaluation set) with each candidate and
+reports LPIPS + DISTS against the originals; `--write` stores the best candidates in the
+bundle's generative/generative.json.
 
-    .venv/bin/python benchmarks/calibrate_generative.py --model DIR [--images 4] [--only layers] [--write]
+- one-step: streams at RATES; the best timestep over all of them (`one_step_timestep`), and the
+  best one at each rate, keyed by the streams' median quality (`one_step_timesteps_by_quality`:
+  a stream uses the pair of the rate whose median quality it reaches; boundaries midway).
+- multi-step: the best `start_strength` for MULTI_STEPS-step decodes of the same streams.
+- layers: one `--layers` encode per image at LAYERED_RATE; each palette level's latent is decoded
+  from every candidate start (0: without diffusion) (`layer_start_timesteps`, per level).
+
+    .venv/bin/python benchmarks/calibrate_generative.py --model DIR [--images 8] [--parts one-step,layers] [--write]
 """
 
 from __future__ import annotations
@@ -29,14 +34,23 @@ from versacodec.imaging import to_pil
 from versacodec.layers.scalable import truncate_layers
 from versacodec.training.data import list_images, split_train_validation, training_root
 
-ONE_STEP_TIMESTEPS = (100, 200, 300, 450, 600)
+ONE_STEP_TIMESTEPS = (0, 50, 100, 200, 300, 450)
 STRENGTHS = (0.2, 0.35, 0.5, 0.7)
 MULTI_STEPS = 4
-RATES = (0.03, 0.1)
+RATES = (0.025, 0.05, 0.1, 0.2)
 METRICS = ("lpips", "dists")
 LAYER_STARTS = (0, 50, 100, 150, 200, 300, 450)
 PALETTE_LEVELS = 4  # levels calibrated; deeper ones use the last level's start
 LAYERED_RATE = 0.1
+PARTS = ("one-step", "multi-step", "layers")
+
+
+@dataclasses.dataclass
+class CodedImage:
+    original: Image.Image
+    rate: float
+    data: bytes
+    quality: int
 
 
 def held_out_images(count: int) -> list[Image.Image]:
@@ -45,13 +59,51 @@ def held_out_images(count: int) -> list[Image.Image]:
     return [ImageOps.exif_transpose(Image.open(path)).convert("RGB") for path in validation[:count]]
 
 
-def score(codec: Codec, streams: list[tuple[Image.Image, bytes]], steps: int) -> float:
-    values = []
-    for original, data in streams:
-        decoded = codec.decompress(data, decoder="generative", steps=steps).image.convert("RGB")
-        metrics = per_image_metrics(original, decoded, METRICS)
-        values.append(sum(metrics.values()))
-    return statistics.fmean(values)
+def perceptual_error(original: Image.Image, decoded: Image.Image) -> float:
+    return sum(per_image_metrics(original, decoded.convert("RGB"), METRICS).values())
+
+
+def calibrate_one_step(codec: Codec, coded: list[CodedImage]) -> tuple[dict, dict]:
+    base = codec.generative.config
+    by_rate: dict[float, dict[int, float]] = {rate: {} for rate in RATES}
+    try:
+        for timestep in ONE_STEP_TIMESTEPS:
+            codec.generative.config = dataclasses.replace(base, one_step_timestep=timestep,
+                                                          one_step_timesteps_by_quality=())
+            for rate in RATES:
+                errors = [perceptual_error(c.original, codec.decompress(c.data, decoder="generative", steps=1).image)
+                          for c in coded if c.rate == rate]
+                by_rate[rate][timestep] = statistics.fmean(errors)
+            print(f"one step from t={timestep}: " + ", ".join(f"{r} bpp {by_rate[r][timestep]:.4f}" for r in RATES))
+    finally:
+        codec.generative.config = base
+    overall = {t: statistics.fmean(by_rate[r][t] for r in RATES) for t in ONE_STEP_TIMESTEPS}
+    table: list[list[int]] = []
+    previous_quality = None
+    for rate in RATES:
+        quality = statistics.median(c.quality for c in coded if c.rate == rate)
+        best = min(by_rate[rate], key=by_rate[rate].get)
+        lowest = 0 if previous_quality is None else round((previous_quality + quality) / 2)
+        if not table or table[-1][1] != best:
+            table.append([lowest, best])
+        previous_quality = quality
+    results = {"one_step_timestep": overall, "one_step_by_rate": by_rate}
+    return results, {"one_step_timestep": min(overall, key=overall.get), "one_step_timesteps_by_quality": table}
+
+
+def calibrate_multi_step(codec: Codec, coded: list[CodedImage]) -> tuple[dict, dict]:
+    base = codec.generative.config
+    scores = {}
+    try:
+        for strength in STRENGTHS:
+            codec.generative.config = dataclasses.replace(base, start_strength=strength)
+            scores[strength] = statistics.fmean(
+                perceptual_error(c.original, codec.decompress(c.data, decoder="generative", steps=MULTI_STEPS).image)
+                for c in coded)
+            print(f"{MULTI_STEPS} steps from strength {strength}: {scores[strength]:.4f}")
+    finally:
+        codec.generative.config = base
+    return {"start_strength": scores}, {"start_strength": min(scores, key=scores.get)}
 
 
 def palette_prefix_scores(codec: Codec, image: Image.Image) -> list[dict[int, float]]:
@@ -62,48 +114,61 @@ def palette_prefix_scores(codec: Codec, image: Image.Image) -> list[dict[int, fl
     for level in range(1, PALETTE_LEVELS + 1):
         stream = codec.read_stream(truncate_layers(data, level))
         tags = codec.read_tags(stream)
-        row = {}
+        decoded = {}
         with reproducible_inference():
             palette, _ = codec.decode_latent_and_start(stream)
             for start in LAYER_STARTS:
-                latent = palette if start == 0 else codec.generative.sample(palette, tags, steps=1,
-                                                                            strength=start / last)
-                decoded = to_pil(codec.decode_pixels(latent)[..., : image.height, : image.width])
-                row[start] = sum(per_image_metrics(image, decoded, METRICS).values())
-        scores.append(row)
+                latent = codec.generative.sample(palette, tags, steps=1, strength=start / last)
+                decoded[start] = to_pil(codec.decode_pixels(latent)[..., : image.height, : image.width])
+        scores.append({start: perceptual_error(image, picture) for start, picture in decoded.items()})
     return scores
 
 
-def calibrate_layers(codec: Codec, images: list[Image.Image]) -> dict[int, dict[int, float]]:
-    """Mean LPIPS + DISTS by palette level (1-based) and start timestep."""
+def calibrate_layers(codec: Codec, images: list[Image.Image]) -> tuple[dict, dict]:
     per_image = [palette_prefix_scores(codec, image) for image in images]
     table = {}
     for level in range(1, PALETTE_LEVELS + 1):
         table[level] = {start: statistics.fmean(scores[level - 1][start] for scores in per_image)
                         for start in LAYER_STARTS}
         print(f"palette level {level}: " + ", ".join(f"t={s} {v:.4f}" for s, v in table[level].items()))
-    return table
+    return {"layer_start_timesteps": table}, {"layer_start_timesteps": [min(t, key=t.get) for t in table.values()]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="model bundle folder with a generative decoder")
-    parser.add_argument("--images", type=int, default=4, help="held-out training-pool images to use")
-    parser.add_argument("--only", choices=("decode", "layers"), help="calibrate only plain decodes or only layers")
+    parser.add_argument("--images", type=int, default=8, help="held-out training-pool images to use")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
     parser.add_argument("--write", action="store_true", help="store the best settings in the bundle")
     args = parser.parse_args()
+    parts = args.parts.split(",")
+    if unknown := sorted(set(parts) - set(PARTS)):
+        raise SystemExit(f"calibrate_generative: unknown part(s) {', '.join(unknown)}")
     codec = Codec.from_pretrained(args.model)
     if codec.generative is None:
         raise SystemExit("calibrate_generative: this bundle has no generative decoder")
     images = held_out_images(args.images)
     results: dict[str, dict] = {}
     best: dict[str, object] = {}
-    if args.only != "layers":
-        results, best = calibrate_decodes(codec, images)
-    if args.only != "decode":
-        results["layer_start_timesteps"] = calibrate_layers(codec, images)
-        best["layer_start_timesteps"] = [min(table, key=table.get)
-                                         for table in results["layer_start_timesteps"].values()]
+    if "one-step" in parts or "multi-step" in parts:
+        coded = []
+        for image in images:
+            for rate in RATES:
+                encoded = codec.compress(image, bpp=rate)
+                coded.append(CodedImage(image, rate, encoded.data, encoded.quality))
+        direct = statistics.fmean(perceptual_error(c.original, codec.decompress(c.data, decoder="direct").image)
+                                  for c in coded)
+        print(f"direct decoder: LPIPS + DISTS {direct:.4f}")
+        results["direct"] = {"lpips+dists": direct}
+        for part, calibrate in (("one-step", calibrate_one_step), ("multi-step", calibrate_multi_step)):
+            if part in parts:
+                part_results, part_best = calibrate(codec, coded)
+                results.update(part_results)
+                best.update(part_best)
+    if "layers" in parts:
+        part_results, part_best = calibrate_layers(codec, images)
+        results.update(part_results)
+        best.update(part_best)
     print(json.dumps({"results": results, "best": best}, indent=2))
     if args.write:
         model = Path(args.model)
@@ -112,31 +177,6 @@ def main() -> None:
         stored.update(best)
         config_path.write_text(json.dumps(stored, indent=2) + "\n")
         print(f"wrote {best} to {config_path}")
-
-
-def calibrate_decodes(codec: Codec, images: list[Image.Image]) -> tuple[dict[str, dict], dict[str, object]]:
-    """The one-step timestep and the multi-step strength, on plain streams at RATES."""
-    streams = [(image, codec.compress(image, bpp=rate).data) for image in images for rate in RATES]
-    direct = statistics.fmean(
-        sum(per_image_metrics(image, codec.decompress(data, decoder="direct").image.convert("RGB"), METRICS).values())
-        for image, data in streams)
-    print(f"direct decoder: LPIPS + DISTS {direct:.4f}")
-    base = codec.generative.config
-    results: dict[str, dict] = {"one_step_timestep": {}, "start_strength": {}}
-    try:
-        for timestep in ONE_STEP_TIMESTEPS:
-            codec.generative.config = dataclasses.replace(base, one_step_timestep=timestep)
-            results["one_step_timestep"][timestep] = score(codec, streams, 1)
-            print(f"one step from t={timestep}: {results['one_step_timestep'][timestep]:.4f}")
-        for strength in STRENGTHS:
-            codec.generative.config = dataclasses.replace(base, start_strength=strength)
-            results["start_strength"][strength] = score(codec, streams, MULTI_STEPS)
-            print(f"{MULTI_STEPS} steps from strength {strength}: {results['start_strength'][strength]:.4f}")
-    finally:
-        codec.generative.config = base
-    results["direct"] = {"lpips+dists": direct}
-    return results, {name: min(results[name], key=results[name].get) for name in ("one_step_timestep",
-                                                                                   "start_strength")}
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import natural_image
 from versacodec.container.format import SectionKind, Stream
-from versacodec.errors import InputError
+from versacodec.errors import InputError, ModelError
 from versacodec.interfaces.cli import main
 
 
@@ -62,3 +62,32 @@ def test_cli_generative_flags_and_info_tag_names(tmp_path, generative_bundle, im
     code = main(["decompress", str(stream), "-o", str(out), "--model", str(generative_bundle), "--steps", "2",
                  "--cfg", "3", "--seed", "9", "--json"])
     assert code == 0 and json.loads(capsys.readouterr().out)["decoder"] == "generative"
+
+
+def test_one_step_start_follows_the_stream_quality():
+    from versacodec.generative.decoder import GenerativeConfig
+    from versacodec.modeling import config_from_dict
+
+    config = config_from_dict(GenerativeConfig, {"one_step_timestep": 100,
+                                                 "one_step_timesteps_by_quality": [[0, 200], [40, 50], [60, 0]]})
+    assert [config.one_step_start(q) for q in (None, 10, 40, 59, 60, 100)] == [100, 200, 50, 50, 0, 0]
+    for bad in ([[40, 50], [10, 0]], [[0, 1000]], [[0, 5, 6]]):
+        with pytest.raises(ModelError, match="one_step_timesteps_by_quality"):
+            GenerativeConfig(one_step_timesteps_by_quality=bad)
+
+
+def test_streams_fine_enough_for_the_table_decode_without_diffusion(generative_codec):
+    import dataclasses
+
+    image = natural_image(96, 80, seed=3)
+    coarse, fine = (generative_codec.compress(image, quality=q).data for q in (20, 80))
+    config = generative_codec.generative.config
+    generative_codec.generative.config = dataclasses.replace(config, one_step_timesteps_by_quality=((50, 0),))
+    try:
+        def same(data: bytes) -> bool:
+            decoded = (np.asarray(generative_codec.decompress(data, decoder=d).image) for d in ("generative", "direct"))
+            return np.array_equal(*decoded)
+
+        assert same(fine) and not same(coarse)
+    finally:
+        generative_codec.generative.config = config

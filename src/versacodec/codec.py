@@ -310,13 +310,13 @@ class Codec:
         tags = self.read_tags(stream)
         with reproducible_inference():
             latent, start = self.decode_latent_and_start(stream)
-            if decoder == "generative" and start != 0:
+            if decoder == "generative":
                 timesteps = self.generative.schedule.num_train_timesteps
                 if start is not None and start >= timesteps:
                     raise StreamError(f"corrupted: layer start timestep {start} is past the schedule's {timesteps}")
                 strength = None if start is None else start / (timesteps - 1)
                 latent = self.generative.sample(latent, tags, steps=steps, cfg=cfg, strength=strength,
-                                                seed=header.seed if seed is None else seed)
+                                                seed=header.seed if seed is None else seed, quality=header.quality)
             pixels = self.decode_pixels(latent)[..., : header.height, : header.width]
         return DecodedImage(to_pil(pixels, header.colour), header, decoder, pixels, tags)
 

@@ -34,6 +34,10 @@ class GenerativeConfig:
     default_cfg: float = 5.0
     start_strength: float = 0.7  # multi-step sampling starts from ẑ noised to this fraction of T
     one_step_timestep: int = 600  # one-step mode: a single x0 prediction from ẑ noised to this t
+    # One-step start by the stream's quality, overriding one_step_timestep: (lowest quality, t)
+    # pairs in rising quality, a stream taking the last pair its quality reaches. Finer streams
+    # need less of the prior; t = 0 uses ẑ as it is. benchmarks/calibrate_generative.py measures it.
+    one_step_timesteps_by_quality: tuple[tuple[int, int], ...] = ()
     tile_size: int = 96  # latent tiles (768 px) for large images, blended over tile_overlap
     tile_overlap: int = 16
     # Start timestep of each palette layer's prefix by palette level (1: two clusters; deeper levels
@@ -45,6 +49,21 @@ class GenerativeConfig:
         if not all(0 <= start < TRAIN_TIMESTEPS for start in self.layer_start_timesteps):
             raise ModelError(f"layer_start_timesteps must lie in [0, {TRAIN_TIMESTEPS}), "
                              f"not {self.layer_start_timesteps}")
+        table = tuple(tuple(pair) for pair in self.one_step_timesteps_by_quality)
+        qualities = [pair[0] for pair in table]
+        if (any(len(pair) != 2 or not 0 <= pair[1] < TRAIN_TIMESTEPS for pair in table)
+                or qualities != sorted(set(qualities))):
+            raise ModelError("one_step_timesteps_by_quality must be (quality, timestep) pairs in rising quality "
+                             f"with timesteps in [0, {TRAIN_TIMESTEPS}), not {self.one_step_timesteps_by_quality}")
+        object.__setattr__(self, "one_step_timesteps_by_quality", table)
+
+    def one_step_start(self, quality: int | None) -> int:
+        """The one-step mode's start timestep for a stream of this quality (None: unknown)."""
+        start = self.one_step_timestep
+        for lowest, timestep in self.one_step_timesteps_by_quality:
+            if quality is not None and quality >= lowest:
+                start = timestep
+        return start
 
 
 @dataclass(frozen=True)
@@ -163,9 +182,11 @@ class GenerativeDecoder(nn.Module):
 
     @torch.no_grad()
     def sample(self, latent_hat: torch.Tensor, tags: list[int], *, steps: int | None = None,
-               cfg: float | None = None, seed: int = 0, strength: float | None = None) -> torch.Tensor:
-        """ẑ (1, C, h, w) → generated latent. `steps` = 1 is the one-step mode; more steps run DDIM from
-        ẑ noised to `strength`·T. Deterministic given `seed`; large latents are denoised in tiles."""
+               cfg: float | None = None, seed: int = 0, strength: float | None = None,
+               quality: int | None = None) -> torch.Tensor:
+        """ẑ (1, C, h, w) → generated latent. `steps` = 1 is the one-step mode (from the timestep
+        calibrated for the stream's `quality`); more steps run DDIM from ẑ noised to `strength`·T. A
+        start of 0 returns ẑ. Deterministic given `seed`; large latents are denoised in tiles."""
         steps = self.config.default_steps if steps is None else steps
         cfg = self.config.default_cfg if cfg is None else cfg
         if steps < 1 or steps > 1000:
@@ -174,11 +195,13 @@ class GenerativeDecoder(nn.Module):
             raise InputError("cfg must be between 0 and 50")
         T = self.schedule.num_train_timesteps
         if steps == 1 and strength is None:
-            start = self.config.one_step_timestep
+            start = self.config.one_step_start(quality)
         else:
             start = round((self.config.start_strength if strength is None else strength) * (T - 1))
         if not 0 <= start < T:
-            raise InputError("strength must be in (0, 1]")
+            raise InputError("strength must be in [0, 1]")
+        if start == 0:
+            return latent_hat
         generator = torch.Generator().manual_seed(seed)
         noise = torch.randn(latent_hat.shape, generator=generator).to(latent_hat)
         tag_ids = self.tags.pad([tags], device=latent_hat.device)
