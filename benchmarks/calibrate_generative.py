@@ -10,7 +10,13 @@ bundle's generative/generative.json.
   a stream uses the pair of the rate whose median quality it reaches; boundaries midway).
 - multi-step: the best `start_strength` for MULTI_STEPS-step decodes of the same streams.
 - layers: one `--layers` encode per image at LAYERED_RATE; each palette level's latent is decoded
-  from every candidate start (0: without diffusion) (`layer_start_timesteps`, per level).
+  from every candidate start (`layer_start_timesteps`, per level).
+
+t = 0 (the decoded latent as it is, i.e. the direct decode) is measured as the reference but not
+chosen for the one-step and layer starts: the generative decoder is there to make coarse
+streams look natural, and without diffusion palette prefixes come out posterised (flat colour
+regions with dithered edges) even where LPIPS + DISTS prefer them; `--decoder direct` is the
+undiffused decode.
 
     .venv/bin/python benchmarks/calibrate_generative.py --model DIR [--images 8] [--parts one-step,layers] [--write]
 """
@@ -78,17 +84,18 @@ def calibrate_one_step(codec: Codec, coded: list[CodedImage]) -> tuple[dict, dic
     finally:
         codec.generative.config = base
     overall = {t: statistics.fmean(by_rate[r][t] for r in RATES) for t in ONE_STEP_TIMESTEPS}
+    diffused = [t for t in ONE_STEP_TIMESTEPS if t > 0]
     table: list[list[int]] = []
     previous_quality = None
     for rate in RATES:
         quality = statistics.median(c.quality for c in coded if c.rate == rate)
-        best = min(by_rate[rate], key=by_rate[rate].get)
+        best = min(diffused, key=by_rate[rate].get)
         lowest = 0 if previous_quality is None else round((previous_quality + quality) / 2)
         if not table or table[-1][1] != best:
             table.append([lowest, best])
         previous_quality = quality
     results = {"one_step_timestep": overall, "one_step_by_rate": by_rate}
-    return results, {"one_step_timestep": min(overall, key=overall.get), "one_step_timesteps_by_quality": table}
+    return results, {"one_step_timestep": min(diffused, key=overall.get), "one_step_timesteps_by_quality": table}
 
 
 def calibrate_multi_step(codec: Codec, coded: list[CodedImage]) -> tuple[dict, dict]:
@@ -131,7 +138,8 @@ def calibrate_layers(codec: Codec, images: list[Image.Image]) -> tuple[dict, dic
         table[level] = {start: statistics.fmean(scores[level - 1][start] for scores in per_image)
                         for start in LAYER_STARTS}
         print(f"palette level {level}: " + ", ".join(f"t={s} {v:.4f}" for s, v in table[level].items()))
-    return {"layer_start_timesteps": table}, {"layer_start_timesteps": [min(t, key=t.get) for t in table.values()]}
+    best = [min((start for start in LAYER_STARTS if start > 0), key=scores.get) for scores in table.values()]
+    return {"layer_start_timesteps": table}, {"layer_start_timesteps": best}
 
 
 def main() -> None:
