@@ -79,6 +79,13 @@ def test_layer_starts_come_from_the_calibrated_table(generative_codec):
     finally:
         generative_codec.generative.config = config
     assert [layer.start_timestep for layer in read_layers(Stream.from_bytes(data))] == [120, 0, 0]
+    uncalibrated = dataclasses.replace(config, layer_start_timesteps=())
+    generative_codec.generative.config = uncalibrated
+    try:
+        plain_start = read_layers(Stream.from_bytes(generative_codec.compress(image, quality=50, layers=2).data))
+    finally:
+        generative_codec.generative.config = config
+    assert [layer.start_timestep for layer in plain_start] == [uncalibrated.one_step_timestep]
 
     def decoded(prefix: bytes, decoder: str) -> np.ndarray:
         return np.asarray(generative_codec.decompress(prefix, decoder=decoder).image)

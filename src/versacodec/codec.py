@@ -240,8 +240,12 @@ class Codec:
 
     @property
     def layer_start_timesteps(self) -> tuple[int, ...]:
-        """Where the generative decoder starts on each palette layer's prefix (0: as it is)."""
-        return () if self.generative is None else self.generative.config.layer_start_timesteps
+        """Where the generative decoder starts on each palette layer's prefix (0: as it is); a
+        decoder without a calibrated table starts them where it starts a plain stream."""
+        if self.generative is None:
+            return ()
+        config = self.generative.config
+        return config.layer_start_timesteps or (config.one_step_timestep,)
 
     # ------------------------------------------------------------------ decode
     def read_stream(self, data: bytes) -> Stream:

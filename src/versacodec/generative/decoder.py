@@ -41,9 +41,9 @@ class GenerativeConfig:
     tile_size: int = 96  # latent tiles (768 px) for large images, blended over tile_overlap
     tile_overlap: int = 16
     # Start timestep of each palette layer's prefix by palette level (1: two clusters; deeper levels
-    # use the last entry); 0 decodes the prefix without diffusion. benchmarks/calibrate_generative.py
-    # measures it.
-    layer_start_timesteps: tuple[int, ...] = (0,)
+    # use the last entry; empty: one_step_timestep); 0 decodes the prefix without diffusion.
+    # benchmarks/calibrate_generative.py measures it.
+    layer_start_timesteps: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not all(0 <= start < TRAIN_TIMESTEPS for start in self.layer_start_timesteps):
