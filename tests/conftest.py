@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +77,17 @@ def generative_codec(generative_bundle):
     from versacodec.codec import Codec
 
     return Codec.from_pretrained(generative_bundle)
+
+
+@contextlib.contextmanager
+def generative_settings(codec, **changes) -> Iterator[None]:
+    """Run with some GenerativeConfig fields of a (session-shared) codec changed, then restore them."""
+    original = codec.generative.config
+    codec.generative.config = dataclasses.replace(original, **changes)
+    try:
+        yield
+    finally:
+        codec.generative.config = original
 
 
 def natural_image(width: int = 96, height: int = 80, seed: int = 0) -> Image.Image:

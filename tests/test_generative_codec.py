@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import natural_image
+from conftest import generative_settings, natural_image
 from versacodec.container.format import SectionKind, Stream
 from versacodec.errors import InputError, ModelError
 from versacodec.interfaces.cli import main
@@ -77,17 +77,11 @@ def test_one_step_start_follows_the_stream_quality():
 
 
 def test_streams_fine_enough_for_the_table_decode_without_diffusion(generative_codec):
-    import dataclasses
-
     image = natural_image(96, 80, seed=3)
     coarse, fine = (generative_codec.compress(image, quality=q).data for q in (20, 80))
-    config = generative_codec.generative.config
-    generative_codec.generative.config = dataclasses.replace(config, one_step_timesteps_by_quality=((50, 0),))
-    try:
+    with generative_settings(generative_codec, one_step_timesteps_by_quality=((50, 0),)):
         def same(data: bytes) -> bool:
             decoded = (np.asarray(generative_codec.decompress(data, decoder=d).image) for d in ("generative", "direct"))
             return np.array_equal(*decoded)
 
         assert same(fine) and not same(coarse)
-    finally:
-        generative_codec.generative.config = config

@@ -1,6 +1,5 @@
 """Scalable layers: palette tree, layered streams, truncation, prefix decoding."""
 
-import dataclasses
 import itertools
 import json
 
@@ -8,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import natural_image
+from conftest import generative_settings, natural_image
 from versacodec.container.format import Section, SectionKind, Stream, get_varint, put_varint
 from versacodec.entropy.range_coder import SymbolReader, SymbolWriter
 from versacodec.errors import InputError, ModelError, StreamError
@@ -72,20 +71,12 @@ def test_layered_generative_prefix_uses_the_calibrated_start(generative_codec):
 
 def test_layer_starts_come_from_the_calibrated_table(generative_codec):
     image = natural_image(128, 96)
-    config = generative_codec.generative.config
-    generative_codec.generative.config = dataclasses.replace(config, layer_start_timesteps=(120, 0))
-    try:
+    with generative_settings(generative_codec, layer_start_timesteps=(120, 0)):
         data = generative_codec.compress(image, quality=50, layers=4).data
-    finally:
-        generative_codec.generative.config = config
     assert [layer.start_timestep for layer in read_layers(Stream.from_bytes(data))] == [120, 0, 0]
-    uncalibrated = dataclasses.replace(config, layer_start_timesteps=())
-    generative_codec.generative.config = uncalibrated
-    try:
+    with generative_settings(generative_codec, layer_start_timesteps=()):
         plain_start = read_layers(Stream.from_bytes(generative_codec.compress(image, quality=50, layers=2).data))
-    finally:
-        generative_codec.generative.config = config
-    assert [layer.start_timestep for layer in plain_start] == [uncalibrated.one_step_timestep]
+    assert [layer.start_timestep for layer in plain_start] == [generative_codec.generative.config.one_step_timestep]
 
     def decoded(prefix: bytes, decoder: str) -> np.ndarray:
         return np.asarray(generative_codec.decompress(prefix, decoder=decoder).image)
