@@ -3,6 +3,10 @@
 Loss = l1·|x − x̂| + mse·(x − x̂)² + lpips·LPIPS-alex(x, x̂) + latent_l2·mean(z²). The small latent
 penalty keeps the raw latent scale bounded; the exported model stores per-channel statistics so
 its `encode` returns normalised latents.
+
+`train_encoder: false` (with `init_from`) fine-tunes the decoder alone: the encoder and the latent
+statistics stay bit for bit, so every latent, and so every stream and every model trained on the
+latents (codec, prior, control branch), stays valid while the round trip improves.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from torch import nn
 
+from versacodec.errors import InputError
 from versacodec.latent_space.autoencoder import Autoencoder, AutoencoderConfig
 from versacodec.metrics.lpips import LPIPS
 from versacodec.metrics.quality import psnr
@@ -36,26 +41,32 @@ class AutoencoderStageConfig:
     model: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     loss: AutoencoderLoss = field(default_factory=AutoencoderLoss)
     init_from: str | None = None  # a save_pretrained folder to fine-tune from
+    train_encoder: bool = True  # false: decoder-only fine-tuning of `init_from`
 
 
 class _RoundTrip(nn.Module):
     """What the optimiser trains: image → raw latent → image (one forward for DDP)."""
 
-    def __init__(self, autoencoder: Autoencoder) -> None:
+    def __init__(self, autoencoder: Autoencoder, train_encoder: bool) -> None:
         super().__init__()
         self.autoencoder = autoencoder
+        self.train_encoder = train_encoder
+        autoencoder.encoder.requires_grad_(train_encoder)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raw = self.autoencoder.encode_raw(images)
+        with torch.set_grad_enabled(self.train_encoder and torch.is_grad_enabled()):
+            raw = self.autoencoder.encode_raw(images)
         return self.autoencoder.decode_raw(raw), raw
 
 
 class AutoencoderStage:
     def __init__(self, config: AutoencoderStageConfig) -> None:
         self.config, self.schedule = config, config.schedule
+        if not config.train_encoder and not config.init_from:
+            raise InputError("train_encoder: false fine-tunes a trained autoencoder's decoder: set init_from")
         autoencoder = (Autoencoder.from_pretrained(config.init_from) if config.init_from
                        else Autoencoder(config.model))
-        self.round_trip = _RoundTrip(autoencoder)
+        self.round_trip = _RoundTrip(autoencoder, config.train_encoder)
         files = list_images(training_root(self.schedule.data_dir))
         train_files, self.validation_files = split_train_validation(files, self.schedule.validation_images)
         self.sampler = CropSampler(train_files, self.schedule.crop_size, self.schedule.seed)
@@ -93,7 +104,8 @@ class AutoencoderStage:
 
     def export(self, directory: Path) -> None:
         autoencoder = self.autoencoder.cpu().eval()
-        with torch.no_grad():
-            crops = self.sampler.batch(10**9, 64)
-            autoencoder.set_latent_statistics(autoencoder.encode_raw(crops))
+        if self.config.train_encoder:  # a frozen encoder keeps the statistics its latents were coded with
+            with torch.no_grad():
+                crops = self.sampler.batch(10**9, 64)
+                autoencoder.set_latent_statistics(autoencoder.encode_raw(crops))
         autoencoder.save_pretrained(directory)
