@@ -140,3 +140,18 @@ def test_task_profiles_by_path_extract_and_version_the_streams(tiny_bundle, tmp_
     assert partial_codec.encode(image, 3.0).bpp < wide.encode(image, 3.0).bpp
     wide_version = wide.version
     assert wide_version != make_codec(spec_with_margin(0), model=tiny_bundle).version
+
+
+def test_extracted_streams_are_versioned_by_the_partial_synthesis(tiny_bundle, tiny_codec, tmp_path):
+    """Only streams with dropped sections decode through the partial synthesis: their records
+    must not outlive a new one, and full-stream records must not be thrown away for it."""
+    from versacodec.interfaces.cli import main
+    from versacodec.latent_codec.partial_synthesis import PartialSynthesis
+
+    PartialSynthesis.from_codec(tiny_codec.latent_codec).save_pretrained(tmp_path / "partial")
+    assert main(["bundle", "--autoencoder", str(tiny_bundle / "autoencoder"), "--latent-codec",
+                 str(tiny_bundle / "latent_codec"), "--partial-synthesis", str(tmp_path / "partial"),
+                 "--model-id", tiny_codec.model_id, "--fp32", "-o", str(tmp_path / "with-partial")]) == 0
+    for spec in ("versacodec-direct:task=salient", "versacodec-direct:task=salient:extract=true"):
+        before, after = (make_codec(spec, model=model).version for model in (tiny_bundle, tmp_path / "with-partial"))
+        assert (before == after) == (spec == "versacodec-direct:task=salient")

@@ -1,6 +1,7 @@
 """Task-structured streams: region finders, profiles, partial streams (DISCOVER)."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch
 from PIL import Image
 
 from conftest import natural_image, shared_dir
+from versacodec.codec import Codec
 from versacodec.container.format import SectionKind, Stream, latent_part
 from versacodec.errors import InputError, StreamError
 from versacodec.interfaces.cli import main
@@ -169,3 +171,42 @@ def test_extract_can_also_truncate_a_layered_task_stream(tmp_path, tiny_bundle, 
     assert tiny_codec.decompress(base).image.size == (256, 192)
     assert main(["extract", str(source), "--task", "salient", "--layers", "4", "-o", str(tmp_path / "x.vcx")]) == 2
     assert "keep between 1 and 3" in capsys.readouterr().err
+
+
+def test_a_partial_synthesis_decodes_only_streams_with_dropped_sections(tmp_path, tiny_bundle, tiny_codec, image,
+                                                                         capsys):
+    from versacodec.latent_codec.partial_synthesis import PartialSynthesis
+
+    partial_synthesis = PartialSynthesis.from_codec(tiny_codec.latent_codec)
+    for parameter in partial_synthesis.parameters():  # a different synthesis, as mask training makes
+        parameter.data.add_(torch.randn_like(parameter) * 0.05)
+    partial_synthesis.save_pretrained(tmp_path / "partial")
+    code = main(["bundle", "--autoencoder", str(tiny_bundle / "autoencoder"), "--latent-codec",
+                 str(tiny_bundle / "latent_codec"), "--partial-synthesis", str(tmp_path / "partial"),
+                 "--model-id", tiny_codec.model_id, "--fp32", "-o", str(tmp_path / "bundle")])
+    assert code == 0 and "partial streams with their own synthesis" in capsys.readouterr().out
+    with_partial = Codec.from_pretrained(tmp_path / "bundle")
+    assert with_partial.weights_hash == tiny_codec.weights_hash  # no stream changes
+    full = tiny_codec.compress(image, quality=60, task="boxes", boxes=BOXES).data
+    partial = extract_task(full, "boxes")
+    same = [np.asarray(codec.decompress(full).image) for codec in (tiny_codec, with_partial)]
+    assert np.array_equal(*same)
+    plain, composed = (codec.decode_latent(Stream.from_bytes(partial)) for codec in (tiny_codec, with_partial))
+    assert not torch.equal(plain, composed)
+    y_hat = tiny_codec.latent_codec.decode_y(tiny_codec.compressed_latent(Stream.from_bytes(partial)), 60)
+    assert torch.equal(composed, partial_synthesis(y_hat.float()))
+
+
+def test_a_partial_synthesis_for_another_codec_is_refused(tmp_path, tiny_bundle):
+    from versacodec.bundle import BundleManifest, read_manifest, write_manifest
+    from versacodec.errors import ModelError
+    from versacodec.latent_codec.partial_synthesis import PartialSynthesis, PartialSynthesisConfig
+
+    shutil.copytree(tiny_bundle, tmp_path / "bundle")
+    PartialSynthesis(PartialSynthesisConfig(y_channels=7, width=8, latent_channels=4, blocks=1)).save_pretrained(
+        tmp_path / "bundle" / "partial_synthesis")
+    manifest = read_manifest(tmp_path / "bundle")
+    components = manifest.components | {"partial_synthesis": "partial_synthesis"}
+    write_manifest(tmp_path / "bundle", BundleManifest(manifest.model_id, components))
+    with pytest.raises(ModelError, match="partial synthesis for 7 y channels"):
+        Codec.from_pretrained(tmp_path / "bundle")

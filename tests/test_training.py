@@ -121,11 +121,14 @@ def test_bad_configs_are_input_errors(tmp_path, text, message):
         load_yaml_config(path, CONFIGS)
 
 
-@pytest.mark.parametrize("name", ["autoencoder", "autoencoder_decoder", "latent_codec", "prior", "control_stage1",
-                                  "control_stage2", "control_stage3"])
-def test_shipped_configs_load(name):
-    stage, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", CONFIGS)
-    assert stage == name.split("_stage")[0].removesuffix("_decoder") and config.schedule.steps > 0
+@pytest.mark.parametrize(("name", "stage"), [
+    ("autoencoder", "autoencoder"), ("autoencoder_decoder", "autoencoder"), ("latent_codec", "latent_codec"),
+    ("prior", "prior"), ("control_stage1", "control"), ("control_stage2", "control"), ("control_stage3", "control"),
+    ("partial_synthesis", "control"),
+])
+def test_shipped_configs_load(name, stage):
+    loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", CONFIGS)
+    assert loaded == stage and config.schedule.steps > 0
 
 
 @pytest.mark.parametrize("name", ["latent_codec", "prior", "control_stage1", "control_stage2", "control_stage3"])
@@ -204,3 +207,33 @@ def test_decoder_only_fine_tuning_needs_a_trained_autoencoder(tmp_path):
     stage_name, parsed = load_yaml_config(config, CONFIGS)
     with pytest.raises(InputError, match="set init_from"):
         STAGES[stage_name][1](parsed)
+
+
+def test_partial_synthesis_training_leaves_the_control_branch_and_exports_the_component(tmp_path, generative_bundle):
+    from diffusers import ControlNetModel
+
+    from versacodec.latent_codec.model import LatentCodec
+    from versacodec.latent_codec.partial_synthesis import PartialSynthesis
+
+    final = run_yaml_stage(tmp_path, 5, f"""stage: control
+autoencoder: {generative_bundle / 'autoencoder'}
+prior: {generative_bundle / 'generative'}
+init_from: {generative_bundle}
+cache_dir: {tmp_path / 'cache'}
+latent_crop: 8
+train_codec: decoder
+train_control: false
+drop_fraction: [0.2, 0.6]
+loss: {{semantic: 0.0}}
+schedule: {{output_dir: {tmp_path / 'run'}, data_dir: DATA, steps: 2, batch_size: 2, validation_images: 2,
+            learning_rate: 1.0e-2, warmup_steps: 1}}
+""")
+    start, trained = (LatentCodec.from_pretrained(root / "latent_codec").state_dict()
+                      for root in (generative_bundle, final))
+    assert all(torch.equal(start[k], trained[k]) for k in start if not k.startswith("synthesis."))
+    partial = PartialSynthesis.from_pretrained(final / "partial_synthesis").synthesis.state_dict()
+    assert all(torch.equal(partial[k], trained["synthesis." + k]) for k in partial)
+    assert any(not torch.equal(partial[k], start["synthesis." + k]) for k in partial)
+    control = [ControlNetModel.from_pretrained(root / "generative/controlnet", local_files_only=True)
+               for root in (generative_bundle, final)]
+    assert all(torch.equal(a, b) for a, b in zip(control[0].parameters(), control[1].parameters(), strict=True))

@@ -4,6 +4,7 @@
     autoencoder/       save_pretrained folders, one per component
     latent_codec/
     generative/        optional (the generative decoder)
+    partial_synthesis/ optional (decodes streams whose sections were extracted away)
 
 The weights hash written into every stream covers the components that define the bitstream
 (autoencoder and latent codec); a stream made by other weights is refused with both ids named.

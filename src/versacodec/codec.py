@@ -25,9 +25,11 @@ from versacodec.container.format import (
     put_varint,
 )
 from versacodec.determinism import reproducible_inference
-from versacodec.errors import InputError, StreamError, VersacodecError
+from versacodec.errors import InputError, ModelError, StreamError, VersacodecError
 from versacodec.imaging import LoadedImage, open_image, pad_to_multiple, to_pil
 from versacodec.latent_codec.model import CompressedLatent, LatentCodec
+from versacodec.latent_codec.partial_synthesis import COMPONENT as PARTIAL_SYNTHESIS
+from versacodec.latent_codec.partial_synthesis import PartialSynthesis
 from versacodec.latent_codec.rate_control import highest_quality_within
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.latent_space.autoencoder import Autoencoder
@@ -87,6 +89,7 @@ class Codec:
         self.max_pixels = pixel_limit(max_pixels)
         self.max_memory = memory_limit(max_memory)
         self.block = self.autoencoder.factor * LatentCodec.block_size
+        self.partial_synthesis = self._load_partial_synthesis()
         generative = self.manifest.path(root, "generative")
         self.generative = None
         if generative is not None:
@@ -94,6 +97,17 @@ class Codec:
 
             self.generative = GenerativeDecoder.from_pretrained(generative)
         self._tagger = None
+
+    def _load_partial_synthesis(self) -> PartialSynthesis | None:
+        folder = self.manifest.path(self.root, PARTIAL_SYNTHESIS)
+        if folder is None:
+            return None
+        module = PartialSynthesis.from_pretrained(folder)
+        if not module.fits(self.latent_codec):
+            raise ModelError(f"{folder}: partial synthesis for {module.config.y_channels} y channels → "
+                             f"{module.config.latent_channels}, but the latent codec has "
+                             f"{self.latent_codec.config.y_channels} → {self.latent_codec.config.latent_channels}")
+        return module.eval()
 
     @classmethod
     def from_pretrained(cls, model: str | Path | None = None, max_pixels: int | None = None,
@@ -288,7 +302,11 @@ class Codec:
         """The decoded latent, and for a palette-only prefix the diffusion start timestep its
         encoder wrote (None: the generative decoder's default; 0: no diffusion)."""
         if stream.sections_of(SectionKind.HYPERPRIOR) or not stream.sections_of(SectionKind.LAYER):
-            return self.latent_codec.decompress(self.compressed_latent(stream), stream.header.quality), None
+            compressed = self.compressed_latent(stream)
+            if self.partial_synthesis is not None and any(part is None for part in compressed.parts):
+                y_hat = self.latent_codec.decode_y(compressed, stream.header.quality)
+                return self.partial_synthesis(y_hat.float()), None
+            return self.latent_codec.decompress(compressed, stream.header.quality), None
         layers = read_layers(stream)
         header = stream.header
         factor = self.autoencoder.factor

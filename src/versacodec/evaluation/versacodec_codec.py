@@ -84,6 +84,9 @@ class VersacodecCodec:
         if self.options.get("decoder", self.codec.default_decoder) == "generative":
             generative = component_hash(self.codec.root, self.codec.manifest, "generative")
             version += f", generative decoder {generative.hex()[:12]}"
+        partial = component_hash(self.codec.root, self.codec.manifest, "partial_synthesis")
+        if self.extract and partial is not None:  # only streams with dropped sections use it
+            version += f", partial synthesis {partial.hex()[:12]}"
         return version
 
     @cached_property

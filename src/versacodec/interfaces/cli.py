@@ -136,10 +136,12 @@ def _bundle(args: argparse.Namespace) -> int:
     from versacodec.training.bundle import assemble_bundle, bundle_size
 
     output = assemble_bundle(Path(args.output), args.model_id, Path(args.autoencoder), Path(args.latent_codec),
-                             Path(args.generative) if args.generative else None, half=not args.fp32)
+                             Path(args.generative) if args.generative else None, half=not args.fp32,
+                             partial_synthesis=Path(args.partial_synthesis) if args.partial_synthesis else None)
     codec = Codec.from_pretrained(output)  # proves the bundle loads strictly
+    partial = ", partial streams with their own synthesis" if codec.partial_synthesis is not None else ""
     print(f"{output}: model {codec.model_id} (weights {codec.weights_hash.hex()}), "
-          f"{bundle_size(output) / 1e6:.1f} MB, decoders: {codec.default_decoder} by default")
+          f"{bundle_size(output) / 1e6:.1f} MB, decoders: {codec.default_decoder} by default{partial}")
     return 0
 
 
@@ -333,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--autoencoder", required=True, help="autoencoder folder (save_pretrained)")
     bundle.add_argument("--latent-codec", required=True, help="latent codec folder")
     bundle.add_argument("--generative", help="generative decoder folder (unet/, controlnet/, tags/, ...)")
+    bundle.add_argument("--partial-synthesis",
+                        help="synthesis trained on dropped regions (a control run's final/partial_synthesis), "
+                             "used only for streams whose sections were extracted away")
     bundle.add_argument("--model-id", required=True, help="name written into every stream")
     bundle.add_argument("-o", "--output", required=True, help="new folder for the bundle")
     bundle.add_argument("--fp32", action="store_true", help="keep float32 weights")

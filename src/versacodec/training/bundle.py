@@ -34,12 +34,13 @@ def _copy_component(source: Path, target: Path, half: bool) -> None:
 
 
 def assemble_bundle(output: Path, model_id: str, autoencoder: Path, latent_codec: Path,
-                    generative: Path | None = None, half: bool = True) -> Path:
+                    generative: Path | None = None, half: bool = True,
+                    partial_synthesis: Path | None = None) -> Path:
     if output.exists() and any(output.iterdir()):
         raise InputError(f"{output} exists and is not empty; choose a new folder")
     components = {"autoencoder": autoencoder, "latent_codec": latent_codec}
-    if generative is not None:
-        components["generative"] = generative
+    optional = {"generative": generative, "partial_synthesis": partial_synthesis}
+    components |= {name: folder for name, folder in optional.items() if folder is not None}
     for source in components.values():  # before writing anything: no half-made bundle on a bad path
         if not Path(source).is_dir():
             raise InputError(f"{source} is not a trained component folder")

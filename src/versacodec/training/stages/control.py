@@ -23,6 +23,8 @@ from versacodec.generative.losses import SemanticLossConfig, semantic_consistenc
 from versacodec.generative.schedule import NoiseSchedule
 from versacodec.generative.tags import TagEmbedding
 from versacodec.latent_codec.model import LatentCodec
+from versacodec.latent_codec.partial_synthesis import COMPONENT as PARTIAL_SYNTHESIS
+from versacodec.latent_codec.partial_synthesis import PartialSynthesis
 from versacodec.modeling import freeze
 from versacodec.training.config import ScheduleConfig
 from versacodec.training.latent_data import LatentTrainingData, drop_tags
@@ -50,6 +52,9 @@ class ControlStageConfig:
     levels: tuple[float, float] = (0.0, 5.0)  # rate levels drawn uniformly from this range
     train_codec: str = "all"  # "all", "decoder" (synthesis only: DISCOVER stage II) or "none"
     drop_fraction: tuple[float, float] = (0.0, 0.0)  # stage II: share of y positions dropped per sample
+    # false: the control branch stays as `init_from` left it, so only the codec part named by
+    # `train_codec` learns (a synthesis for partial streams that leaves full-stream decoding alone)
+    train_control: bool = True
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss: ControlLoss = field(default_factory=ControlLoss)
     generative: GenerativeConfig = field(default_factory=GenerativeConfig)
@@ -111,6 +116,7 @@ class ControlStage:
             codec.synthesis.requires_grad_(True)
         controlnet = (ControlNetModel.from_pretrained(start / "generative" / "controlnet", local_files_only=True)
                       if start else control_branch(unet))
+        controlnet.requires_grad_(config.train_control)
         self.model = JointModel(codec, controlnet, unet, config.loss.semantic_config)
         self.noise = NoiseSchedule(self.scheduler)
         self.data = LatentTrainingData(config.autoencoder, config.cache_dir, config.latent_crop, self.schedule,
@@ -162,6 +168,8 @@ class ControlStage:
         codec = self.model.codec.cpu().eval()
         codec.build_tables()
         codec.save_pretrained(directory / "latent_codec")
+        if self.config.train_codec == "decoder" and self.config.drop_fraction[1] > 0:
+            PartialSynthesis.from_codec(codec).save_pretrained(directory / PARTIAL_SYNTHESIS)
         decoder = GenerativeDecoder(self.model.unet.cpu(), self.model.controlnet.cpu().eval(), self.tags.cpu(),
                                     self.scheduler, self.config.generative)
         decoder.save_pretrained(directory / "generative")
