@@ -85,3 +85,26 @@ def test_streams_fine_enough_for_the_table_decode_without_diffusion(generative_c
             return np.array_equal(*decoded)
 
         assert same(fine) and not same(coarse)
+
+
+def test_partial_streams_take_their_own_start(generative_codec):
+    from versacodec.semantics.partial import extract_task
+    from versacodec.semantics.regions import Region
+
+    image = natural_image(160, 128, seed=5)
+    full = generative_codec.compress(image, quality=80, task="boxes",
+                                     boxes=[Region("thing", (8.0, 8.0, 70.0, 60.0))]).data
+    partial = extract_task(full, "boxes")
+
+    def same(data: bytes) -> bool:
+        decoded = (np.asarray(generative_codec.decompress(data, decoder=d).image) for d in ("generative", "direct"))
+        return np.array_equal(*decoded)
+
+    with generative_settings(generative_codec, one_step_timesteps_by_quality=((50, 0),), partial_stream_timestep=300):
+        assert same(full) and not same(partial)
+    with generative_settings(generative_codec, one_step_timesteps_by_quality=((0, 300),), partial_stream_timestep=0):
+        assert same(partial) and not same(full)
+    from versacodec.generative.decoder import GenerativeConfig
+
+    with pytest.raises(ModelError, match="partial_stream_timestep"):
+        GenerativeConfig(partial_stream_timestep=1000)

@@ -299,14 +299,18 @@ class Codec:
         return self.decode_latent_and_start(stream)[0]
 
     def decode_latent_and_start(self, stream: Stream) -> tuple[torch.Tensor, int | None]:
-        """The decoded latent, and for a palette-only prefix the diffusion start timestep its
-        encoder wrote (None: the generative decoder's default; 0: no diffusion)."""
+        """The decoded latent and the diffusion start for it: a palette-only prefix's is written by
+        its encoder, a partial stream's is the generative decoder's `partial_stream_timestep`
+        (None: the generative decoder's default; 0: no diffusion)."""
         if stream.sections_of(SectionKind.HYPERPRIOR) or not stream.sections_of(SectionKind.LAYER):
             compressed = self.compressed_latent(stream)
-            if self.partial_synthesis is not None and any(part is None for part in compressed.parts):
-                y_hat = self.latent_codec.decode_y(compressed, stream.header.quality)
-                return self.partial_synthesis(y_hat.float()), None
-            return self.latent_codec.decompress(compressed, stream.header.quality), None
+            if not any(part is None for part in compressed.parts):
+                return self.latent_codec.decompress(compressed, stream.header.quality), None
+            partial_start = None if self.generative is None else self.generative.config.partial_stream_timestep
+            if self.partial_synthesis is None:
+                return self.latent_codec.decompress(compressed, stream.header.quality), partial_start
+            y_hat = self.latent_codec.decode_y(compressed, stream.header.quality)
+            return self.partial_synthesis(y_hat.float()), partial_start
         layers = read_layers(stream)
         header = stream.header
         factor = self.autoencoder.factor

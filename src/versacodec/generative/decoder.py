@@ -44,11 +44,18 @@ class GenerativeConfig:
     # use the last entry; empty: one_step_timestep); 0 decodes the prefix without diffusion.
     # benchmarks/calibrate_generative.py measures it.
     layer_start_timesteps: tuple[int, ...] = ()
+    # Start timestep for streams whose background was extracted away: the dropped regions hold
+    # only predicted means and need more of the prior than a full stream of the same quality.
+    # None: start them like a full stream.
+    partial_stream_timestep: int | None = None
 
     def __post_init__(self) -> None:
         if not all(0 <= start < TRAIN_TIMESTEPS for start in self.layer_start_timesteps):
             raise ModelError(f"layer_start_timesteps must lie in [0, {TRAIN_TIMESTEPS}), "
                              f"not {self.layer_start_timesteps}")
+        if self.partial_stream_timestep is not None and not 0 <= self.partial_stream_timestep < TRAIN_TIMESTEPS:
+            raise ModelError(f"partial_stream_timestep must lie in [0, {TRAIN_TIMESTEPS}), "
+                             f"not {self.partial_stream_timestep}")
         table = tuple(tuple(pair) for pair in self.one_step_timesteps_by_quality)
         qualities = [pair[0] for pair in table]
         if (any(len(pair) != 2 or not 0 <= pair[1] < TRAIN_TIMESTEPS for pair in table)
