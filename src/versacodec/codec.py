@@ -339,7 +339,7 @@ class Codec:
             if decoder == "generative":
                 timesteps = self.generative.schedule.num_train_timesteps
                 if start is not None and start >= timesteps:
-                    raise StreamError(f"corrupted: layer start timestep {start} is past the schedule's {timesteps}")
+                    raise StreamError(f"corrupted: start timestep {start} is past the schedule's {timesteps}")
                 strength = None if start is None else start / (timesteps - 1)
                 latent = self.generative.sample(latent, tags, steps=steps, cfg=cfg, strength=strength,
                                                 seed=header.seed if seed is None else seed, quality=header.quality)
