@@ -106,6 +106,23 @@ def test_generative_results_are_versioned_by_the_generative_decoder(generative_b
     assert versions[("generative", str(generative_bundle))] != versions[("generative", str(changed))]
 
 
+def test_generative_records_are_versioned_by_the_settings_their_streams_read(generative_bundle, tmp_path):
+    """The partial-stream start is read only by streams with dropped sections: retuning it must
+    renew their records and keep every full stream's."""
+    import json
+    import shutil
+
+    changed = tmp_path / "changed"
+    shutil.copytree(generative_bundle, changed)
+    settings = changed / "generative" / "generative.json"
+    values = json.loads(settings.read_text())
+    values["partial_stream_timestep"] = 123 if values.get("partial_stream_timestep") != 123 else 321
+    settings.write_text(json.dumps(values))
+    for spec in ("versacodec-generative:task=salient", "versacodec-generative:task=salient:extract=true"):
+        before, after = (make_codec(spec, model=model).version for model in (generative_bundle, changed))
+        assert (before == after) == (spec == "versacodec-generative:task=salient")
+
+
 def test_layered_streams_are_versioned_by_the_layer_start_table(generative_bundle, tmp_path):
     """The encoder writes the generative decoder's calibrated layer starts into layered streams,
     so cached layered streams must not outlive a new calibration; plain streams may."""

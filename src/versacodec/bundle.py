@@ -64,15 +64,18 @@ def weights_hash(root: Path, manifest: BundleManifest) -> bytes:
     return digest.digest()[:HASH_BYTES]
 
 
-def component_hash(root: Path, manifest: BundleManifest, component: str) -> bytes | None:
-    """A digest of every file of one component (weights and settings), or None when the bundle
-    has no such component. Results of a decoder that does not shape the bitstream (the generative
-    one) are told apart by this, since the bitstream's weights hash does not cover it."""
+def component_hash(root: Path, manifest: BundleManifest, component: str,
+                   exclude: frozenset[str] = frozenset()) -> bytes | None:
+    """A digest of every file of one component (weights and settings) but those named in
+    `exclude` (paths relative to the component), or None when the bundle has no such component.
+    Results of a decoder that does not shape the bitstream (the generative one) are told apart by
+    this, since the bitstream's weights hash does not cover it."""
     folder = manifest.path(root, component)
     if folder is None:
         return None
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    files = (p for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).as_posix() not in exclude)
+    for path in sorted(files):
         digest.update(str(path.relative_to(folder)).encode() + b"\0" + bytes.fromhex(file_sha256(path)))
     return digest.digest()[:HASH_BYTES]
 

@@ -12,7 +12,9 @@ then applies to the full stream and the measured bpp is that of what is actually
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,12 +84,24 @@ class VersacodecCodec:
         options = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()))
         version = f"{self._encoder_version}, {options}"
         if self.options.get("decoder", self.codec.default_decoder) == "generative":
-            generative = component_hash(self.codec.root, self.codec.manifest, "generative")
-            version += f", generative decoder {generative.hex()[:12]}"
+            version += f", generative decoder {self._generative_digest}"
         partial = component_hash(self.codec.root, self.codec.manifest, "partial_synthesis")
         if self.extract and partial is not None:  # only streams with dropped sections use it
             version += f", partial synthesis {partial.hex()[:12]}"
         return version
+
+    @property
+    def _generative_digest(self) -> str:
+        """The generative decoder's weights and the settings this spec's streams read, so that
+        retuning a setting other streams never read (a partial-stream start, say) keeps their
+        records."""
+        from versacodec.bundle import component_hash
+        from versacodec.generative.decoder import CONFIG_NAME
+
+        weights = component_hash(self.codec.root, self.codec.manifest, "generative", frozenset({CONFIG_NAME}))
+        settings = self.codec.generative.config.settings_read_by_decoding(partial_streams=self.extract)
+        digest = hashlib.sha256(weights + json.dumps(settings, sort_keys=True).encode())
+        return digest.hexdigest()[:12]
 
     @cached_property
     def _encoder_version(self) -> str:

@@ -64,6 +64,16 @@ class GenerativeConfig:
                              f"with timesteps in [0, {TRAIN_TIMESTEPS}), not {self.one_step_timesteps_by_quality}")
         object.__setattr__(self, "one_step_timesteps_by_quality", table)
 
+    def settings_read_by_decoding(self, partial_streams: bool) -> dict:
+        """The settings that decoding a stream reads (evaluation versions its records by them):
+        the layer starts are written into layered streams by the encoder, and the partial-stream
+        start concerns only streams whose background was extracted away."""
+        settings = dataclasses.asdict(self)
+        del settings["layer_start_timesteps"]
+        if not partial_streams:
+            del settings["partial_stream_timestep"]
+        return settings
+
     def one_step_start(self, quality: int | None) -> int:
         """The one-step mode's start timestep for a stream of this quality (None: unknown)."""
         start = self.one_step_timestep
