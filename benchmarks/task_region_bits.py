@@ -6,7 +6,9 @@ what a profile's margin and score threshold cost before measuring mAP with `vers
 
 It also prints what the task structure itself costs: the task stream's bytes against a plain
 stream at the quality rate control gives the plain stream, split into the region map and the
-latent (whose region sections code without the background's context).
+latent (whose region sections code without the background's context), and what the regions
+cover: their share of the pixels and of the ground-truth objects (at least half of an object's
+box inside), since objects outside them are not in the partial stream.
 
     .venv/bin/python benchmarks/task_region_bits.py detection my-profile.yaml [--images 24] [--bpp 0.1]
 """
@@ -14,12 +16,15 @@ latent (whose region sections code without the background's context).
 from __future__ import annotations
 
 import argparse
+import json
 
+import torch
 from PIL import Image
 
 from versacodec.codec import Codec
 from versacodec.container.format import SectionKind
 from versacodec.evaluation.datasets import open_dataset
+from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.semantics.partial import extract_task
 
 
@@ -31,7 +36,9 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="model bundle (default: the shipped one)")
     args = parser.parse_args()
     codec = Codec.from_pretrained(args.model)
-    items = open_dataset("coco", args.images).items
+    dataset = open_dataset("coco", args.images)
+    items = dataset.items
+    objects = _ground_truth_boxes(dataset.annotations)
     images = []
     for item in items:
         with Image.open(item.path) as source:
@@ -41,10 +48,17 @@ def main() -> None:
     plain_latent = sum(_bytes_of(codec, encoded.data, SectionKind.LATENT) for encoded in plain)
     for task in args.profiles:
         full_bytes = partial_bytes = pixels = same_quality = region_map = latent = 0
-        for image, reference in zip(images, plain, strict=True):
-            full = codec.compress(image, bpp=args.bpp, task=task).data
+        region_pixels = covered = total = 0
+        for item, image, reference in zip(items, images, plain, strict=True):
+            encoded = codec.compress(image, bpp=args.bpp, task=task)
+            full = encoded.data
             full_bytes += len(full)
             partial_bytes += len(extract_task(full, task))
+            inside = _region_pixels(codec, encoded)
+            region_pixels += int(inside.sum())
+            for x0, y0, x1, y1 in objects.get(item.coco_id, []):
+                total += 1
+                covered += bool(inside[y0:y1, x0:x1].float().mean() >= 0.5)
             pixels += image.width * image.height
             structured = codec.compress(image, quality=reference.quality, task=task).data
             same_quality += len(structured)
@@ -53,8 +67,32 @@ def main() -> None:
         print(f"{task}: full {full_bytes * 8 / pixels:.4f} bpp, partial {partial_bytes * 8 / pixels:.4f} bpp, "
               f"saving {100 * (1 - partial_bytes / full_bytes):.1f} % ({len(items)} images); at the plain "
               f"stream's quality the task stream costs {_percent(same_quality - plain_bytes, plain_bytes)} more "
-              f"(region map {_percent(region_map, plain_bytes)}, latent {_percent(latent - plain_latent, plain_bytes)})",
-              flush=True)
+              f"(region map {_percent(region_map, plain_bytes)}, "
+              f"latent {_percent(latent - plain_latent, plain_bytes)}); "
+              f"regions cover {_percent(region_pixels, pixels)} of the pixels and {covered} of {total} "
+              f"ground-truth objects ({_percent(covered, total)})", flush=True)
+
+
+def _ground_truth_boxes(annotations) -> dict[int, list[tuple[int, int, int, int]]]:
+    """COCO image id → its non-crowd object boxes as pixel (x0, y0, x1, y1), at least 1 px wide."""
+    boxes: dict[int, list[tuple[int, int, int, int]]] = {}
+    for annotation in json.loads(annotations.read_text())["annotations"]:
+        if not annotation.get("iscrowd"):
+            x, y, width, height = annotation["bbox"]
+            box = (int(x), int(y), max(int(x) + 1, int(x + width)), max(int(y) + 1, int(y + height)))
+            boxes.setdefault(annotation["image_id"], []).append(box)
+    return boxes
+
+
+def _region_pixels(codec: Codec, encoded) -> torch.Tensor:
+    """(height, width) bool: the image pixels whose latent the stream's task regions carry."""
+    cell = codec.autoencoder.factor * LATENT_TO_Y_STRIDE
+    grid = (encoded.padded_height // cell, encoded.padded_width // cell)
+    mask = torch.zeros(grid, dtype=torch.bool)
+    for region_set in encoded.regions:
+        mask |= region_set.mask(grid)
+    pixels = mask.repeat_interleave(cell, 0).repeat_interleave(cell, 1)
+    return pixels[: encoded.height, : encoded.width]
 
 
 def _bytes_of(codec: Codec, data: bytes, kind: SectionKind) -> int:
