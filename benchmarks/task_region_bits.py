@@ -19,11 +19,10 @@ import argparse
 import json
 
 import torch
-from PIL import Image
 
 from versacodec.codec import Codec
 from versacodec.container.format import SectionKind
-from versacodec.evaluation.datasets import open_dataset
+from versacodec.evaluation.datasets import load_image, open_dataset
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.semantics.partial import extract_task
 
@@ -39,10 +38,7 @@ def main() -> None:
     dataset = open_dataset("coco", args.images)
     items = dataset.items
     objects = _ground_truth_boxes(dataset.annotations)
-    images = []
-    for item in items:
-        with Image.open(item.path) as source:
-            images.append(source.convert("RGB"))
+    images = [load_image(item.path) for item in items]  # as `versacodec eval` reads them
     plain = [codec.compress(image, bpp=args.bpp) for image in images]
     plain_bytes = sum(len(encoded.data) for encoded in plain)
     plain_latent = sum(_bytes_of(codec, encoded.data, SectionKind.LATENT) for encoded in plain)
