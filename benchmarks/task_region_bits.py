@@ -23,7 +23,6 @@ import torch
 from versacodec.codec import Codec
 from versacodec.container.format import SectionKind
 from versacodec.evaluation.datasets import load_image, open_dataset
-from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.semantics.partial import extract_task
 
 
@@ -82,7 +81,7 @@ def _ground_truth_boxes(annotations) -> dict[int, list[tuple[int, int, int, int]
 
 def _region_pixels(codec: Codec, encoded) -> torch.Tensor:
     """(height, width) bool: the image pixels whose latent the stream's task regions carry."""
-    cell = codec.autoencoder.factor * LATENT_TO_Y_STRIDE
+    cell = codec.region_cell
     grid = (encoded.padded_height // cell, encoded.padded_width // cell)
     mask = torch.zeros(grid, dtype=torch.bool)
     for region_set in encoded.regions:

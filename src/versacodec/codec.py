@@ -176,9 +176,13 @@ class Codec:
         return EncodedImage(data, chosen, loaded.width, loaded.height, padded.shape[-1], padded.shape[-2],
                             list(loaded.notes), region_sets)
 
+    @property
+    def region_cell(self) -> int:
+        """Pixels per side of one cell of y's grid, on which task regions are placed."""
+        return self.autoencoder.factor * LATENT_TO_Y_STRIDE
+
     def _y_grid(self, padded_height: int, padded_width: int) -> tuple[int, int]:
-        cell = self.autoencoder.factor * LATENT_TO_Y_STRIDE
-        return padded_height // cell, padded_width // cell
+        return padded_height // self.region_cell, padded_width // self.region_cell
 
     def _find_regions(self, loaded: LoadedImage, padded: torch.Tensor, task: str, boxes) -> RegionSet:
         from versacodec.semantics.profiles import load_profile
@@ -188,9 +192,8 @@ class Codec:
         if isinstance(boxes, str | Path):
             boxes = load_boxes(boxes)
         regions = find_regions(profile, to_pil(loaded.pixels), boxes)
-        cell = self.autoencoder.factor * LATENT_TO_Y_STRIDE
         grid = self._y_grid(padded.shape[-2], padded.shape[-1])
-        return RegionSet(profile.name, tuple(region_grid_boxes(regions, profile.margin, cell, grid)))
+        return RegionSet(profile.name, tuple(region_grid_boxes(regions, profile.margin, self.region_cell, grid)))
 
     def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
         """Autoencoder encode, in overlapping tiles for large images (bounded memory). Tiles are cut
@@ -211,7 +214,7 @@ class Codec:
         padded = math.ceil(width / self.block) * math.ceil(height / self.block) * self.block**2
         factor = self.autoencoder.factor
         c, ae = self.latent_codec.config, self.autoencoder.config
-        y_pixels = padded / (factor * LATENT_TO_Y_STRIDE) ** 2
+        y_pixels = padded / self.region_cell**2
         # float64 coding networks (the 5×5 spatial context is the widest unfold), float32 synthesis
         coding = 8 * (max(c.groups) * 25 + LIVE_ACTIVATIONS * (c.y_channels + 2 * c.context_hidden))
         synthesis = 4 * c.width * (9 + LIVE_ACTIVATIONS)
