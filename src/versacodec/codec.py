@@ -35,7 +35,7 @@ from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.layers.scalable import decode_palette, palette_sections, read_layers
 from versacodec.limits import MEMORY_VARIABLE, format_size, memory_limit
-from versacodec.semantics.region_map import RegionSet, pack_region_map, unpack_region_map
+from versacodec.semantics.region_map import RegionSet, pack_region_map, read_region_sets
 from versacodec.semantics.tag_stream import pack_tags, unpack_tags
 from versacodec.tiling import tiled_map
 
@@ -250,7 +250,7 @@ class Codec:
         sections = [] if tags is None else [Section(SectionKind.TAGS, pack_tags(tags), flags=0)]
         sections += [*layer_sections, Section(SectionKind.HYPERPRIOR, compressed.hyperprior)]
         if region_sets:
-            sections.append(Section(SectionKind.REGION_MAP, pack_region_map(region_sets)))
+            sections.append(Section(SectionKind.REGION_MAP, pack_region_map(region_sets, compressed.y_shape)))
         sections += [Section(SectionKind.LATENT, put_varint(index) + part)
                      for index, part in enumerate(compressed.parts)]
         return Stream(header, sections)
@@ -283,10 +283,7 @@ class Codec:
         header = stream.header
         grid = self._y_grid(math.ceil(header.height / self.block) * self.block,
                             math.ceil(header.width / self.block) * self.block)
-        maps = stream.sections_of(SectionKind.REGION_MAP)
-        if len(maps) > 1:
-            raise StreamError("corrupted: more than one region map")
-        region_sets = unpack_region_map(maps[0].payload, grid) if maps else []
+        region_sets = read_region_sets(stream, grid)
         parts: list[bytes | None] = [None] * (len(region_sets) + 1)
         for section in stream.sections_of(SectionKind.LATENT):
             index, payload = latent_part(section)

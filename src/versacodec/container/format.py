@@ -37,9 +37,13 @@ class SectionKind(enum.IntEnum):
     HYPERPRIOR = 1  # side information z; always needed
     LATENT = 2  # latent groups y (one section per region set when task-structured)
     TAGS = 3  # semantic tag ids for the generative decoder
-    REGION_MAP = 4  # which latent positions each region section covers
+    REGION_MAP_V1 = 4  # read only: the region map before its label table
     LAYER = 5  # one scalable layer (palette base or refinement)
     METADATA = 6  # UTF-8 JSON, informational only
+    REGION_MAP = 7  # which latent positions each region section covers
+
+
+REGION_MAP_KINDS = (SectionKind.REGION_MAP, SectionKind.REGION_MAP_V1)
 
 
 SECTION_CRITICAL = 0x01  # a reader that does not know the kind must refuse the stream

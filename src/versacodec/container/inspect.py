@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from versacodec.container.format import (
     FORMAT_VERSION,
+    REGION_MAP_KINDS,
     SECTION_CRITICAL,
     Section,
     SectionKind,
@@ -42,10 +43,10 @@ def _details(section: Section, stream: Stream) -> dict:
 
         ids = unpack_tags(section.payload)
         return {"tags": [class_names()[i] for i in ids], "tag_ids": ids, "bits": len(section.payload) * 8}
-    if section.kind == SectionKind.REGION_MAP:
-        from versacodec.semantics.region_map import unpack_region_map
+    if section.kind in REGION_MAP_KINDS:
+        from versacodec.semantics.region_map import unpack_region_section
 
-        sets = unpack_region_map(section.payload, (1 << 30, 1 << 30))
+        sets = unpack_region_section(section)
         return {"sets": [{"task": s.name, "regions": len(s.boxes), "labels": sorted({b[0] for b in s.boxes})}
                          for s in sets]}
     if section.kind == SectionKind.LAYER:

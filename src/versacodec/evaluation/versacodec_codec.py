@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from versacodec.container.format import SectionKind
 from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cache import EncodeCache, image_hash
 from versacodec.evaluation.codecs import BudgetTooSmall, EncodedResult
@@ -109,8 +110,9 @@ class VersacodecCodec:
 
         codec = self.codec
         version = f"versacodec {__version__}, model {codec.model_id} (weights {codec.weights_hash.hex()[:12]})"
-        if self.task_profile is not None:  # a changed profile selects other regions: other streams
-            version += f", task profile {self.task_profile.name} {self.task_profile.digest}"
+        if self.task_profile is not None:  # a changed profile or region layout makes other streams
+            version += (f", task profile {self.task_profile.name} {self.task_profile.digest}, "
+                        f"region map kind {int(SectionKind.REGION_MAP)}")
         if "layers" in self.compress_options:  # layered streams carry the calibrated start timesteps
             version += ", layer starts " + "/".join(map(str, codec.layer_start_timesteps))
         return version

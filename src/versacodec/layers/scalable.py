@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from versacodec.container.format import Section, SectionKind, Stream, get_varint, put_varint
+from versacodec.container.format import REGION_MAP_KINDS, Section, SectionKind, Stream, get_varint, put_varint
 from versacodec.entropy.range_coder import SymbolReader, SymbolWriter
 from versacodec.errors import InputError, StreamError
 from versacodec.layers.palette import PaletteLevel, build_palette, read_level, reconstruct, write_level
@@ -93,7 +93,7 @@ def truncate_layers(data: bytes, keep: int) -> bytes:
             kept_palette += 1
             if kept_palette > keep:
                 continue
-        elif section.kind in (SectionKind.HYPERPRIOR, SectionKind.LATENT, SectionKind.REGION_MAP) and keep <= len(
+        elif section.kind in (SectionKind.HYPERPRIOR, SectionKind.LATENT, *REGION_MAP_KINDS) and keep <= len(
                 palette):
             continue
         sections.append(section)
@@ -109,7 +109,7 @@ def layer_summary(stream: Stream, pixels: int) -> list[dict]:
         rows.append({"layer": len(rows) + 1, "kind": "palette", "bytes": layer.coded_size,
                      "prefix_bytes": total, "prefix_bpp": total * 8 / pixels})
     final = [s for s in stream.sections if s.kind in (SectionKind.HYPERPRIOR, SectionKind.LATENT,
-                                                        SectionKind.REGION_MAP)]
+                                                        *REGION_MAP_KINDS)]
     if final and rows:
         size = sum(s.coded_size for s in final)
         total += size

@@ -12,15 +12,11 @@ from pathlib import Path
 
 from versacodec.container.format import SectionKind, Stream, latent_part
 from versacodec.errors import InputError
-from versacodec.semantics.region_map import unpack_region_map
+from versacodec.semantics.region_map import read_region_sets
 
 
 def region_set_names(stream: Stream) -> list[str]:
-    maps = stream.sections_of(SectionKind.REGION_MAP)
-    if not maps:
-        return []
-    # Names only: the grid bound is checked when decoding.
-    return [s.name for s in unpack_region_map(maps[0].payload, (1 << 30, 1 << 30))]
+    return [region_set.name for region_set in read_region_sets(stream)]
 
 
 def extract_task(data: bytes, task: str) -> bytes:
