@@ -12,6 +12,7 @@ from conftest import natural_image, shared_dir
 from versacodec.codec import Codec
 from versacodec.container.format import SectionKind, Stream, latent_part
 from versacodec.errors import InputError, StreamError
+from versacodec.imaging import pad_to_multiple
 from versacodec.interfaces.cli import main
 from versacodec.semantics.partial import extract_task
 from versacodec.semantics.profiles import available_profiles, load_profile
@@ -210,3 +211,18 @@ def test_a_partial_synthesis_for_another_codec_is_refused(tmp_path, tiny_bundle)
     write_manifest(tmp_path / "bundle", BundleManifest(manifest.model_id, components))
     with pytest.raises(ModelError, match="partial synthesis for 7 y channels"):
         Codec.from_pretrained(tmp_path / "bundle")
+
+
+def test_overlapping_region_sets_decode_as_they_were_coded(tiny_codec, image):
+    """Earlier sets claim shared positions when coding; decoding must split them the same way."""
+    codec = tiny_codec.latent_codec
+    latent = tiny_codec.encode_pixels(pad_to_multiple(tiny_codec.load(image).pixels, tiny_codec.block))
+    grid = latent.shape[-2] // 2, latent.shape[-1] // 2
+    first, second = torch.zeros(grid, dtype=torch.bool), torch.zeros(grid, dtype=torch.bool)
+    first[:3, :4], second[1:5, 2:6] = True, True
+    coded = codec.compress_analysed(codec.analyse(latent), 60, (first, second))
+    as_read = coded._replace(regions=(first, second))  # the region map gives each set its whole boxes
+    assert torch.equal(codec.decode_y(as_read, 60), codec.decode_y(coded, 60))  # coded: disjoint masks
+    without_second = as_read._replace(parts=(coded.parts[0], None, None))
+    assert torch.equal(without_second.sent_positions(), first)
+    assert as_read.sent_positions() is None

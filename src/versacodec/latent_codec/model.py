@@ -67,6 +67,19 @@ class CompressedLatent(NamedTuple):
     y_shape: tuple[int, int]  # (height, width) of y; z is y / Y_TO_Z_STRIDE
     regions: tuple[torch.Tensor, ...] = ()  # (h, w) bool masks of the region sets, on y's grid
 
+    def sent_positions(self) -> torch.Tensor | None:
+        """(h, w) bool: the y positions whose parts are present; None when none is missing."""
+        if all(part is not None for part in self.parts):
+            return None
+        regions = disjoint_regions(self.regions, self.y_shape)
+        sent = torch.zeros(self.y_shape, dtype=torch.bool)
+        for part, mask in zip(self.parts, regions, strict=False):
+            if part is not None:
+                sent |= mask
+        if self.parts[-1] is not None:  # the background: what no region set covers
+            sent |= ~torch.stack(regions).any(0) if regions else torch.ones_like(sent)
+        return sent
+
 
 class LatentCodec(PretrainedModule):
     config_class = LatentCodecConfig
@@ -177,7 +190,7 @@ class LatentCodec(PretrainedModule):
         gains = self.gains.for_quality(quality)
         height, width = compressed.y_shape
         z_shape = (1, self.config.z_channels, height // Y_TO_Z_STRIDE, width // Y_TO_Z_STRIDE)
-        passes = self._passes(compressed.regions, (height, width))
+        passes = self._passes(disjoint_regions(compressed.regions, (height, width)), (height, width))
         if len(compressed.parts) != len(passes):
             raise StreamError(f"stream has {len(compressed.parts)} latent parts for {len(passes)} passes")
         *region_parts, background = compressed.parts
