@@ -123,7 +123,7 @@ def palette_prefix_scores(codec: Codec, image: Image.Image) -> list[dict[int, fl
         tags = codec.read_tags(stream)
         decoded = {}
         with reproducible_inference():
-            palette, _ = codec.decode_latent_and_start(stream)
+            palette = codec.decode_latent(stream)
             for start in LAYER_STARTS:
                 latent = codec.generative.sample(palette, tags, steps=1, strength=start / last)
                 decoded[start] = to_pil(codec.decode_pixels(latent)[..., : image.height, : image.width])

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import generative_settings, natural_image
 from versacodec.container.format import SectionKind, Stream
@@ -87,6 +88,18 @@ def test_streams_fine_enough_for_the_table_decode_without_diffusion(generative_c
         assert same(fine) and not same(coarse)
 
 
+def test_sent_regions_are_kept_and_faded_into_the_generated_rest():
+    from versacodec.semantics.partial import keep_sent_regions
+
+    sent = torch.zeros(4, 6, dtype=torch.bool)
+    sent[1:3, 1:4] = True
+    decoded, generated = torch.ones(1, 2, 8, 12), torch.zeros(1, 2, 8, 12)
+    kept = keep_sent_regions(decoded, generated, sent)
+    assert torch.equal(kept[..., 3:5, 3:7], decoded[..., 3:5, 3:7])  # the sent cells, one latent cell in
+    assert torch.equal(kept[..., :1, :], generated[..., :1, :]) and torch.equal(kept[..., :, 9:], generated[..., :, 9:])
+    assert 0 < kept[0, 0, 2, 2] < 1  # the edge is a cross-fade
+
+
 def test_partial_streams_take_their_own_start(generative_codec):
     from versacodec.semantics.partial import extract_task
     from versacodec.semantics.regions import Region
@@ -104,6 +117,14 @@ def test_partial_streams_take_their_own_start(generative_codec):
         assert same(full) and not same(partial)
     with generative_settings(generative_codec, one_step_timesteps_by_quality=((0, 300),), partial_stream_timestep=0):
         assert same(partial) and not same(full)
+    with generative_settings(generative_codec, partial_stream_timestep=300):
+        generated = np.asarray(generative_codec.decompress(partial).image, dtype=float)
+    with generative_settings(generative_codec, partial_stream_timestep=300, partial_stream_keeps_regions=False):
+        all_generated = np.asarray(generative_codec.decompress(partial).image, dtype=float)
+    direct = np.asarray(generative_codec.decompress(partial, decoder="direct").image, dtype=float)
+    inside, outside = np.s_[16:48, 16:64], np.s_[96:, 96:]  # deep in the sent region / in the dropped background
+    assert np.abs(generated - direct)[inside].mean() < 0.25 * np.abs(all_generated - direct)[inside].mean()
+    assert np.array_equal(generated[outside], all_generated[outside])
     from versacodec.generative.decoder import GenerativeConfig
 
     with pytest.raises(ModelError, match="partial_stream_timestep"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,7 @@ from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.layers.scalable import decode_palette, palette_sections, read_layers
 from versacodec.limits import MEMORY_VARIABLE, format_size, memory_limit
+from versacodec.semantics.partial import keep_sent_regions
 from versacodec.semantics.region_map import RegionSet, pack_region_map, read_region_sets
 from versacodec.semantics.tag_stream import pack_tags, unpack_tags
 from versacodec.tiling import tiled_map
@@ -73,6 +75,12 @@ class DecodedImage:
     decoder: str
     pixels: torch.Tensor  # (1, 3, H, W) in [0, 1] before 8-bit rounding
     tags: list[int] = field(default_factory=list)
+
+
+class DecodedLatent(NamedTuple):
+    latent: torch.Tensor  # (1, C, h, w): the latent codec's ẑ, or a palette prefix's latent
+    start: int | None  # the generative decoder's start timestep for it (None: its default)
+    sent: torch.Tensor | None  # partial streams: (h, w) bool on y's grid, the positions still carried
 
 
 class Codec:
@@ -296,27 +304,29 @@ class Codec:
                                 tuple(region_set.mask(grid) for region_set in region_sets))
 
     def decode_latent(self, stream: Stream) -> torch.Tensor:
-        return self.decode_latent_and_start(stream)[0]
+        return self.read_latent(stream).latent
 
-    def decode_latent_and_start(self, stream: Stream) -> tuple[torch.Tensor, int | None]:
-        """The decoded latent and the diffusion start for it: a palette-only prefix's is written by
-        its encoder, a partial stream's is the generative decoder's `partial_stream_timestep`
-        (None: the generative decoder's default; 0: no diffusion)."""
+    def read_latent(self, stream: Stream) -> DecodedLatent:
+        """The decoded latent, where the generative decoder starts on it and, for a partial stream,
+        which of its positions were sent (see `DecodedLatent`)."""
         if stream.sections_of(SectionKind.HYPERPRIOR) or not stream.sections_of(SectionKind.LAYER):
             compressed = self.compressed_latent(stream)
-            if not any(part is None for part in compressed.parts):
-                return self.latent_codec.decompress(compressed, stream.header.quality), None
+            sent = compressed.sent_positions()
+            if sent is None:
+                return DecodedLatent(self.latent_codec.decompress(compressed, stream.header.quality), None, None)
             partial_start = None if self.generative is None else self.generative.config.partial_stream_timestep
             if self.partial_synthesis is None:
-                return self.latent_codec.decompress(compressed, stream.header.quality), partial_start
+                return DecodedLatent(self.latent_codec.decompress(compressed, stream.header.quality), partial_start,
+                                     sent)
             y_hat = self.latent_codec.decode_y(compressed, stream.header.quality)
-            return self.partial_synthesis(y_hat.float()), partial_start
+            return DecodedLatent(self.partial_synthesis(y_hat.float()), partial_start, sent)
         layers = read_layers(stream)
         header = stream.header
         factor = self.autoencoder.factor
         shape = (math.ceil(header.height / self.block) * self.block // factor,
                  math.ceil(header.width / self.block) * self.block // factor)
-        return decode_palette(layers, self.autoencoder.channels, shape), layers[-1].start_timestep
+        return DecodedLatent(decode_palette(layers, self.autoencoder.channels, shape), layers[-1].start_timestep,
+                             None)
 
     def decompress(self, data: bytes, *, decoder: str | None = None, steps: int | None = None,
                    cfg: float | None = None, seed: int | None = None) -> DecodedImage:
@@ -335,14 +345,17 @@ class Codec:
         self.check_memory(header.width, header.height, "decode", StreamError)
         tags = self.read_tags(stream)
         with reproducible_inference():
-            latent, start = self.decode_latent_and_start(stream)
+            latent, start, sent = self.read_latent(stream)
             if decoder == "generative":
                 timesteps = self.generative.schedule.num_train_timesteps
                 if start is not None and start >= timesteps:
                     raise StreamError(f"corrupted: start timestep {start} is past the schedule's {timesteps}")
                 strength = None if start is None else start / (timesteps - 1)
-                latent = self.generative.sample(latent, tags, steps=steps, cfg=cfg, strength=strength,
-                                                seed=header.seed if seed is None else seed, quality=header.quality)
+                generated = self.generative.sample(latent, tags, steps=steps, cfg=cfg, strength=strength,
+                                                   seed=header.seed if seed is None else seed, quality=header.quality)
+                if sent is not None and self.generative.config.partial_stream_keeps_regions:
+                    generated = keep_sent_regions(latent, generated, sent)
+                latent = generated
             pixels = self.decode_pixels(latent)[..., : header.height, : header.width]
         return DecodedImage(to_pil(pixels, header.colour), header, decoder, pixels, tags)
 

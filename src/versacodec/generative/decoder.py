@@ -48,6 +48,9 @@ class GenerativeConfig:
     # only predicted means and need more of the prior than a full stream of the same quality.
     # None: start them like a full stream.
     partial_stream_timestep: int | None = None
+    # Whether a partial stream's sent regions keep their decoded latent (the prior then composes
+    # only the dropped background) or are generated with it.
+    partial_stream_keeps_regions: bool = True
 
     def __post_init__(self) -> None:
         if not all(0 <= start < TRAIN_TIMESTEPS for start in self.layer_start_timesteps):
@@ -67,11 +70,11 @@ class GenerativeConfig:
     def settings_read_by_decoding(self, partial_streams: bool) -> dict:
         """The settings that decoding a stream reads (evaluation versions its records by them):
         the layer starts are written into layered streams by the encoder, and the partial-stream
-        start concerns only streams whose background was extracted away."""
+        settings concern only streams whose background was extracted away."""
         settings = dataclasses.asdict(self)
         del settings["layer_start_timesteps"]
         if not partial_streams:
-            del settings["partial_stream_timestep"]
+            del settings["partial_stream_timestep"], settings["partial_stream_keeps_regions"]
         return settings
 
     def one_step_start(self, quality: int | None) -> int:
