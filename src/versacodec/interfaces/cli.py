@@ -272,8 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     extract = commands.add_parser(
         "extract", help="keep only a task's regions of a --task stream (no re-encoding)",
         description="Write the partial stream for one task: the hyperprior, region map, tags and that task's "
-        "latent section; the background is dropped. It decodes with the plain `decompress`: the missing "
-        "latent is predicted from the hyperprior and composed by the generative decoder.")
+        "latent section; the background is dropped. It decodes with the plain `decompress`: the task's "
+        "regions as sent, the missing latent predicted from the hyperprior and composed by the generative "
+        "decoder.")
     extract.add_argument("input", help=".vcx file made with compress --task")
     extract.add_argument("--task", required=True,
                          help="the task whose regions to keep: its name, or the profile .yaml given to compress --task")
