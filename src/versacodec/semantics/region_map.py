@@ -165,15 +165,15 @@ def unpack_region_section(section: Section, grid: tuple[int, int] | None = None)
     box is checked to lie on it (the decoder's grid; names and labels alone need none)."""
     if section.kind == SectionKind.REGION_MAP_V1:
         sets = _unpack_v1(section.payload)
-    else:
-        stored, sets = _unpack(section.payload)
-        if grid is not None and stored != tuple(grid):
-            raise StreamError(f"corrupted: the region map is for a {stored[1]}x{stored[0]} latent grid, "
-                              f"the image's is {grid[1]}x{grid[0]}")
-    if grid is not None:
-        for region_set in sets:
-            for box in region_set.boxes:
-                _check_box(box, grid)
+        if grid is not None:
+            for region_set in sets:
+                for box in region_set.boxes:
+                    _check_box(box, grid)
+        return sets
+    stored, sets = _unpack(section.payload)  # its boxes are checked against the grid it stores
+    if grid is not None and stored != tuple(grid):
+        raise StreamError(f"corrupted: the region map is for a {stored[1]}x{stored[0]} latent grid, "
+                          f"the image's is {grid[1]}x{grid[0]}")
     return sets
 
 
