@@ -104,6 +104,8 @@ class Codec:
             from versacodec.generative.decoder import GenerativeDecoder
 
             self.generative = GenerativeDecoder.from_pretrained(generative)
+            if self.generative.pixel_decoder is not None:
+                self.generative.pixel_decoder.check_fits(self.autoencoder)
         self._tagger = None
 
     def _load_partial_synthesis(self) -> PartialSynthesis | None:
@@ -343,28 +345,41 @@ class Codec:
         stream = self.read_stream(data)
         header = stream.header
         self.check_memory(header.width, header.height, "decode", StreamError)
-        tags = self.read_tags(stream)
         with reproducible_inference():
-            latent, start, sent = self.read_latent(stream)
-            if decoder == "generative":
-                timesteps = self.generative.schedule.num_train_timesteps
-                if start is not None and start >= timesteps:
-                    raise StreamError(f"corrupted: start timestep {start} is past the schedule's {timesteps}")
-                strength = None if start is None else start / (timesteps - 1)
-                generated = self.generative.sample(latent, tags, steps=steps, cfg=cfg, strength=strength,
-                                                   seed=header.seed if seed is None else seed, quality=header.quality)
-                if sent is not None and self.generative.config.partial_stream_keeps_regions:
-                    generated = keep_sent_regions(latent, generated, sent)
-                latent = generated
-            pixels = self.decode_pixels(latent)[..., : header.height, : header.width]
-        return DecodedImage(to_pil(pixels, header.colour), header, decoder, pixels, tags)
+            latent = self.output_latent(stream, decoder, steps=steps, cfg=cfg, seed=seed)
+            pixels = self.decode_pixels(latent, decoder)[..., : header.height, : header.width]
+        return DecodedImage(to_pil(pixels, header.colour), header, decoder, pixels, self.read_tags(stream))
+
+    def output_latent(self, stream: Stream, decoder: str, *, steps: int | None = None, cfg: float | None = None,
+                      seed: int | None = None) -> torch.Tensor:
+        """The latent that `decoder` turns into pixels: ẑ as decoded (direct), or what the prior
+        generates from it (generative; see `decompress` for the settings)."""
+        latent, start, sent = self.read_latent(stream)
+        if decoder == "direct":
+            return latent
+        timesteps = self.generative.schedule.num_train_timesteps
+        if start is not None and start >= timesteps:
+            raise StreamError(f"corrupted: start timestep {start} is past the schedule's {timesteps}")
+        strength = None if start is None else start / (timesteps - 1)
+        header = stream.header
+        generated = self.generative.sample(latent, self.read_tags(stream), steps=steps, cfg=cfg, strength=strength,
+                                           seed=header.seed if seed is None else seed, quality=header.quality)
+        if sent is not None and self.generative.config.partial_stream_keeps_regions:
+            generated = keep_sent_regions(latent, generated, sent)
+        return generated
 
     @staticmethod
     def read_tags(stream: Stream) -> list[int]:
         sections = stream.sections_of(SectionKind.TAGS)
         return unpack_tags(sections[0].payload) if sections else []
 
-    def decode_pixels(self, latent: torch.Tensor) -> torch.Tensor:
-        """Autoencoder decode, in overlapping tiles for large images (bounded memory)."""
-        return tiled_map(self.autoencoder.decode, (latent,), AUTOENCODER_TILE, AUTOENCODER_OVERLAP,
-                         scale=self.autoencoder.factor)
+    def decode_pixels(self, latent: torch.Tensor, decoder: str = "direct") -> torch.Tensor:
+        """Latent → pixels in overlapping tiles for large images (bounded memory): the autoencoder
+        decoder, or for the generative decoder its own pixel decoder when the bundle has one."""
+        pixel_decoder = None if decoder == "direct" or self.generative is None else self.generative.pixel_decoder
+        if pixel_decoder is None:
+            decode = self.autoencoder.decode
+        else:
+            def decode(tile: torch.Tensor) -> torch.Tensor:
+                return pixel_decoder.decode(self.autoencoder, tile)
+        return tiled_map(decode, (latent,), AUTOENCODER_TILE, AUTOENCODER_OVERLAP, scale=self.autoencoder.factor)

@@ -6,6 +6,7 @@ Folder layout (diffusers formats where diffusers defines one):
     controlnet/       control branch (ControlNetModel), conditioned on ẑ
     scheduler/        DDIMScheduler config (noise schedule, prediction type)
     tags/             TagEmbedding
+    pixel_decoder/    optional: the autoencoder decoder's tail fine-tuned for generated latents
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from diffusers import ControlNetModel, DDIMScheduler, UNet2DConditionModel
 from torch import nn
 
 from versacodec.errors import InputError, ModelError
+from versacodec.generative.pixel_decoder import FOLDER as PIXEL_DECODER
+from versacodec.generative.pixel_decoder import PixelDecoder
 from versacodec.generative.schedule import BETA_END, BETA_START, TRAIN_TIMESTEPS, NoiseSchedule
 from versacodec.generative.tags import TagEmbedding, TagEmbeddingConfig
 from versacodec.modeling import config_from_dict
@@ -121,9 +124,11 @@ def control_branch(unet: UNet2DConditionModel) -> ControlNetModel:
 
 class GenerativeDecoder(nn.Module):
     def __init__(self, unet: UNet2DConditionModel, controlnet: ControlNetModel, tags: TagEmbedding,
-                 scheduler: DDIMScheduler, config: GenerativeConfig | None = None) -> None:
+                 scheduler: DDIMScheduler, config: GenerativeConfig | None = None,
+                 pixel_decoder: PixelDecoder | None = None) -> None:
         super().__init__()
         self.unet, self.controlnet, self.tags = unet, controlnet, tags
+        self.pixel_decoder = pixel_decoder
         self.scheduler = scheduler
         self.schedule = NoiseSchedule(scheduler)
         self.config = config or GenerativeConfig()
@@ -136,6 +141,8 @@ class GenerativeDecoder(nn.Module):
         self.controlnet.save_pretrained(directory / "controlnet")
         self.scheduler.save_pretrained(directory / "scheduler")
         self.tags.save_pretrained(directory / "tags")
+        if self.pixel_decoder is not None:
+            self.pixel_decoder.save_pretrained(directory / PIXEL_DECODER)
         (directory / CONFIG_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=2) + "\n")
 
     @classmethod
@@ -155,7 +162,9 @@ class GenerativeDecoder(nn.Module):
             raise ModelError(f"cannot load the generative decoder from {directory}: {exc}") from exc
         tags = TagEmbedding.from_pretrained(directory / "tags")
         config = config_from_dict(GenerativeConfig, json.loads((directory / CONFIG_NAME).read_text()))
-        return cls(unet.eval(), controlnet.eval(), tags.eval(), scheduler, config)
+        pixel_decoder = (PixelDecoder.from_pretrained(directory / PIXEL_DECODER)
+                         if (directory / PIXEL_DECODER).is_dir() else None)
+        return cls(unet.eval(), controlnet.eval(), tags.eval(), scheduler, config, pixel_decoder)
 
     @classmethod
     def from_stable_diffusion(cls, folder: str | Path, tag_config: TagEmbeddingConfig | None = None

@@ -137,11 +137,14 @@ def _bundle(args: argparse.Namespace) -> int:
 
     output = assemble_bundle(Path(args.output), args.model_id, Path(args.autoencoder), Path(args.latent_codec),
                              Path(args.generative) if args.generative else None, half=not args.fp32,
-                             partial_synthesis=Path(args.partial_synthesis) if args.partial_synthesis else None)
+                             partial_synthesis=Path(args.partial_synthesis) if args.partial_synthesis else None,
+                             pixel_decoder=Path(args.pixel_decoder) if args.pixel_decoder else None)
     codec = Codec.from_pretrained(output)  # proves the bundle loads strictly
-    partial = ", partial streams with their own synthesis" if codec.partial_synthesis is not None else ""
+    extras = [", partial streams with their own synthesis"] if codec.partial_synthesis is not None else []
+    if codec.generative is not None and codec.generative.pixel_decoder is not None:
+        extras.append(", generative pixels from its own pixel decoder")
     print(f"{output}: model {codec.model_id} (weights {codec.weights_hash.hex()}), "
-          f"{bundle_size(output) / 1e6:.1f} MB, decoders: {codec.default_decoder} by default{partial}")
+          f"{bundle_size(output) / 1e6:.1f} MB, decoders: {codec.default_decoder} by default{''.join(extras)}")
     return 0
 
 
@@ -339,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--partial-synthesis",
                         help="synthesis trained on dropped regions (a control run's final/partial_synthesis), "
                              "used only for streams whose sections were extracted away")
+    bundle.add_argument("--pixel-decoder",
+                        help="the generative path's own pixel decoder (a pixel_decoder run's final/); "
+                             "the direct decoder keeps the autoencoder's")
     bundle.add_argument("--model-id", required=True, help="name written into every stream")
     bundle.add_argument("-o", "--output", required=True, help="new folder for the bundle")
     bundle.add_argument("--fp32", action="store_true", help="keep float32 weights")

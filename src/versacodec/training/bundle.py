@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from versacodec.bundle import BundleManifest, write_manifest
 from versacodec.errors import InputError
+from versacodec.generative.pixel_decoder import FOLDER as PIXEL_DECODER
 
 WEIGHT_SUFFIX = ".safetensors"
 
@@ -35,19 +36,28 @@ def _copy_component(source: Path, target: Path, half: bool) -> None:
 
 def assemble_bundle(output: Path, model_id: str, autoencoder: Path, latent_codec: Path,
                     generative: Path | None = None, half: bool = True,
-                    partial_synthesis: Path | None = None) -> Path:
+                    partial_synthesis: Path | None = None, pixel_decoder: Path | None = None) -> Path:
+    """`pixel_decoder` (a `pixel_decoder` training run's final/) goes into the generative folder,
+    replacing any the generative folder brings."""
     if output.exists() and any(output.iterdir()):
         raise InputError(f"{output} exists and is not empty; choose a new folder")
+    if pixel_decoder is not None and generative is None:
+        raise InputError("a pixel decoder belongs to the generative decoder: give the generative folder too")
     components = {"autoencoder": autoencoder, "latent_codec": latent_codec}
     optional = {"generative": generative, "partial_synthesis": partial_synthesis}
     components |= {name: folder for name, folder in optional.items() if folder is not None}
-    for source in components.values():  # before writing anything: no half-made bundle on a bad path
-        if not Path(source).is_dir():
+    for source in (*components.values(), *([pixel_decoder] if pixel_decoder else [])):
+        if not Path(source).is_dir():  # before writing anything: no half-made bundle on a bad path
             raise InputError(f"{source} is not a trained component folder")
     created = not output.exists()
     try:
         for name, source in components.items():
             _copy_component(Path(source), output / name, half)
+        if pixel_decoder is not None:
+            target = output / "generative" / PIXEL_DECODER
+            if target.exists():
+                shutil.rmtree(target)
+            _copy_component(Path(pixel_decoder), target, half)
         write_manifest(output, BundleManifest(model_id, {name: name for name in components}))
     except BaseException:
         for child in output.iterdir() if output.exists() else ():

@@ -1,0 +1,136 @@
+"""Stage `pixel_decoder`: fine-tune the generative path's pixel decoder (`generative.pixel_decoder`).
+
+Pairs of training crops and the latents the bundle's generative decode makes from real streams of
+them (`training.generated_latents`, cached once) teach the autoencoder decoder's upsampling tail to
+render generated latents. Loss = l1·|x − x̂| + lpips·LPIPS-alex + dists·DISTS: the direct decoder
+already serves fidelity, this one serves perceived quality. Everything but the tail stays frozen,
+so streams, the codec and the prior are unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from versacodec.codec import Codec
+from versacodec.errors import InputError
+from versacodec.generative.pixel_decoder import PixelDecoder
+from versacodec.latent_space.autoencoder import Autoencoder
+from versacodec.metrics.dists import DISTS
+from versacodec.metrics.lpips import LPIPS
+from versacodec.metrics.quality import psnr
+from versacodec.modeling import freeze
+from versacodec.training.config import ScheduleConfig
+from versacodec.training.data import list_images, split_train_validation, training_root
+from versacodec.training.generated_latents import GeneratedPairsConfig, build_generated_pairs
+
+
+@dataclass(frozen=True)
+class PixelDecoderLoss:
+    l1: float = 1.0
+    lpips: float = 1.0
+    dists: float = 1.0
+
+
+@dataclass(frozen=True)
+class PixelDecoderStageConfig:
+    bundle: str | None = None  # the model whose streams and generative decode make the pairs (default: shipped)
+    init_from: str | None = None  # a previous run's pixel decoder folder; default: the autoencoder's own tail
+    first_layer: int = 6  # where the trained tail begins in the autoencoder decoder (see PixelDecoderConfig)
+    cache_dir: str = "cache"
+    pairs: GeneratedPairsConfig = field(default_factory=GeneratedPairsConfig)
+    validation_pairs: int = 48  # from the held-out files, never an evaluation set
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: PixelDecoderLoss = field(default_factory=PixelDecoderLoss)
+
+
+class _Render(nn.Module):
+    """Frozen autoencoder head + trainable tail (one forward for DDP)."""
+
+    def __init__(self, autoencoder: Autoencoder, pixel_decoder: PixelDecoder) -> None:
+        super().__init__()
+        self.autoencoder, self.pixel_decoder = freeze(autoencoder), pixel_decoder
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.pixel_decoder(self.autoencoder, latents)
+
+
+class PixelDecoderStage:
+    def __init__(self, config: PixelDecoderStageConfig) -> None:
+        self.config, self.schedule = config, config.schedule
+        codec = Codec.from_pretrained(config.bundle)
+        factor = codec.autoencoder.factor
+        if self.schedule.crop_size % factor or self.schedule.crop_size > config.pairs.crop_size:
+            raise InputError(f"crop_size must be a multiple of {factor} and at most pairs.crop_size")
+        pixel_decoder = (PixelDecoder.from_pretrained(config.init_from) if config.init_from
+                         else PixelDecoder.from_autoencoder(codec.autoencoder, config.first_layer))
+        pixel_decoder.check_fits(codec.autoencoder)
+        self.render = _Render(codec.autoencoder, pixel_decoder)
+        files = list_images(training_root(self.schedule.data_dir))
+        train_files, validation_files = split_train_validation(files, self.schedule.validation_images)
+        cache = Path(config.cache_dir)
+        self.pairs = build_generated_pairs(codec, train_files, config.pairs, cache)
+        self.validation = build_generated_pairs(
+            codec, validation_files,
+            GeneratedPairsConfig(config.validation_pairs, config.pairs.crop_size, config.pairs.qualities,
+                                 config.pairs.decoder, seed=12345), cache)
+        self.factor = factor
+        self.lpips, self.dists = LPIPS("alex"), DISTS()
+
+    def trainable(self) -> nn.Module:
+        return self.render
+
+    def prepare(self, accelerator: Accelerator) -> None:
+        self.lpips.to(accelerator.device)
+        self.dists.to(accelerator.device)
+
+    def _batch(self, step: int, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random pairs, each cropped at a random latent-aligned window of crop_size pixels."""
+        rng = np.random.default_rng([self.schedule.seed, step, rank])
+        crop, f = self.schedule.crop_size, self.factor
+        cells = (self.pairs.images.shape[-1] - crop) // f + 1
+        images, latents = [], []
+        for index in rng.integers(len(self.pairs.images), size=self.schedule.batch_size):
+            top, left = (int(v) for v in rng.integers(cells, size=2))
+            images.append(self.pairs.images[index, :, top * f: top * f + crop, left * f: left * f + crop])
+            latents.append(self.pairs.latents[index, :, top: top + crop // f, left: left + crop // f])
+        return torch.stack(images).float().div(255), torch.stack(latents).float()
+
+    def _losses(self, rendered: torch.Tensor, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"l1": (rendered - images).abs().mean(), "lpips": self.lpips(rendered, images).mean(),
+                "dists": self.dists(rendered.clamp(0, 1), images).mean()}
+
+    def training_step(self, model, step, rank, device):
+        images, latents = (t.to(device) for t in self._batch(step, rank))
+        terms = self._losses(model(latents), images)
+        weights = self.config.loss
+        loss = weights.l1 * terms["l1"] + weights.lpips * terms["lpips"] + weights.dists * terms["dists"]
+        return loss, {"loss": loss.item(), **{name: value.item() for name, value in terms.items()}}
+
+    @torch.no_grad()
+    def validate(self, device):
+        """The tail's scores on held-out pairs, next to the autoencoder decoder's on the same latents."""
+        results = {}
+        images = self.validation.images.float().div(255)
+        latents = self.validation.latents.float()
+        autoencoder = self.render.autoencoder
+        for name, decode in (("tail", self.render.pixel_decoder.decode), ("autoencoder", None)):
+            scores = {"l1": 0.0, "lpips": 0.0, "dists": 0.0, "psnr": 0.0}
+            for start in range(0, len(images), 8):
+                target = images[start: start + 8].to(device)
+                latent = latents[start: start + 8].to(device)
+                rendered = autoencoder.decode(latent) if decode is None else decode(autoencoder, latent)
+                terms = self._losses(rendered, target)
+                terms["psnr"] = psnr(rendered, target).mean()
+                for key, value in terms.items():
+                    scores[key] += value.item() * len(target) / len(images)
+            results |= {f"{name}_{key}": value for key, value in scores.items()}
+        return results
+
+    def export(self, directory: Path) -> None:
+        self.render.pixel_decoder.cpu().eval().save_pretrained(directory)

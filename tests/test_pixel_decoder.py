@@ -1,0 +1,101 @@
+"""The generative path's own pixel decoder: model, bundling, decoding and its training stage."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from conftest import TINY_AUTOENCODER, natural_image
+from test_training import read_csv, run_yaml_stage
+from versacodec.codec import Codec
+from versacodec.errors import InputError, ModelError
+from versacodec.generative.pixel_decoder import PixelDecoder
+from versacodec.latent_space.autoencoder import Autoencoder, AutoencoderConfig
+from versacodec.training.bundle import assemble_bundle
+
+FIRST_LAYER = 2  # the tiny autoencoder's decoder: conv, residual block, then this upsampling conv
+
+
+def perturbed_tail(autoencoder: Autoencoder, seed: int = 1) -> PixelDecoder:
+    torch.manual_seed(seed)
+    decoder = PixelDecoder.from_autoencoder(autoencoder, FIRST_LAYER)
+    for parameter in decoder.parameters():
+        parameter.data.add_(torch.randn_like(parameter) * 0.05)
+    return decoder
+
+
+def test_a_tail_copied_from_the_autoencoder_decodes_exactly_like_it(generative_bundle, tmp_path):
+    autoencoder = Autoencoder.from_pretrained(generative_bundle / "autoencoder")
+    latents = torch.randn(2, TINY_AUTOENCODER.latent_channels, 6, 5)
+    copied = PixelDecoder.from_autoencoder(autoencoder, FIRST_LAYER)
+    assert torch.equal(copied.decode(autoencoder, latents), autoencoder.decode(latents))
+    copied.save_pretrained(tmp_path / "tail")
+    reloaded = PixelDecoder.from_pretrained(tmp_path / "tail")
+    assert torch.equal(reloaded.decode(autoencoder, latents), autoencoder.decode(latents))
+    assert sum(p.numel() for p in reloaded.parameters()) < sum(p.numel() for p in autoencoder.decoder.parameters())
+
+
+def test_first_layer_outside_the_decoder_is_a_model_error():
+    with pytest.raises(ModelError, match="first_layer"):
+        PixelDecoder.from_autoencoder(Autoencoder(TINY_AUTOENCODER), 99)
+
+
+@pytest.fixture(scope="module")
+def bundle_with_pixel_decoder(generative_bundle, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pixel-decoder")
+    perturbed_tail(Autoencoder.from_pretrained(generative_bundle / "autoencoder")).save_pretrained(root / "tail")
+    return assemble_bundle(root / "bundle", "tiny-generative", generative_bundle / "autoencoder",
+                           generative_bundle / "latent_codec", generative_bundle / "generative", half=False,
+                           pixel_decoder=root / "tail")
+
+
+def test_generative_decode_uses_the_pixel_decoder_and_direct_decode_does_not(generative_codec,
+                                                                             bundle_with_pixel_decoder):
+    codec = Codec.from_pretrained(bundle_with_pixel_decoder)
+    assert codec.generative.pixel_decoder is not None
+    assert codec.weights_hash == generative_codec.weights_hash  # streams are interchangeable
+    data = codec.compress(natural_image(), quality=60).data
+    direct = [c.decompress(data, decoder="direct").pixels for c in (codec, generative_codec)]
+    assert torch.equal(direct[0], direct[1])
+    generated = [c.decompress(data, decoder="generative").pixels for c in (codec, generative_codec)]
+    assert not torch.equal(generated[0], generated[1])
+    assert torch.equal(generated[0], codec.decompress(data, decoder="generative").pixels)  # deterministic
+
+
+def test_a_pixel_decoder_for_another_autoencoder_is_refused(bundle_with_pixel_decoder, tmp_path):
+    other = AutoencoderConfig(latent_channels=4, decoder_widths=(16, 8, 8), decoder_blocks=(1, 0, 0), output_width=8)
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle_with_pixel_decoder, copy)
+    PixelDecoder.from_autoencoder(Autoencoder(other), FIRST_LAYER).save_pretrained(copy / "generative/pixel_decoder")
+    with pytest.raises(ModelError, match="different autoencoder"):
+        Codec.from_pretrained(copy)
+
+
+def test_a_pixel_decoder_needs_a_generative_decoder_in_the_bundle(generative_bundle, tmp_path):
+    with pytest.raises(InputError, match="generative folder too"):
+        assemble_bundle(tmp_path / "out", "x", generative_bundle / "autoencoder", generative_bundle / "latent_codec",
+                        pixel_decoder=generative_bundle / "autoencoder")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_stage_trains_the_tail_alone_on_cached_generated_pairs(generative_bundle, tmp_path):
+    yaml_text = f"""stage: pixel_decoder
+bundle: {generative_bundle}
+first_layer: {FIRST_LAYER}
+cache_dir: {tmp_path / 'cache'}
+pairs: {{crops: 3, crop_size: 64, qualities: [20, 80]}}
+validation_pairs: 2
+schedule: {{output_dir: RUN, data_dir: DATA, steps: 2, batch_size: 2, crop_size: 32, log_every: 1,
+            validate_every: 2, validation_images: 1, learning_rate: 1.0e-2, warmup_steps: 1}}
+loss: {{dists: 0.5}}
+"""
+    final = run_yaml_stage(tmp_path, 4, yaml_text.replace("RUN", str(tmp_path / "run")), size=96)
+    assert len(list((tmp_path / "cache").glob("generated-*.pt"))) == 2  # training and validation pairs
+    autoencoder = Autoencoder.from_pretrained(generative_bundle / "autoencoder")
+    start = PixelDecoder.from_autoencoder(autoencoder, FIRST_LAYER).state_dict()
+    trained = PixelDecoder.from_pretrained(final).state_dict()
+    assert any(not torch.equal(start[k], trained[k]) for k in start)
+    validation = read_csv(tmp_path / "run/validation.csv")[0]
+    assert float(validation["tail_dists"]) > 0 and float(validation["autoencoder_psnr"]) > 0
