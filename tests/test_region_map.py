@@ -5,7 +5,7 @@ import pytest
 from conftest import natural_image
 from versacodec.container.format import Section, SectionKind, Stream, put_varint
 from versacodec.container.inspect import describe
-from versacodec.errors import StreamError
+from versacodec.errors import InputError, StreamError
 from versacodec.semantics.region_map import RegionSet, pack_region_map, read_region_sets, unpack_region_section
 from versacodec.semantics.regions import Region
 
@@ -42,6 +42,17 @@ def test_a_box_costs_three_bytes_on_a_coco_grid():
 def test_corrupt_region_maps_are_stream_errors(corrupt, message):
     with pytest.raises(StreamError, match=message):
         unpack_region_section(_section(corrupt(pack_region_map(SETS, GRID))))
+
+
+def test_names_too_long_for_the_map_are_refused_not_cut():
+    long_label = "é" * 128  # 256 bytes: cutting at 255 would split a character
+    with pytest.raises(InputError, match="at most 255 bytes"):
+        pack_region_map([RegionSet("detection", ((long_label, 0, 0, 1, 1),))], (4, 4))
+    with pytest.raises(InputError, match="at most 255 bytes"):
+        pack_region_map([RegionSet("n" * 256, (("cat", 0, 0, 1, 1),))], (4, 4))
+    label = "é" * 127  # 254 bytes fit
+    section = Section(SectionKind.REGION_MAP, pack_region_map([RegionSet("s", ((label, 0, 0, 1, 1),))], (4, 4)))
+    assert unpack_region_section(section)[0].boxes[0][0] == label
 
 
 def test_boxes_off_the_grid_or_naming_missing_labels_are_refused():

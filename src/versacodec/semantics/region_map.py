@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from versacodec.container.format import REGION_MAP_KINDS, Section, SectionKind, Stream, get_varint, put_varint
-from versacodec.errors import StreamError
+from versacodec.errors import InputError, StreamError
 
 MAX_BOXES = 4096
 MAX_SETS = 255
@@ -39,7 +39,9 @@ class RegionSet:
 
 
 def _put_text(text: str) -> bytes:
-    data = text.encode("utf-8")[:255]
+    data = text.encode("utf-8")
+    if len(data) > 255:  # cutting it would rename the set or label (or split a character)
+        raise InputError(f"region set and label names hold at most 255 bytes of UTF-8; {text[:24]!r}… has {len(data)}")
     return bytes([len(data)]) + data
 
 
