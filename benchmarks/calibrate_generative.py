@@ -126,7 +126,7 @@ def palette_prefix_scores(codec: Codec, image: Image.Image) -> list[dict[int, fl
             palette = codec.decode_latent(stream)
             for start in LAYER_STARTS:
                 latent = codec.generative.sample(palette, tags, steps=1, strength=start / last)
-                decoded[start] = to_pil(codec.decode_pixels(latent)[..., : image.height, : image.width])
+                decoded[start] = to_pil(codec.decode_pixels(latent, "generative")[..., : image.height, : image.width])
         scores.append({start: perceptual_error(image, picture) for start, picture in decoded.items()})
     return scores
 

@@ -373,7 +373,7 @@ class Codec:
         sections = stream.sections_of(SectionKind.TAGS)
         return unpack_tags(sections[0].payload) if sections else []
 
-    def decode_pixels(self, latent: torch.Tensor, decoder: str = "direct") -> torch.Tensor:
+    def decode_pixels(self, latent: torch.Tensor, decoder: str) -> torch.Tensor:
         """Latent → pixels in overlapping tiles for large images (bounded memory): the autoencoder
         decoder, or for the generative decoder its own pixel decoder when the bundle has one."""
         pixel_decoder = None if decoder == "direct" or self.generative is None else self.generative.pixel_decoder
