@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -99,3 +100,13 @@ loss: {{dists: 0.5}}
     assert any(not torch.equal(start[k], trained[k]) for k in start)
     validation = read_csv(tmp_path / "run/validation.csv")[0]
     assert float(validation["tail_dists"]) > 0 and float(validation["autoencoder_psnr"]) > 0
+
+
+def test_the_pairs_cache_ignores_a_pixel_decoder_already_in_the_bundle(generative_codec, bundle_with_pixel_decoder):
+    from versacodec.training.generated_latents import GeneratedPairsConfig, pairs_cache_name
+
+    files, config = [Path("a.png")], GeneratedPairsConfig(crops=2)
+    with_tail = Codec.from_pretrained(bundle_with_pixel_decoder)
+    name = pairs_cache_name(with_tail, files, config)
+    assert name == pairs_cache_name(generative_codec, files, config)
+    assert name != pairs_cache_name(with_tail, files, GeneratedPairsConfig(crops=3))

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from versacodec.bundle import component_hash
 from versacodec.codec import Codec
 from versacodec.determinism import reproducible_inference
+from versacodec.generative.pixel_decoder import FOLDER as PIXEL_DECODER
 from versacodec.training.data import CropSampler
 
 
@@ -40,9 +41,13 @@ class GeneratedPairs(NamedTuple):
     qualities: torch.Tensor  # (N,) int
 
 
-def _cache_name(codec: Codec, files: list[Path], config: GeneratedPairsConfig) -> str:
+def pairs_cache_name(codec: Codec, files: list[Path], config: GeneratedPairsConfig) -> str:
     digest = hashlib.sha256(codec.weights_hash)
-    digest.update(component_hash(codec.root, codec.manifest, "generative") or b"")
+    generative = codec.manifest.path(codec.root, "generative")
+    # The latents do not depend on a pixel decoder the bundle may already have (one trained earlier).
+    ignored = frozenset() if generative is None else frozenset(
+        path.relative_to(generative).as_posix() for path in (generative / PIXEL_DECODER).rglob("*"))
+    digest.update(component_hash(codec.root, codec.manifest, "generative", ignored) or b"")
     digest.update(repr((config, [str(f) for f in files])).encode())
     return f"generated-{digest.hexdigest()[:16]}.pt"
 
@@ -50,7 +55,7 @@ def _cache_name(codec: Codec, files: list[Path], config: GeneratedPairsConfig) -
 @torch.no_grad()
 def build_generated_pairs(codec: Codec, files: list[Path], config: GeneratedPairsConfig, cache_dir: Path,
                           progress: bool = True) -> GeneratedPairs:
-    path = cache_dir / _cache_name(codec, files, config)
+    path = cache_dir / pairs_cache_name(codec, files, config)
     if path.exists():
         return GeneratedPairs(**torch.load(path, weights_only=True))
     sampler = CropSampler(files, config.crop_size, config.seed)
