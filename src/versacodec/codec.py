@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -377,9 +378,5 @@ class Codec:
         """Latent → pixels in overlapping tiles for large images (bounded memory): the autoencoder
         decoder, or for the generative decoder its own pixel decoder when the bundle has one."""
         pixel_decoder = None if decoder == "direct" or self.generative is None else self.generative.pixel_decoder
-        if pixel_decoder is None:
-            decode = self.autoencoder.decode
-        else:
-            def decode(tile: torch.Tensor) -> torch.Tensor:
-                return pixel_decoder.decode(self.autoencoder, tile)
+        decode = self.autoencoder.decode if pixel_decoder is None else partial(pixel_decoder.decode, self.autoencoder)
         return tiled_map(decode, (latent,), AUTOENCODER_TILE, AUTOENCODER_OVERLAP, scale=self.autoencoder.factor)
