@@ -10,6 +10,7 @@ so streams, the codec and the prior are unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,7 @@ class PixelDecoderStage:
                                  config.pairs.decoder, seed=12345), cache)
         self.factor = factor
         self.lpips, self.dists = LPIPS("alex"), DISTS()
+        self._baseline: dict[str, float] | None = None
 
     def trainable(self) -> nn.Module:
         return self.render
@@ -113,24 +115,27 @@ class PixelDecoderStage:
         return loss, {"loss": loss.item(), **{name: value.item() for name, value in terms.items()}}
 
     @torch.no_grad()
+    def _scores(self, decode, device) -> dict[str, float]:
+        """Mean L1, LPIPS, DISTS and PSNR of `decode(latents)` over the held-out pairs."""
+        images, latents = self.validation.images.float().div(255), self.validation.latents.float()
+        scores = {"l1": 0.0, "lpips": 0.0, "dists": 0.0, "psnr": 0.0}
+        for start in range(0, len(images), 8):
+            target = images[start: start + 8].to(device)
+            rendered = decode(latents[start: start + 8].to(device))
+            terms = self._losses(rendered, target) | {"psnr": psnr(rendered, target).mean()}
+            for key, value in terms.items():
+                scores[key] += value.item() * len(target) / len(images)
+        return scores
+
     def validate(self, device):
-        """The tail's scores on held-out pairs, next to the autoencoder decoder's on the same latents."""
-        results = {}
-        images = self.validation.images.float().div(255)
-        latents = self.validation.latents.float()
+        """The tail's scores on held-out pairs, next to the autoencoder decoder's on the same latents
+        (which never change, so they are measured once)."""
         autoencoder = self.render.autoencoder
-        for name, decode in (("tail", self.render.pixel_decoder.decode), ("autoencoder", None)):
-            scores = {"l1": 0.0, "lpips": 0.0, "dists": 0.0, "psnr": 0.0}
-            for start in range(0, len(images), 8):
-                target = images[start: start + 8].to(device)
-                latent = latents[start: start + 8].to(device)
-                rendered = autoencoder.decode(latent) if decode is None else decode(autoencoder, latent)
-                terms = self._losses(rendered, target)
-                terms["psnr"] = psnr(rendered, target).mean()
-                for key, value in terms.items():
-                    scores[key] += value.item() * len(target) / len(images)
-            results |= {f"{name}_{key}": value for key, value in scores.items()}
-        return results
+        if self._baseline is None:
+            self._baseline = self._scores(autoencoder.decode, device)
+        tail = self._scores(partial(self.render.pixel_decoder.decode, autoencoder), device)
+        return {f"tail_{key}": value for key, value in tail.items()} | {
+            f"autoencoder_{key}": value for key, value in self._baseline.items()}
 
     def export(self, directory: Path) -> None:
         self.render.pixel_decoder.cpu().eval().save_pretrained(directory)
