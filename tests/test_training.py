@@ -125,6 +125,7 @@ def test_bad_configs_are_input_errors(tmp_path, text, message):
     ("autoencoder", "autoencoder"), ("autoencoder_decoder", "autoencoder"), ("latent_codec", "latent_codec"),
     ("prior", "prior"), ("control_stage1", "control"), ("control_stage2", "control"), ("control_stage3", "control"),
     ("partial_synthesis", "control"), ("pixel_decoder", "pixel_decoder"),
+    ("pixel_decoder_adversarial", "pixel_decoder"), ("pixel_decoder_adversarial_b", "pixel_decoder"),
 ])
 def test_shipped_configs_load(name, stage):
     loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", CONFIGS)
