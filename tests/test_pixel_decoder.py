@@ -125,6 +125,8 @@ def test_the_generator_term_does_not_train_the_discriminator():
     (real + fake).backward()
     assert all(p.grad is not None for p in discriminator.heads.parameters())
     assert not any(p.requires_grad for p in discriminator.features.parameters())
+    with pytest.raises(InputError, match="discriminator layers"):
+        FeatureDiscriminator(DiscriminatorConfig(layers=(5,)))
 
 
 def test_the_pairs_cache_ignores_a_pixel_decoder_already_in_the_bundle(generative_codec, bundle_with_pixel_decoder):

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from versacodec.errors import InputError
 from versacodec.metrics.backbones import AlexNetFeatures
 from versacodec.metrics.lpips import INPUT_SCALE, INPUT_SHIFT
 from versacodec.modeling import freeze
@@ -22,7 +23,7 @@ from versacodec.modeling import freeze
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    layers: tuple[int, ...] = (1, 2, 3)  # AlexNet ReLU outputs (0–4) that get a head
+    layers: tuple[int, ...] = (0, 1, 2, 3)  # AlexNet ReLU outputs (0–4) that get a head
     width: int = 64  # channels of each head's hidden layer
 
 
@@ -33,7 +34,7 @@ class FeatureDiscriminator(nn.Module):
         super().__init__()
         channels = AlexNetFeatures.channels
         if not config.layers or any(not 0 <= layer < len(channels) for layer in config.layers):
-            raise ValueError(f"discriminator layers must be among 0–{len(channels) - 1}, not {config.layers}")
+            raise InputError(f"discriminator layers must be among 0–{len(channels) - 1}, not {config.layers}")
         self.layers = tuple(config.layers)
         self.features = freeze(AlexNetFeatures())
         self.heads = nn.ModuleList(
