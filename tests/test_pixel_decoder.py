@@ -87,8 +87,12 @@ def test_a_pixel_decoder_needs_a_generative_decoder_in_the_bundle(generative_bun
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("adversarial", [0.0, 0.5])
-def test_the_stage_trains_the_tail_alone_on_cached_generated_pairs(generative_bundle, tmp_path, adversarial):
+@pytest.mark.parametrize(("loss", "logged", "adversarial"), [
+    ("l1: 0.0, mse: 1.0, lpips: 0.0, dists: 0.0", {"mse"}, 0.0),  # a term weighted 0 is not even computed
+    ("dists: 0.5", {"l1", "lpips", "dists"}, 0.5),
+])
+def test_the_stage_trains_the_tail_alone_on_cached_generated_pairs(generative_bundle, tmp_path, loss, logged,
+                                                                   adversarial):
     yaml_text = f"""stage: pixel_decoder
 bundle: {generative_bundle}
 first_layer: {FIRST_LAYER}
@@ -97,7 +101,7 @@ pairs: {{crops: 3, crop_size: 64, qualities: [20, 80]}}
 validation_pairs: 2
 schedule: {{output_dir: RUN, data_dir: DATA, steps: 2, batch_size: 2, crop_size: 32, log_every: 1,
             validate_every: 2, validation_images: 1, learning_rate: 1.0e-2, warmup_steps: 1}}
-loss: {{dists: 0.5, adversarial: {adversarial}, adversarial_start_step: 1}}
+loss: {{{loss}, adversarial: {adversarial}, adversarial_start_step: 1}}
 discriminator: {{layers: [0, 3], width: 8}}
 """
     final = run_yaml_stage(tmp_path, 4, yaml_text.replace("RUN", str(tmp_path / "run")), size=96)
@@ -111,8 +115,19 @@ discriminator: {{layers: [0, 3], width: 8}}
     # The discriminator trains and resumes with the checkpoint, but only the tail is exported.
     checkpointed = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)["model"]
     assert any(key.startswith("discriminator.heads") for key in checkpointed) == (adversarial > 0)
+    logged_terms = set(read_csv(tmp_path / "run/train.csv")[0]) & {"l1", "mse", "lpips", "dists"}
+    assert logged_terms == logged
     assert ("d_fake" in read_csv(tmp_path / "run/train.csv")[0]) == (adversarial > 0)
     assert sorted(path.name for path in final.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_loss_weights_must_train_something():
+    from versacodec.training.stages.pixel_decoder import PixelDecoderLoss
+
+    with pytest.raises(InputError, match="at least one > 0"):
+        PixelDecoderLoss(l1=0.0, lpips=0.0, dists=0.0)
+    with pytest.raises(InputError, match=">= 0"):
+        PixelDecoderLoss(mse=-1.0)
 
 
 def test_the_generator_term_does_not_train_the_discriminator():

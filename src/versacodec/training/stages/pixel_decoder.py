@@ -42,10 +42,19 @@ from versacodec.training.generated_latents import GeneratedPairsConfig, build_ge
 @dataclass(frozen=True)
 class PixelDecoderLoss:
     l1: float = 1.0
+    mse: float = 0.0  # fidelity in PSNR's own terms (the direct path's decoder)
     lpips: float = 1.0
     dists: float = 1.0
     adversarial: float = 0.0  # > 0 trains a discriminator beside the tail (FID: realistic texture)
     adversarial_start_step: int = 0  # the discriminator alone learns before this step
+
+    def __post_init__(self) -> None:
+        weights = self.reconstruction_weights() | {"adversarial": self.adversarial}
+        if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
+            raise InputError(f"loss weights must be >= 0 with at least one > 0, not {weights}")
+
+    def reconstruction_weights(self) -> dict[str, float]:
+        return {"l1": self.l1, "mse": self.mse, "lpips": self.lpips, "dists": self.dists}
 
 
 @dataclass(frozen=True)
@@ -130,16 +139,22 @@ class PixelDecoderStage:
             latents.append(self.pairs.latents[index, :, top: top + crop // f, left: left + crop // f])
         return torch.stack(images).float().div(255), torch.stack(latents).float()
 
-    def _losses(self, rendered: torch.Tensor, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"l1": (rendered - images).abs().mean(), "lpips": self.lpips(rendered, images).mean(),
-                "dists": self.dists(rendered.clamp(0, 1), images).mean()}
+    def _losses(self, rendered: torch.Tensor, images: torch.Tensor,
+                terms: tuple[str, ...] = ("l1", "mse", "lpips", "dists")) -> dict[str, torch.Tensor]:
+        """The named terms only: a term weighted 0 in training costs no forward or backward pass."""
+        measures = {"l1": lambda: (rendered - images).abs().mean(),
+                    "mse": lambda: (rendered - images).square().mean(),
+                    "lpips": lambda: self.lpips(rendered, images).mean(),
+                    "dists": lambda: self.dists(rendered.clamp(0, 1), images).mean()}
+        return {name: measures[name]() for name in terms}
 
     def training_step(self, model, step, rank, device):
         images, latents = (t.to(device) for t in self._batch(step, rank))
         rendered = model(latents, images)
-        terms = self._losses(rendered.images, images)
         weights = self.config.loss
-        loss = weights.l1 * terms["l1"] + weights.lpips * terms["lpips"] + weights.dists * terms["dists"]
+        weighted = {name: w for name, w in weights.reconstruction_weights().items() if w > 0}
+        terms = self._losses(rendered.images, images, tuple(weighted))
+        loss = sum(weighted[name] * value for name, value in terms.items())
         if rendered.real_logits:
             # One backward serves both players: the discriminator's terms see detached renders,
             # the tail's term a discriminator that does not learn from it.
@@ -153,7 +168,7 @@ class PixelDecoderStage:
     def _scores(self, decode, device) -> dict[str, float]:
         """Mean L1, LPIPS, DISTS and PSNR of `decode(latents)` over the held-out pairs."""
         images, latents = self.validation.images.float().div(255), self.validation.latents.float()
-        scores = {"l1": 0.0, "lpips": 0.0, "dists": 0.0, "psnr": 0.0}
+        scores = {"l1": 0.0, "mse": 0.0, "lpips": 0.0, "dists": 0.0, "psnr": 0.0}
         for start in range(0, len(images), 8):
             target = images[start: start + 8].to(device)
             rendered = decode(latents[start: start + 8].to(device))
