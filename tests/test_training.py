@@ -126,6 +126,8 @@ def test_bad_configs_are_input_errors(tmp_path, text, message):
     ("prior", "prior"), ("control_stage1", "control"), ("control_stage2", "control"), ("control_stage3", "control"),
     ("partial_synthesis", "control"), ("pixel_decoder", "pixel_decoder"),
     ("pixel_decoder_adversarial", "pixel_decoder"), ("pixel_decoder_adversarial_b", "pixel_decoder"),
+    ("latent_codec_decoder_weighted", "latent_codec"), ("ablation/latent_codec_control", "latent_codec"),
+    ("ablation/direct_decoder", "pixel_decoder"),
 ])
 def test_shipped_configs_load(name, stage):
     loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", CONFIGS)
@@ -150,7 +152,8 @@ def run_yaml_stage(tmp_path: Path, images: int, yaml_text: str, size: int = 64) 
     return run_stage(STAGES[stage_name][1](config), progress=False)
 
 
-def test_latent_codec_stage_trains_on_cached_latents(tmp_path, tiny_bundle):
+@pytest.mark.parametrize("distortion", ["latent", "decoder_weighted"])
+def test_latent_codec_stage_trains_on_cached_latents(tmp_path, tiny_bundle, distortion):
     final = run_yaml_stage(tmp_path, 6, f"""stage: latent_codec
 autoencoder: {tiny_bundle / 'autoencoder'}
 cache_dir: {tmp_path / 'cache'}
@@ -158,12 +161,35 @@ latent_crop: 8
 schedule: {{output_dir: {tmp_path / 'run'}, data_dir: DATA, steps: 2, batch_size: 2, log_every: 1,
             checkpoint_every: 1, validate_every: 2, validation_images: 2, lr_scales: {{hyper_density: 10.0}}}}
 model: {{latent_channels: 4, width: 16, blocks: 1, hyper_width: 16, context_hidden: 16, rate_levels: 2}}
-loss: {{lambdas: [0.1, 1.0]}}
+loss: {{lambdas: [0.1, 1.0], distortion: {distortion}}}
 """)
     assert (final / "config.json").is_file()
     assert len(list((tmp_path / "cache").glob("latents-*.pt"))) == 2  # training and validation latents, cached
     validation = read_csv(tmp_path / "run/validation.csv")[0]
     assert float(validation["bpp_0"]) > 0
+    same = float(validation["distortion_0"]) == pytest.approx(float(validation["mse_0"]), rel=1e-4)
+    assert same == (distortion == "latent")  # equal weights leave the plain MSE
+
+
+def test_decoder_weights_follow_what_the_decoder_shows():
+    from conftest import TINY_AUTOENCODER
+    from versacodec.latent_space.autoencoder import Autoencoder
+    from versacodec.training.stages.latent_codec import decoder_channel_weights
+
+    autoencoder = Autoencoder(TINY_AUTOENCODER).eval()
+    with torch.no_grad():
+        autoencoder.decoder[0].weight[:, 0] = 0  # the decoder never looks at channel 0
+        autoencoder.decoder[0].weight[:, 1] *= 4  # and is most sensitive to channel 1
+    weights = decoder_channel_weights(autoencoder, torch.randn(2, 4, 8, 8), noise=0.5)
+    assert weights[0] == 0 and weights.argmax() == 1
+    assert weights.mean().item() == pytest.approx(1.0)
+
+
+def test_an_unknown_distortion_is_refused():
+    from versacodec.training.stages.latent_codec import LatentCodecLoss
+
+    with pytest.raises(InputError, match=r"loss\.distortion"):
+        LatentCodecLoss(distortion="pixels")
 
 
 def test_prior_stage_continues_from_a_bundle_generative_folder(tmp_path, generative_bundle):

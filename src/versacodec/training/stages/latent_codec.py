@@ -1,9 +1,12 @@
 """Stage `latent_codec`: train the variable-rate latent codec on cached autoencoder latents.
 
-Loss per sample = bpp + λ(level) · ‖z − ẑ‖² with the level drawn uniformly over the continuous
+Loss per sample = bpp + λ(level) · ‖z − ẑ‖²_w with the level drawn uniformly over the continuous
 range [0, rate_levels − 1] and λ log-interpolated between the per-level values, so the
 interpolated gains that quality settings use are trained too. Bits count against the pixels of
-the image the latent came from (8× its sides).
+the image the latent came from (8× its sides). The squared error weighs every latent channel
+alike (`distortion: latent`) or each by how far the autoencoder decoder's pixels move when that
+channel does (`distortion: decoder_weighted`): the decoder is several times more sensitive to some
+channels than to others, so equal weights spend bits where the decoded image barely shows them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from torch import nn
 
 from versacodec.errors import InputError
 from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
+from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.training.config import ScheduleConfig
 from versacodec.training.latent_data import LatentTrainingData
 
@@ -25,6 +29,14 @@ from versacodec.training.latent_data import LatentTrainingData
 @dataclass(frozen=True)
 class LatentCodecLoss:
     lambdas: tuple[float, ...] = (0.1, 0.24, 0.58, 1.4, 3.3, 8.0)  # one per rate level
+    distortion: str = "latent"  # or "decoder_weighted" (see the module docstring)
+    sensitivity_noise: float = 0.5  # std of the probe noise, about a low-rate codec's latent error
+
+    def __post_init__(self) -> None:
+        if self.distortion not in DISTORTIONS:
+            raise InputError(f"loss.distortion must be one of {', '.join(DISTORTIONS)}, not {self.distortion!r}")
+        if self.sensitivity_noise <= 0:
+            raise InputError("loss.sensitivity_noise must be > 0")
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,24 @@ class LatentCodecStageConfig:
     model: LatentCodecConfig = field(default_factory=LatentCodecConfig)
     loss: LatentCodecLoss = field(default_factory=LatentCodecLoss)
     init_from: str | None = None
+
+
+DISTORTIONS = ("latent", "decoder_weighted")
+
+
+@torch.no_grad()
+def decoder_channel_weights(autoencoder: Autoencoder, latents: torch.Tensor, noise: float,
+                            seed: int = 0) -> torch.Tensor:
+    """Per-channel weights (mean 1): the pixel MSE the decoder shows when one latent channel gets
+    Gaussian noise of std `noise`, relative to the other channels."""
+    generator = torch.Generator().manual_seed(seed)
+    reference = autoencoder.decode(latents)
+    sensitivity = torch.empty(latents.shape[1])
+    for channel in range(latents.shape[1]):
+        probed = latents.clone()
+        probed[:, channel] += noise * torch.randn(probed[:, channel].shape, generator=generator)
+        sensitivity[channel] = (autoencoder.decode(probed) - reference).square().mean()
+    return sensitivity / sensitivity.mean()
 
 
 def rate_lambda(log_lambdas: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
@@ -60,12 +90,24 @@ class LatentCodecStage:
         self.codec = LatentCodec.from_pretrained(config.init_from) if config.init_from else LatentCodec(config.model)
         self.data = LatentTrainingData(config.autoencoder, config.cache_dir, config.latent_crop, self.schedule)
         self.log_lambdas = torch.tensor([math.log(v) for v in config.loss.lambdas])
+        self.channel_weights = torch.ones(self.codec.config.latent_channels)
+        if config.loss.distortion == "decoder_weighted":
+            autoencoder = Autoencoder.from_pretrained(config.autoencoder)
+            self.channel_weights = decoder_channel_weights(
+                autoencoder, self.data.validation_latents, config.loss.sensitivity_noise, self.schedule.seed)
+            print("decoder-weighted distortion, channel weights:",
+                  " ".join(f"{w:.2f}" for w in self.channel_weights.tolist()))
 
     def trainable(self) -> nn.Module:
         return self.codec
 
     def prepare(self, accelerator: Accelerator) -> None:
         self.log_lambdas = self.log_lambdas.to(accelerator.device)
+        self.channel_weights = self.channel_weights.to(accelerator.device)
+
+    def _distortion(self, latent_hat: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """Per-sample channel-weighted mean squared error."""
+        return ((latent_hat - latents).pow(2) * self.channel_weights.view(1, -1, 1, 1)).flatten(1).mean(1)
 
     def training_step(self, model, step, rank, device):
         latents = self.data.batch(step, self.schedule.batch_size)[0].to(device)
@@ -73,8 +115,10 @@ class LatentCodecStage:
         output = model(latents, levels)
         bpp = bits_per_pixel(output.likelihoods, latents.shape)
         mse = (output.latent_hat - latents).pow(2).flatten(1).mean(1)
-        loss = (bpp + rate_lambda(self.log_lambdas, levels) * mse).mean()
-        return loss, {"loss": loss.item(), "bpp": bpp.mean().item(), "mse": mse.mean().item()}
+        distortion = self._distortion(output.latent_hat, latents)
+        loss = (bpp + rate_lambda(self.log_lambdas, levels) * distortion).mean()
+        return loss, {"loss": loss.item(), "bpp": bpp.mean().item(), "mse": mse.mean().item(),
+                      "distortion": distortion.mean().item()}
 
     def validate(self, device):
         latents = self.data.validation_latents.to(device)
@@ -84,6 +128,7 @@ class LatentCodecStage:
             output = self.codec(latents, torch.full((latents.shape[0],), float(level), device=device))
             results[f"bpp_{level}"] = bits_per_pixel(output.likelihoods, latents.shape).mean().item()
             results[f"mse_{level}"] = (output.latent_hat - latents).pow(2).mean().item()
+            results[f"distortion_{level}"] = self._distortion(output.latent_hat, latents).mean().item()
         return results
 
     def export(self, directory: Path) -> None:
