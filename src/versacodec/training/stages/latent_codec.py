@@ -25,6 +25,8 @@ from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.training.config import ScheduleConfig
 from versacodec.training.latent_data import LatentTrainingData
 
+DISTORTIONS = ("latent", "decoder_weighted")
+
 
 @dataclass(frozen=True)
 class LatentCodecLoss:
@@ -48,9 +50,6 @@ class LatentCodecStageConfig:
     model: LatentCodecConfig = field(default_factory=LatentCodecConfig)
     loss: LatentCodecLoss = field(default_factory=LatentCodecLoss)
     init_from: str | None = None
-
-
-DISTORTIONS = ("latent", "decoder_weighted")
 
 
 @torch.no_grad()
