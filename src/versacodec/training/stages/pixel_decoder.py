@@ -2,11 +2,11 @@
 
 Pairs of training crops and the latents the bundle's generative decode makes from real streams of
 them (`training.generated_latents`, cached once) teach the autoencoder decoder's upsampling tail to
-render generated latents (or, with `pairs.decoder: direct`, the codec's ẑ). Loss = l1·|x − x̂| + mse·(x − x̂)²
-+ lpips·LPIPS-alex + dists·DISTS (+ adversarial·hinge
-of a feature discriminator, `training.discriminator`, trained in the same step): the direct decoder
-already serves fidelity, this one serves perceived quality. Everything but the tail stays frozen,
-so streams, the codec and the prior are unchanged.
+render generated latents (with `pairs.decoder: direct`, the codec's ẑ instead). Loss =
+l1·|x − x̂| + mse·(x − x̂)² + lpips·LPIPS-alex + dists·DISTS (+ adversarial·hinge of a feature
+discriminator, `training.discriminator`, trained in the same step); a term weighted 0 is not
+computed. The direct decoder already serves fidelity, this one serves perceived quality.
+Everything but the tail stays frozen, so streams, the codec and the prior are unchanged.
 """
 
 from __future__ import annotations
