@@ -134,10 +134,15 @@ def test_shipped_configs_load(name, stage):
     assert loaded == stage and config.schedule.steps > 0
 
 
-@pytest.mark.parametrize("name", ["latent_codec", "prior", "control_stage1", "control_stage2", "control_stage3"])
-def test_accelerator_configs_load_with_a_time_budget(name):
-    stage, config = load_yaml_config(Path(__file__).parents[1] / "configs" / "accelerator" / f"{name}.yaml", CONFIGS)
-    assert stage == name.split("_stage")[0] and config.schedule.time_budget_s > 0
+@pytest.mark.parametrize(("name", "stage"), [
+    ("latent_codec", "latent_codec"), ("prior", "prior"), ("control_stage1", "control"),
+    ("control_stage2", "control"), ("control_stage3", "control"), ("latent_codec_decoded", "latent_codec"),
+    ("latent_codec_decoder_weighted", "latent_codec"), ("autoencoder_decoder_tail", "autoencoder"),
+    ("autoencoder_finetune", "autoencoder"),
+])
+def test_accelerator_configs_load_with_a_time_budget(name, stage):
+    loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / "accelerator" / f"{name}.yaml", CONFIGS)
+    assert loaded == stage and config.schedule.time_budget_s > 0
 
 
 def run_yaml_stage(tmp_path: Path, images: int, yaml_text: str, size: int = 64) -> Path:
@@ -152,7 +157,7 @@ def run_yaml_stage(tmp_path: Path, images: int, yaml_text: str, size: int = 64) 
     return run_stage(STAGES[stage_name][1](config), progress=False)
 
 
-@pytest.mark.parametrize("distortion", ["latent", "decoder_weighted"])
+@pytest.mark.parametrize("distortion", ["latent", "decoder_weighted", "decoded"])
 def test_latent_codec_stage_trains_on_cached_latents(tmp_path, tiny_bundle, distortion):
     final = run_yaml_stage(tmp_path, 6, f"""stage: latent_codec
 autoencoder: {tiny_bundle / 'autoencoder'}
@@ -183,6 +188,19 @@ def test_decoder_weights_follow_what_the_decoder_shows():
     weights = decoder_channel_weights(autoencoder, torch.randn(2, 4, 8, 8), noise=0.5)
     assert weights[0] == 0 and weights.argmax() == 1
     assert weights.mean().item() == pytest.approx(1.0)
+
+
+def test_decoded_error_scale_puts_pixel_error_on_the_latent_scale():
+    from conftest import TINY_AUTOENCODER
+    from versacodec.latent_space.autoencoder import Autoencoder
+    from versacodec.training.stages.latent_codec import decoded_error_scale
+
+    autoencoder = Autoencoder(TINY_AUTOENCODER).eval()
+    latents = torch.randn(2, 4, 8, 8)
+    scale = decoded_error_scale(autoencoder, latents, noise=0.5)
+    with torch.no_grad():
+        autoencoder.decoder[-1].weight *= 2  # pixels move twice as far: a quarter of the factor
+    assert decoded_error_scale(autoencoder, latents, noise=0.5) == pytest.approx(scale / 4, rel=1e-4)
 
 
 def test_an_unknown_distortion_is_refused():
@@ -228,11 +246,43 @@ loss: {{lpips: 0.0}}
     assert any(not torch.equal(start_state[k], tuned_state[k]) for k in decoder)
 
 
-def test_decoder_only_fine_tuning_needs_a_trained_autoencoder(tmp_path):
+def test_decoder_tail_fine_tuning_keeps_the_frozen_layers(tmp_path, tiny_bundle):
+    from versacodec.latent_space.autoencoder import Autoencoder
+
+    final = run_yaml_stage(tmp_path, 3, f"""stage: autoencoder
+init_from: {tiny_bundle / 'autoencoder'}
+train_encoder: false
+frozen_decoder_layers: 6
+schedule: {{output_dir: {tmp_path / 'run'}, data_dir: DATA, steps: 2, batch_size: 2, crop_size: 32,
+            learning_rate: 1.0e-2, warmup_steps: 1, validation_images: 1}}
+loss: {{lpips: 0.0}}
+""", size=256)
+    start, tuned = Autoencoder.from_pretrained(tiny_bundle / "autoencoder"), Autoencoder.from_pretrained(final)
+    start_state, tuned_state = start.state_dict(), tuned.state_dict()
+    tail = [k for k in start_state if k.startswith("decoder.") and int(k.split(".")[1]) >= 6]
+    # the head the generative pixel decoder shares stays bit for bit; the tail learns
+    assert all(torch.equal(start_state[k], tuned_state[k]) for k in start_state if k not in tail)
+    assert any(not torch.equal(start_state[k], tuned_state[k]) for k in tail)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ("train_encoder: false\n", "set init_from"),
+    ("frozen_decoder_layers: 3\n", "set train_encoder: false"),
+])
+def test_autoencoder_stage_refuses_inconsistent_settings(tmp_path, settings, message):
     config = tmp_path / "config.yaml"
-    config.write_text("stage: autoencoder\ntrain_encoder: false\n")
+    config.write_text("stage: autoencoder\n" + settings)
     stage_name, parsed = load_yaml_config(config, CONFIGS)
-    with pytest.raises(InputError, match="set init_from"):
+    with pytest.raises(InputError, match=message):
+        STAGES[stage_name][1](parsed)
+
+
+def test_frozen_decoder_layers_must_exist(tmp_path, tiny_bundle):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"stage: autoencoder\ninit_from: {tiny_bundle / 'autoencoder'}\n"
+                      "train_encoder: false\nfrozen_decoder_layers: 99\n")
+    stage_name, parsed = load_yaml_config(config, CONFIGS)
+    with pytest.raises(InputError, match="frozen_decoder_layers must be in"):
         STAGES[stage_name][1](parsed)
 
 

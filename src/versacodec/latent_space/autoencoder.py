@@ -101,7 +101,11 @@ class Autoencoder(PretrainedModule):
         return (self.encode_raw(images) - self.latent_mean) / self.latent_std
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.decode_raw(latents * self.latent_std + self.latent_mean).clamp(0, 1)
+        return self.decode_latents_unclamped(latents).clamp(0, 1)
+
+    def decode_latents_unclamped(self, latents: torch.Tensor) -> torch.Tensor:
+        """The decoder's pixels before clamping: a loss through it keeps gradients everywhere."""
+        return self.decode_raw(latents * self.latent_std + self.latent_mean)
 
     @torch.no_grad()
     def set_latent_statistics(self, raw_latents: torch.Tensor) -> None:

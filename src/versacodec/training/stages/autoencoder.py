@@ -7,6 +7,9 @@ its `encode` returns normalised latents.
 `train_encoder: false` (with `init_from`) fine-tunes the decoder alone: the encoder and the latent
 statistics stay bit for bit, so every latent, and so every stream and every model trained on the
 latents (codec, prior, control branch), stays valid while the round trip improves.
+`frozen_decoder_layers: N` also keeps the decoder's first N layers: the generative pixel decoder
+reuses them (its own tail starts at its `first_layer`, 6 in the shipped model), so with N equal to
+that the shipped pixel decoder stays valid too and the fine-tune only touches the direct decode.
 """
 
 from __future__ import annotations
@@ -42,16 +45,19 @@ class AutoencoderStageConfig:
     loss: AutoencoderLoss = field(default_factory=AutoencoderLoss)
     init_from: str | None = None  # a save_pretrained folder to fine-tune from
     train_encoder: bool = True  # false: decoder-only fine-tuning of `init_from`
+    frozen_decoder_layers: int = 0  # decoder layers kept as they are (with train_encoder: false)
 
 
 class _RoundTrip(nn.Module):
     """What the optimiser trains: image → raw latent → image (one forward for DDP)."""
 
-    def __init__(self, autoencoder: Autoencoder, train_encoder: bool) -> None:
+    def __init__(self, autoencoder: Autoencoder, train_encoder: bool, frozen_decoder_layers: int) -> None:
         super().__init__()
         self.autoencoder = autoencoder
         self.train_encoder = train_encoder
         autoencoder.encoder.requires_grad_(train_encoder)
+        for layer in list(autoencoder.decoder)[:frozen_decoder_layers]:
+            layer.requires_grad_(False)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.set_grad_enabled(self.train_encoder and torch.is_grad_enabled()):
@@ -64,9 +70,15 @@ class AutoencoderStage:
         self.config, self.schedule = config, config.schedule
         if not config.train_encoder and not config.init_from:
             raise InputError("train_encoder: false fine-tunes a trained autoencoder's decoder: set init_from")
+        if config.frozen_decoder_layers and config.train_encoder:
+            raise InputError("frozen_decoder_layers keeps layers that a trained encoder's latents would "
+                             "no longer fit: set train_encoder: false")
         autoencoder = (Autoencoder.from_pretrained(config.init_from) if config.init_from
                        else Autoencoder(config.model))
-        self.round_trip = _RoundTrip(autoencoder, config.train_encoder)
+        layers = len(autoencoder.decoder)
+        if not 0 <= config.frozen_decoder_layers < layers:
+            raise InputError(f"frozen_decoder_layers must be in 0..{layers - 1} (the decoder has {layers} layers)")
+        self.round_trip = _RoundTrip(autoencoder, config.train_encoder, config.frozen_decoder_layers)
         files = list_images(training_root(self.schedule.data_dir))
         train_files, self.validation_files = split_train_validation(files, self.schedule.validation_images)
         self.sampler = CropSampler(train_files, self.schedule.crop_size, self.schedule.seed)

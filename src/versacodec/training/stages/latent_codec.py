@@ -7,6 +7,11 @@ the image the latent came from (8× its sides). The squared error weighs every l
 alike (`distortion: latent`) or each by how far the autoencoder decoder's pixels move when that
 channel does (`distortion: decoder_weighted`): the decoder is several times more sensitive to some
 channels than to others, so equal weights spend bits where the decoded image barely shows them.
+`distortion: decoded` goes all the way: the squared error between the frozen autoencoder decoder's
+pictures of ẑ and of z, the direct decode's own error beyond the autoencoder's, with the channels'
+interplay that a per-channel weight cannot see. It costs a decoder pass per step (a GPU recipe);
+a factor measured once (latent MSE / pixel MSE under the same probe noise) keeps λ's scale, so the
+rate levels stay near their bitrates.
 """
 
 from __future__ import annotations
@@ -25,13 +30,13 @@ from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.training.config import ScheduleConfig
 from versacodec.training.latent_data import LatentTrainingData
 
-DISTORTIONS = ("latent", "decoder_weighted")
+DISTORTIONS = ("latent", "decoder_weighted", "decoded")
 
 
 @dataclass(frozen=True)
 class LatentCodecLoss:
     lambdas: tuple[float, ...] = (0.1, 0.24, 0.58, 1.4, 3.3, 8.0)  # one per rate level
-    distortion: str = "latent"  # or "decoder_weighted" (see the module docstring)
+    distortion: str = "latent"  # or "decoder_weighted" or "decoded" (see the module docstring)
     sensitivity_noise: float = 0.5  # std of the probe noise, about a low-rate codec's latent error
 
     def __post_init__(self) -> None:
@@ -67,6 +72,16 @@ def decoder_channel_weights(autoencoder: Autoencoder, latents: torch.Tensor, noi
     return sensitivity / sensitivity.mean()
 
 
+@torch.no_grad()
+def decoded_error_scale(autoencoder: Autoencoder, latents: torch.Tensor, noise: float, seed: int = 0) -> float:
+    """Latent MSE over the pixel MSE the decoder shows for Gaussian latent noise of std `noise`: the
+    factor that puts the decoded distortion on the latent distortion's scale."""
+    generator = torch.Generator().manual_seed(seed)
+    probed = latents + noise * torch.randn(latents.shape, generator=generator)
+    pixel_mse = (autoencoder.decode_latents_unclamped(probed) - autoencoder.decode_latents_unclamped(latents))
+    return noise**2 / pixel_mse.square().mean().item()
+
+
 def rate_lambda(log_lambdas: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
     """λ for continuous levels, log-linearly interpolated between the per-level values."""
     low = levels.floor().long().clamp(max=len(log_lambdas) - 2)
@@ -90,12 +105,19 @@ class LatentCodecStage:
         self.data = LatentTrainingData(config.autoencoder, config.cache_dir, config.latent_crop, self.schedule)
         self.log_lambdas = torch.tensor([math.log(v) for v in config.loss.lambdas])
         self.channel_weights = torch.ones(self.codec.config.latent_channels)
-        if config.loss.distortion == "decoder_weighted":
+        self.decoder: Autoencoder | None = None  # the frozen pixel decoder of `distortion: decoded`
+        loss = config.loss
+        if loss.distortion == "decoder_weighted":
             autoencoder = Autoencoder.from_pretrained(config.autoencoder)
             self.channel_weights = decoder_channel_weights(
-                autoencoder, self.data.validation_latents, config.loss.sensitivity_noise, self.schedule.seed)
+                autoencoder, self.data.validation_latents, loss.sensitivity_noise, self.schedule.seed)
             print("decoder-weighted distortion, channel weights:",
                   " ".join(f"{w:.2f}" for w in self.channel_weights.tolist()))
+        elif loss.distortion == "decoded":
+            self.decoder = Autoencoder.from_pretrained(config.autoencoder).eval().requires_grad_(False)
+            self.decoded_scale = decoded_error_scale(
+                self.decoder, self.data.validation_latents, loss.sensitivity_noise, self.schedule.seed)
+            print(f"decoded distortion, latent/pixel scale {self.decoded_scale:.2f}")
 
     def trainable(self) -> nn.Module:
         return self.codec
@@ -103,9 +125,16 @@ class LatentCodecStage:
     def prepare(self, accelerator: Accelerator) -> None:
         self.log_lambdas = self.log_lambdas.to(accelerator.device)
         self.channel_weights = self.channel_weights.to(accelerator.device)
+        if self.decoder is not None:
+            self.decoder.to(accelerator.device)
 
     def _distortion(self, latent_hat: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
-        """Per-sample channel-weighted mean squared error."""
+        """Per-sample distortion: channel-weighted latent MSE, or the scaled pixel MSE of the decodes."""
+        if self.decoder is not None:
+            with torch.no_grad():
+                target = self.decoder.decode_latents_unclamped(latents)
+            error = self.decoder.decode_latents_unclamped(latent_hat) - target
+            return error.pow(2).flatten(1).mean(1) * self.decoded_scale
         return ((latent_hat - latents).pow(2) * self.channel_weights.view(1, -1, 1, 1)).flatten(1).mean(1)
 
     def training_step(self, model, step, rank, device):
