@@ -78,8 +78,8 @@ def decoded_error_scale(autoencoder: Autoencoder, latents: torch.Tensor, noise: 
     factor that puts the decoded distortion on the latent distortion's scale."""
     generator = torch.Generator().manual_seed(seed)
     probed = latents + noise * torch.randn(latents.shape, generator=generator)
-    pixel_mse = (autoencoder.decode_latents_unclamped(probed) - autoencoder.decode_latents_unclamped(latents))
-    return noise**2 / pixel_mse.square().mean().item()
+    pixel_error = autoencoder.decode_latents_unclamped(probed) - autoencoder.decode_latents_unclamped(latents)
+    return noise**2 / pixel_error.square().mean().item()
 
 
 def rate_lambda(log_lambdas: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
