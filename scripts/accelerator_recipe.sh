@@ -12,13 +12,23 @@
 # __init__.py beside weights/). Results go to $OUT as split tar parts (each returned file must
 # stay under 16 MiB).
 set -euo pipefail
-phase=${1:?usage: accelerator_recipe.sh base|control|all}
+phase=${1:?usage: accelerator_recipe.sh base|control|all|direct}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD/src:$PWD/.gpu/site PYTHONUNBUFFERED=1
 train() { python3 -m versacodec train "$1" --config "configs/accelerator/$2.yaml" --no-progress; }
 pack() {  # pack NAME PATHS...: gzip'd tar split into 15 MiB parts under $OUT
   local name=$1; shift
   tar -czf - "$@" | split -b 15M -d - "$OUT/$name.tgz.part"
+}
+cache_latents() {  # cache_latents True|False: latents of .gpu/train (and tags) for the shipped autoencoder
+  python3 - "$1" <<'PY'
+import sys
+from versacodec.training.config import ScheduleConfig
+from versacodec.training.latent_data import LatentTrainingData
+LatentTrainingData("src/versacodec/weights/default/autoencoder", ".gpu/cache", 32,
+                   ScheduleConfig(data_dir=".gpu/train"), with_tags=sys.argv[1] == "True")
+print("latent cache ready")
+PY
 }
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv
 mkdir -p runs/accelerator
@@ -36,13 +46,7 @@ case $phase in
       runs/accelerator_*.log
     ;;
   base|base-only)
-    python3 - <<'PY'
-from versacodec.training.config import ScheduleConfig
-from versacodec.training.latent_data import LatentTrainingData
-LatentTrainingData("src/versacodec/weights/default/autoencoder", ".gpu/cache", 32,
-                   ScheduleConfig(data_dir=".gpu/train"), with_tags=True)
-print("latent cache ready")
-PY
+    cache_latents True
     train latent_codec latent_codec > runs/accelerator_codec.log 2>&1 &
     codec=$!
     train prior prior > runs/accelerator_prior.log 2>&1 &
@@ -60,13 +64,7 @@ PY
     ;;
   direct)
     shopt -s nullglob
-    python3 - <<'PY'
-from versacodec.training.config import ScheduleConfig
-from versacodec.training.latent_data import LatentTrainingData
-LatentTrainingData("src/versacodec/weights/default/autoencoder", ".gpu/cache", 32,
-                   ScheduleConfig(data_dir=".gpu/train"))
-print("latent cache ready")
-PY
+    cache_latents False
     # All four start together: each run times its first steps to fix its length.
     runs=(autoencoder_decoder_tail autoencoder_finetune latent_codec_decoder_weighted latent_codec_decoded)
     stage_of() { case $1 in autoencoder*) echo autoencoder ;; *) echo latent_codec ;; esac; }
