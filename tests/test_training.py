@@ -126,6 +126,7 @@ def test_bad_configs_are_input_errors(tmp_path, text, message):
     ("prior", "prior"), ("control_stage1", "control"), ("control_stage2", "control"), ("control_stage3", "control"),
     ("partial_synthesis", "control"), ("pixel_decoder", "pixel_decoder"),
     ("pixel_decoder_adversarial", "pixel_decoder"), ("pixel_decoder_adversarial_b", "pixel_decoder"),
+    ("pixel_decoder_codec_adapt", "pixel_decoder"),
     ("latent_codec_decoder_weighted", "latent_codec"), ("ablation/latent_codec_control", "latent_codec"),
     ("ablation/direct_decoder", "pixel_decoder"),
 ])
