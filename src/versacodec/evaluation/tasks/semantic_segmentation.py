@@ -18,7 +18,7 @@ from PIL import Image
 from versacodec.evaluation.datasets import Dataset, DatasetItem
 from versacodec.evaluation.tasks.base import Task
 from versacodec.evaluation.tasks.common import tflite_input, tflite_interpreter
-from versacodec.paths import model_availability, third_party_model
+from versacodec.paths import third_party_model
 
 MODEL = "segmentation/deeplabv3_mnv2_pascal_quant.tflite"
 INPUT_SIZE = 513
@@ -30,13 +30,8 @@ class SemanticSegmentation(Task):
     description = "mIoU vs the original's prediction (DeepLabV3-MobileNetV2 VOC, 513×513)"
     metrics: ClassVar[dict[str, bool]] = {"miou": True, "pixel-agreement": True}
     uses_reference = True
-
-    def available(self) -> tuple[bool, str]:
-        try:
-            import ai_edge_litert  # noqa: F401
-        except ImportError:
-            return False, "ai-edge-litert is not installed (pip install 'versacodec[eval]')"
-        return model_availability(MODEL)
+    packages: ClassVar[dict[str, str]] = {"ai_edge_litert": "ai-edge-litert"}
+    model_file = MODEL
 
     @cached_property
     def _interpreter(self):
