@@ -212,6 +212,13 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
                         help="model bundle folder (default: the model shipped in the package)")
 
 
+def _output_options(parser: argparse.ArgumentParser, output_help: str) -> None:
+    """-o/--output, --overwrite and --json of every command that writes one file."""
+    parser.add_argument("-o", "--output", required=True, help=output_help)
+    parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    parser.add_argument("--json", action="store_true", help="print one JSON record")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="versacodec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
@@ -223,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rate setting is fixed. Any size works: the image is padded internally and cropped back on "
         "decode. RGBA, greyscale, palette and 16-bit inputs are converted, with a note.")
     compress.add_argument("input", help="image file")
-    compress.add_argument("-o", "--output", required=True, help="output .vcx file")
+    _output_options(compress, "output .vcx file")
     rate = compress.add_mutually_exclusive_group()
     rate.add_argument("--bpp", type=float, help="target bits per pixel (file size × 8 / pixels)")
     rate.add_argument("--quality", type=int, help="rate setting 0 (smallest) .. 100 (best); default 75")
@@ -240,8 +247,6 @@ def build_parser() -> argparse.ArgumentParser:
                           "`versacodec truncate` keeps any prefix without re-encoding")
     compress.add_argument("--boxes", metavar="FILE.json",
                           help='regions for --task boxes: [{"label": "sign", "box": [x0, y0, x1, y1]}, ...] in pixels')
-    compress.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    compress.add_argument("--json", action="store_true", help="print one JSON record")
     _model_option(compress)
     compress.set_defaults(handler=_compress)
 
@@ -250,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Decode a .vcx stream to an image file (format from the extension; PNG recommended). "
         "The same stream always decodes to the identical image.")
     decompress.add_argument("input", help=".vcx file")
-    decompress.add_argument("-o", "--output", required=True, help="output image, e.g. out.png")
+    _output_options(decompress, "output image, e.g. out.png")
     decompress.add_argument("--decoder", choices=("direct", "generative"),
                             help="generative (default when the model has it): diffusion prior guided by the "
                             "transmitted tags, realistic textures; direct: latent synthesis → autoencoder "
@@ -260,8 +265,6 @@ def build_parser() -> argparse.ArgumentParser:
                             "for DDIM from the compressed latent")
     decompress.add_argument("--cfg", type=float, help="classifier-free guidance scale for the tags (default 5.0)")
     decompress.add_argument("--seed", type=int, help="override the seed stored in the stream")
-    decompress.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    decompress.add_argument("--json", action="store_true", help="print one JSON record")
     _model_option(decompress)
     decompress.set_defaults(handler=_decompress)
 
@@ -283,9 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the task whose regions to keep: its name, or the profile .yaml given to compress --task")
     extract.add_argument("--layers", type=int, metavar="k",
                          help="of a stream made with --task and --layers K, keep also only the first k layers")
-    extract.add_argument("-o", "--output", required=True, help="output .vcx file")
-    extract.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    extract.add_argument("--json", action="store_true", help="print one JSON record")
+    _output_options(extract, "output .vcx file")
     extract.set_defaults(handler=_extract)
 
     truncate = commands.add_parser(
@@ -294,9 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
         "palette layers (coarse to fine), layer K the full-quality stream. `info` shows the bpp of each prefix.")
     truncate.add_argument("input", help=".vcx file made with compress --layers K")
     truncate.add_argument("--layers", type=int, required=True, metavar="k", help="how many layers to keep")
-    truncate.add_argument("-o", "--output", required=True, help="output .vcx file")
-    truncate.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    truncate.add_argument("--json", action="store_true", help="print one JSON record")
+    _output_options(truncate, "output .vcx file")
     truncate.set_defaults(handler=_truncate)
 
     train = commands.add_parser(
