@@ -128,7 +128,7 @@ def test_bad_configs_are_input_errors(tmp_path, text, message):
     ("pixel_decoder_adversarial", "pixel_decoder"), ("pixel_decoder_adversarial_b", "pixel_decoder"),
     ("pixel_decoder_codec_adapt", "pixel_decoder"),
     ("latent_codec_decoder_weighted", "latent_codec"), ("ablation/latent_codec_control", "latent_codec"),
-    ("ablation/direct_decoder", "pixel_decoder"),
+    ("ablation/direct_decoder", "pixel_decoder"), ("ablation/latent_codec_new_autoencoder", "latent_codec"),
 ])
 def test_shipped_configs_load(name, stage):
     loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", CONFIGS)
