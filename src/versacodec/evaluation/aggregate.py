@@ -45,15 +45,15 @@ def _load(store: ResultStore, entry: PreparedDataset, codec: str, version: str, 
           rate: float | None) -> dict[str, dict]:
     records = {}
     for item in entry.dataset.items:
-        record = store.load(entry.dataset.key, codec, rate, item.id)
-        if record is not None and record.get("version") == version and record.get("rate_rule") == rule:
+        record = store.load(entry.dataset.key, codec, version, rate, item.id)
+        if record is not None and record.get("rate_rule") == rule:
             records[item.id] = record
     return records
 
 
-def _features(store: ResultStore, entry: PreparedDataset, codec: str, rate: float | None,
+def _features(store: ResultStore, entry: PreparedDataset, codec: str, version: str, rate: float | None,
               image_ids: Sequence[str]) -> list[np.ndarray]:
-    paths = [store.features_path(entry.dataset.key, codec, rate, image) for image in image_ids]
+    paths = [store.features_path(entry.dataset.key, codec, version, rate, image) for image in image_ids]
     return [np.load(path) for path in paths if path.is_file()]
 
 
@@ -84,7 +84,7 @@ def codec_summary(entry: PreparedDataset, codec: ImageCodec, rates: Sequence[flo
     reference_features = []
     if distribution:
         ids = [item.id for item in entry.dataset.items]
-        reference_features = _features(store, entry, UNCOMPRESSED, None, ids)
+        reference_features = _features(store, entry, UNCOMPRESSED, ORIGINAL_VERSION, None, ids)
     for rate in rates:
         records = _load(store, entry, codec.name, codec.version, codec.rate_rule, rate)
         complete = len(records) == len(entry.dataset.items)
@@ -98,7 +98,7 @@ def codec_summary(entry: PreparedDataset, codec: ImageCodec, rates: Sequence[flo
         if distribution:
             from versacodec.evaluation.quality import distribution_metrics
 
-            test_features = _features(store, entry, codec.name, rate, list(coded))
+            test_features = _features(store, entry, codec.name, codec.version, rate, list(coded))
             enough = sum(map(len, test_features)) >= 2 and sum(map(len, reference_features)) >= 2
             values.update(distribution_metrics(reference_features, test_features, distribution) if enough else {})
         values.update(_task_scores(entry, records))

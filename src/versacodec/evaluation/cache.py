@@ -2,8 +2,9 @@
 
 - `EncodeCache`: coded bytes keyed by (codec, version, setting, image hash). Rate searches re-read
   every trial from here, so a rerun (or a new target rate) re-encodes nothing it has seen.
-- `ResultStore`: one JSON record per (dataset, codec, rate, image) with its metrics and task
-  outputs; the runner skips work whose record already holds what was asked for.
+- `ResultStore`: one JSON record per (dataset, codec, codec version, rate, image) with its metrics
+  and task outputs; the runner skips work whose record already holds what was asked for. Keying by
+  version keeps the records of every model evaluated under one codec name (`--model`) side by side.
 """
 
 from __future__ import annotations
@@ -58,16 +59,16 @@ def rate_label(target_bpp: float | None) -> str:
 
 
 class ResultStore:
-    """Per-image records under ROOT/DATASET/CODEC/RATE/IMAGE.json (features beside them as .npy)."""
+    """Per-image records under ROOT/DATASET/CODEC-VERSIONHASH/RATE/IMAGE.json (features beside them as .npy)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def folder(self, dataset: str, codec: str, target_bpp: float | None) -> Path:
-        return self.root / slug(dataset) / slug(codec) / rate_label(target_bpp)
+    def folder(self, dataset: str, codec: str, version: str, target_bpp: float | None) -> Path:
+        return self.root / slug(dataset) / f"{slug(codec)}-{_short_hash(version)}" / rate_label(target_bpp)
 
-    def load(self, dataset: str, codec: str, target_bpp: float | None, image_id: str) -> dict | None:
-        path = self.folder(dataset, codec, target_bpp) / f"{slug(image_id)}.json"
+    def load(self, dataset: str, codec: str, version: str, target_bpp: float | None, image_id: str) -> dict | None:
+        path = self.folder(dataset, codec, version, target_bpp) / f"{slug(image_id)}.json"
         if not path.is_file():
             return None
         try:
@@ -75,13 +76,14 @@ class ResultStore:
         except ValueError:  # a record cut short by a crash is recomputed
             return None
 
-    def save(self, dataset: str, codec: str, target_bpp: float | None, image_id: str, record: dict) -> None:
-        folder = self.folder(dataset, codec, target_bpp)
+    def save(self, dataset: str, codec: str, version: str, target_bpp: float | None, image_id: str,
+             record: dict) -> None:
+        folder = self.folder(dataset, codec, version, target_bpp)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(folder / f"{slug(image_id)}.json", json.dumps(record, indent=1).encode())
 
-    def features_path(self, dataset: str, codec: str, target_bpp: float | None, image_id: str) -> Path:
-        return self.folder(dataset, codec, target_bpp) / f"{slug(image_id)}.inception.npy"
+    def features_path(self, dataset: str, codec: str, version: str, target_bpp: float | None, image_id: str) -> Path:
+        return self.folder(dataset, codec, version, target_bpp) / f"{slug(image_id)}.inception.npy"
 
     def save_features(self, path: Path, features: np.ndarray) -> None:
         buffer = io.BytesIO()

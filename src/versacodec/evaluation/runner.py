@@ -4,7 +4,8 @@ The unit of work is one image × one codec at every requested rate: the original
 and task predictions on the original (needed by reference-based tasks) are reused across rates.
 Each (image, codec, rate) result is stored as soon as it exists (`ResultStore`), so a rerun of
 the same command continues where an interrupted one stopped, and a rerun with more metrics or
-tasks computes only what is missing. A record made by another codec version or rate rule is
+tasks computes only what is missing. Records are kept per codec version (another model under the
+same codec name gets its own, and neither evicts the other); one made under another rate rule is
 recomputed.
 """
 
@@ -220,12 +221,12 @@ class Worker:
         rule = None if codec is None else codec.rate_rule
         wants_features = any(m in DISTRIBUTION_METRICS for m in job.metrics)
         for rate in job.rates if codec is not None else (None,):
-            old = None if job.fresh else store.load(job.dataset, job.label, rate, job.item.id)
-            if old is not None and (old.get("version") != version or old.get("rate_rule") != rule):
+            old = None if job.fresh else store.load(job.dataset, job.label, version, rate, job.item.id)
+            if old is not None and old.get("rate_rule") != rule:
                 old = None
             record = old or {"image": job.item.id, "codec": job.label, "version": version, "rate_rule": rule,
                              "target_bpp": rate, "metrics": {}, "tasks": {}}
-            features_path = store.features_path(job.dataset, job.label, rate, job.item.id)
+            features_path = store.features_path(job.dataset, job.label, version, rate, job.item.id)
             failed = bool(record.get("failure"))
             metrics = [] if codec is None or failed else [
                 m for m in job.metrics if m in PER_IMAGE_METRICS and m not in record["metrics"]]
@@ -243,7 +244,7 @@ class Worker:
                 prediction = None if decoded is None else task.predict(decoded)
                 reference = self.reference(task, job.item, original) if task.uses_reference else None
                 record["tasks"][task.name] = task.record(job.item, prediction, reference)
-            store.save(job.dataset, job.label, rate, job.item.id, record)
+            store.save(job.dataset, job.label, version, rate, job.item.id, record)
 
     @staticmethod
     def _code(codec: ImageCodec, original: Image.Image, rate: float, record: dict) -> Image.Image | None:
