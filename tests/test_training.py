@@ -108,6 +108,26 @@ def test_a_time_budget_fixes_the_run_length_and_a_resume_keeps_it(tmp_path):
     assert resumed["step"] == state["step"] and resumed["steps"] == state["steps"]
 
 
+class SlowingToyStage(ToyStage):
+    """10 ms steps, then 100 ms from step 40: a machine that other jobs start to share."""
+
+    def training_step(self, model, step, rank, device):
+        time.sleep(0.01 if step < 40 else 0.1)
+        return super().training_step(model, step, rank, device)
+
+
+def test_a_time_budget_refits_the_length_when_the_machine_slows_down(tmp_path):
+    schedule = ScheduleConfig(output_dir=str(tmp_path / "run"), steps=100_000, time_budget_s=2.0, warmup_steps=1,
+                              log_every=10, checkpoint_every=10, validate_every=100_000)
+    started = time.time()
+    run_stage(SlowingToyStage(schedule), progress=False)
+    state = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
+    # a length fixed from the first steps (~180 of 10 ms) would take ~14 s; refitted every 20 steps
+    # (the shortest spacing) it overruns the 2 s by at most the steps between two fits
+    assert time.time() - started < 4
+    assert 40 < state["step"] < 100 and state["steps"] == state["step"]
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("schedule: {steps: 3}\n", "needs a top-level 'stage' key"),
     ("stage: nonsense\n", "unknown stage 'nonsense'"),

@@ -40,9 +40,9 @@ class ScheduleConfig:
     mixed_precision: str = "no"  # "bf16"/"fp16" on accelerators through accelerate
     # Wall-clock budget for the training loop, counted from when the trainer starts (after the
     # stage has loaded its data), for lent machines with a fixed time: `steps` becomes an upper
-    # bound, and after the first timed steps the run's length (and so its learning-rate schedule)
-    # is fixed to what fits. The chosen length is logged and kept in every checkpoint, so a
-    # resumed run finishes the same schedule.
+    # bound, and the run's length (and so its learning-rate schedule) is fitted to what is left
+    # of the budget, first after a few timed steps, then again as the speed changes. The length
+    # is logged and kept in every checkpoint, so a resumed run finishes the same schedule.
     time_budget_s: float | None = None
 
 

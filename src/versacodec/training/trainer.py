@@ -11,12 +11,13 @@ import csv
 import dataclasses
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import broadcast
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -96,32 +97,50 @@ def _save_checkpoint(path: Path, module: nn.Module, optimizer: torch.optim.Optim
 
 
 class BudgetedLength:
-    """Fixes a time-budgeted run's length from the speed of its first steps (see
+    """Fits a time-budgeted run's length to what is left of its budget (see
     `ScheduleConfig.time_budget_s`). The first WARM_STEPS are not timed (kernel compilation,
-    allocator growth); the next TIMING_STEPS are."""
+    allocator growth); the length is first fitted after TIMING_STEPS more, then re-fitted about
+    REFITS times over the run from the speed since the last fit: on a shared machine the speed
+    changes as other jobs start and end, and a length fixed once overran a lent GPU's time limit.
+    Fits fall on steps every process agrees on, and `agree` makes them share the main process's
+    length, so distributed runs stop together."""
 
     WARM_STEPS = 5
     TIMING_STEPS = 20
+    REFITS = 20
     # Validation, checkpoints and the export also take time: keep this share of the budget for them.
     RESERVE = 0.1
 
-    def __init__(self, schedule: ScheduleConfig, start_step: int, stage_started: float) -> None:
-        self.pending = schedule.time_budget_s is not None
-        self.start_step, self.stage_started = start_step, stage_started
-        self.timing_started: float | None = None
+    def __init__(self, schedule: ScheduleConfig, start_step: int, stage_started: float,
+                 agree: Callable[[int], int]) -> None:
+        self.active = schedule.time_budget_s is not None
+        self.budget = schedule.time_budget_s or 0.0
+        self.longest = schedule.steps
+        self.start_step, self.stage_started, self.agree = start_step, stage_started, agree
+        self.window: tuple[int, float] | None = None  # (step, time) the speed is measured from
+        self.next_fit = start_step + self.WARM_STEPS + self.TIMING_STEPS
 
     def update(self, done: int, schedule: ScheduleConfig) -> ScheduleConfig:
-        """Call after each optimiser step; returns the schedule with its final length once timed."""
+        """Call after each optimiser step; returns the schedule with the length that fits now
+        (never past the configured `steps`, never before `done`: then the run ends here)."""
         if done == self.start_step + self.WARM_STEPS:
-            self.timing_started = time.time()
-        if self.timing_started is None or done < self.start_step + self.WARM_STEPS + self.TIMING_STEPS:
+            self.window = (done, time.time())
+        if self.window is None or done < self.next_fit:
             return schedule
         now = time.time()
-        seconds_per_step = (now - self.timing_started) / self.TIMING_STEPS
-        remaining = schedule.time_budget_s * (1 - self.RESERVE) - (now - self.stage_started)
-        self.pending = False
-        steps = min(schedule.steps, done + max(0, int(remaining / seconds_per_step)))
+        window_step, window_time = self.window
+        seconds_per_step = (now - window_time) / (done - window_step)
+        remaining = self.budget * (1 - self.RESERVE) - (now - self.stage_started)
+        steps = self.agree(max(done, min(self.longest, done + int(remaining / seconds_per_step))))
+        self.window = (done, now)
+        self.next_fit = done + max(self.TIMING_STEPS, (steps - self.start_step) // self.REFITS)
         return dataclasses.replace(schedule, steps=steps)
+
+
+def _main_process_value(accelerator: Accelerator) -> Callable[[int], int]:
+    if accelerator.num_processes == 1:
+        return lambda value: value
+    return lambda value: int(broadcast(torch.tensor([value], device=accelerator.device)).item())
 
 
 def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) -> Path:
@@ -163,7 +182,8 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
                desc=output.name, dynamic_ncols=True)
     running: dict[str, float] = {}
     started = time.time() - elapsed
-    budget = BudgetedLength(schedule, start_step, stage_started)
+    budget = BudgetedLength(schedule, start_step, stage_started, _main_process_value(accelerator))
+    budgeted_length: int | None = None  # the length last printed
     step = start_step
     while step < schedule.steps:
         for group in optimizer.param_groups:
@@ -176,10 +196,13 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
         if schedule.grad_clip > 0:
             accelerator.clip_grad_norm_(_trainable_parameters(module), schedule.grad_clip)
         optimizer.step()
-        if budget.pending:
-            schedule = budget.update(step + 1, schedule)
-            if not budget.pending:
-                accelerator.print(f"time budget {schedule.time_budget_s:.0f} s: training {schedule.steps} steps")
+        if budget.active:
+            fitted = budget.update(step + 1, schedule)
+            if fitted.steps != schedule.steps:
+                if budgeted_length is None or abs(fitted.steps - budgeted_length) > 0.05 * budgeted_length:
+                    budgeted_length = fitted.steps
+                    accelerator.print(f"time budget {schedule.time_budget_s:.0f} s: training {fitted.steps} steps")
+                schedule = fitted
                 bar.total = schedule.steps
         for key, value in scalars.items():
             running[key] = running.get(key, 0.0) + value
