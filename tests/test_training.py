@@ -141,6 +141,30 @@ def test_bad_configs_are_input_errors(tmp_path, text, message):
         load_yaml_config(path, CONFIGS)
 
 
+def test_set_overrides_nested_values_on_top_of_the_file():
+    config_file = Path(__file__).parents[1] / "configs" / "accelerator" / "latent_codec_decoded.yaml"
+    _, plain = load_yaml_config(config_file, CONFIGS)
+    _, changed = load_yaml_config(config_file, CONFIGS, [
+        "autoencoder=runs/new_autoencoder", "schedule.time_budget_s=480", "loss.lambdas=[0.007, 0.03, 12.0]"])
+    assert changed.autoencoder == "runs/new_autoencoder" and changed.schedule.time_budget_s == 480
+    assert tuple(changed.loss.lambdas) == (0.007, 0.03, 12.0)
+    assert changed.schedule.batch_size == plain.schedule.batch_size and changed.model == plain.model
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("schedule.steps", "expected KEY=VALUE"),
+    ("schedule..steps=3", "expected KEY=VALUE"),
+    ("stage=prior", "cannot change the stage"),
+    ("autoencoder.width=3", "is a value, not a section"),
+    ("schedule.stepz=3", "stepz"),
+    ("loss.lambdas=[0.1", "not valid YAML"),
+])
+def test_bad_overrides_are_input_errors(override, message):
+    config_file = Path(__file__).parents[1] / "configs" / "accelerator" / "latent_codec_decoded.yaml"
+    with pytest.raises(InputError, match=message):
+        load_yaml_config(config_file, CONFIGS, [override])
+
+
 @pytest.mark.parametrize(("name", "stage"), [
     ("autoencoder", "autoencoder"), ("autoencoder_decoder", "autoencoder"), ("latent_codec", "latent_codec"),
     ("prior", "prior"), ("control_stage1", "control"), ("control_stage2", "control"), ("control_stage3", "control"),

@@ -197,7 +197,7 @@ def _train(args: argparse.Namespace) -> int:
     from versacodec.training.trainer import run_stage
 
     registry = {name: config_class for name, (config_class, _) in STAGES.items()}
-    stage_name, config = load_yaml_config(args.config, registry)
+    stage_name, config = load_yaml_config(args.config, registry, args.set)
     if stage_name != args.stage:
         raise InputError(f"{args.config} configures stage {stage_name!r}, not {args.stage!r}")
     stage = STAGES[stage_name][1](config)
@@ -304,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
         "OUTPUT_DIR/checkpoint.pt. Multi-GPU: `accelerate launch -m versacodec train ...`.")
     train.add_argument("stage", help="stage name: autoencoder, latent_codec, ...")
     train.add_argument("--config", required=True, help="YAML file (see configs/)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one config value, dotted for nested keys, the value in YAML "
+                       "(--set schedule.time_budget_s=480 --set 'loss.lambdas=[0.01, 0.1]'); repeatable")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
     train.add_argument("--export-only", action="store_true",
                        help="write the latest checkpoint's weights to OUTPUT_DIR/snapshot-STEP and stop")

@@ -6,6 +6,7 @@ adds its own model and loss dataclasses. Unknown keys are errors, not silently i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,8 +47,11 @@ class ScheduleConfig:
     time_budget_s: float | None = None
 
 
-def load_yaml_config(path: str | Path, registry: dict[str, type]) -> tuple[str, object]:
-    """Read a YAML training config; `stage` picks the dataclass from `registry`."""
+def load_yaml_config(path: str | Path, registry: dict[str, type],
+                     overrides: Sequence[str] = ()) -> tuple[str, object]:
+    """Read a YAML training config; `stage` picks the dataclass from `registry`. `overrides` are
+    `dotted.key=value` strings (value in YAML syntax) applied on top of the file, so one recipe
+    can train on another autoencoder or for another time budget without a copy of the file."""
     path = Path(path)
     try:
         values = yaml.safe_load(path.read_text())
@@ -58,7 +62,28 @@ def load_yaml_config(path: str | Path, registry: dict[str, type]) -> tuple[str, 
     stage = values.pop("stage")
     if stage not in registry:
         raise InputError(f"{path}: unknown stage {stage!r}; known: {', '.join(sorted(registry))}")
+    for override in overrides:
+        _apply_override(values, override)
     try:
         return stage, config_from_dict(registry[stage], values)
     except (ModelError, TypeError) as exc:
         raise InputError(f"{path}: {exc}") from exc
+
+
+def _apply_override(values: dict, override: str) -> None:
+    key, separator, text = override.partition("=")
+    names = key.strip().split(".")
+    if not separator or not all(names):
+        raise InputError(f"--set {override!r}: expected KEY=VALUE, e.g. schedule.steps=500")
+    if names == ["stage"]:
+        raise InputError("--set cannot change the stage: pick another config file")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"--set {override!r}: the value is not valid YAML: {exc}") from exc
+    section = values
+    for name in names[:-1]:
+        section = section.setdefault(name, {})
+        if not isinstance(section, dict):
+            raise InputError(f"--set {override!r}: {name!r} is a value, not a section")
+    section[names[-1]] = value
