@@ -35,6 +35,16 @@ def test_budget_below_the_smallest_stream_is_a_failure(tiny_bundle):
         codec.encode(natural_image(), 0.0001)
 
 
+def test_below_the_floor_the_image_is_shrunk_like_the_baselines(tiny_bundle):
+    codec = make_codec("versacodec-direct", model=tiny_bundle)
+    image = natural_image()
+    floor = len(codec.codec.compress(image, quality=0).data)
+    result = codec.encode(image, (floor - 1) * 8 / (image.width * image.height))
+    assert result.shrink < 1.0 and len(result.data) <= floor - 1
+    assert codec.decode(result).size == image.size
+    assert "shrink" in codec.rate_rule
+
+
 def test_unavailable_modes_and_models_are_reported_not_raised(tiny_bundle, tmp_path):
     generative = make_codec("versacodec-generative", model=tiny_bundle)
     available, reason = generative.available()

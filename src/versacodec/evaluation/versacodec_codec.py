@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from versacodec.container.format import SectionKind
 from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cache import EncodeCache, image_hash
 from versacodec.evaluation.codecs import BudgetTooSmall, EncodedResult
+from versacodec.evaluation.rate_search import SHRINK_FACTORS, resize, shrunk_size
 
 if TYPE_CHECKING:
     from versacodec.semantics.profiles import TaskProfile
@@ -126,7 +128,8 @@ class VersacodecCodec:
 
     @property
     def rate_rule(self) -> str:
-        return "versacodec rate control: highest quality whose stream fits the budget"
+        return ("versacodec rate control: highest quality whose stream fits the budget; below the floor "
+                "shrink 1/1.5-1/8, the largest factor that fits")
 
     def available(self) -> tuple[bool, str]:
         """Loads the model and round-trips a tiny image in this mode, so a missing model or an
@@ -140,19 +143,37 @@ class VersacodecCodec:
         return True, ""
 
     def encode(self, image: Image.Image, target_bpp: float) -> EncodedResult:
-        label = f"bpp={target_bpp:g}"
+        """Rate control on the full image; below the model's smallest file, the same rule as the
+        baselines' (`rate_search`): the image shrunk by 1/1.5 .. 1/8 and upsampled back on decode,
+        here at the largest factor that fits (a decode per factor to compare PSNRs would cost a
+        generative decode each)."""
+        budget = math.floor(target_bpp * image.width * image.height / 8)
         key = image_hash(image)
+        smallest = None
+        for factor in (1.0, *SHRINK_FACTORS):
+            coded = resize(image, shrunk_size(image.width, image.height, factor))
+            # At full size the knob is the target itself (the label older caches hold); shrunk, the
+            # same byte budget spread over fewer pixels.
+            bpp = target_bpp if factor == 1.0 else budget * 8 / (coded.width * coded.height)
+            label = f"bpp={target_bpp:g}" if factor == 1.0 else f"bpp={target_bpp:g}@{factor:.4f}"
+            try:
+                data = self._encode_within(coded, bpp, label, key)
+            except InputError as exc:  # below the model's smallest file (or size) for this image
+                smallest = smallest or exc
+                continue
+            data = self._as_sent(data)
+            quality = self.codec.read_stream(data).header.quality
+            return EncodedResult.measure(data, quality, factor, image.width, image.height)
+        raise BudgetTooSmall(f"{self.name}: even at 1/{1 / SHRINK_FACTORS[-1]:g} size the smallest file exceeds "
+                             f"the budget of {budget} bytes (full size: {smallest})")
+
+    def _encode_within(self, image: Image.Image, bpp: float, label: str, key: str) -> bytes:
         data = None if self.cache is None else self.cache.get(self.cache_name, self._encoder_version, key, label)
         if data is None:
-            try:
-                data = self.codec.compress(image, bpp=target_bpp, **self.compress_options).data
-            except InputError as exc:  # below the model's smallest file for this image
-                raise BudgetTooSmall(f"{self.name}: {exc}") from exc
+            data = self.codec.compress(image, bpp=bpp, **self.compress_options).data
             if self.cache is not None:
                 self.cache.put(self.cache_name, self._encoder_version, key, label, data)
-        data = self._as_sent(data)
-        quality = self.codec.read_stream(data).header.quality
-        return EncodedResult.measure(data, quality, 1.0, image.width, image.height)
+        return data
 
     def _as_sent(self, data: bytes) -> bytes:
         if self.extract:
@@ -166,4 +187,5 @@ class VersacodecCodec:
         return data
 
     def decode(self, encoded: EncodedResult) -> Image.Image:
-        return self.codec.decompress(encoded.data, **self.decompress_options).image.convert("RGB")
+        decoded = self.codec.decompress(encoded.data, **self.decompress_options).image.convert("RGB")
+        return resize(decoded, (encoded.width, encoded.height))
