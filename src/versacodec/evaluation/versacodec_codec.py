@@ -149,7 +149,7 @@ class VersacodecCodec:
         generative decode each)."""
         budget = math.floor(target_bpp * image.width * image.height / 8)
         key = image_hash(image)
-        smallest = None
+        full_size_error = None
         for factor in (1.0, *SHRINK_FACTORS):
             coded = resize(image, shrunk_size(image.width, image.height, factor))
             # At full size the knob is the target itself (the label older caches hold); shrunk, the
@@ -159,13 +159,13 @@ class VersacodecCodec:
             try:
                 data = self._encode_within(coded, bpp, label, key)
             except InputError as exc:  # below the model's smallest file (or size) for this image
-                smallest = smallest or exc
+                full_size_error = full_size_error or exc
                 continue
             data = self._as_sent(data)
             quality = self.codec.read_stream(data).header.quality
             return EncodedResult.measure(data, quality, factor, image.width, image.height)
         raise BudgetTooSmall(f"{self.name}: even at 1/{1 / SHRINK_FACTORS[-1]:g} size the smallest file exceeds "
-                             f"the budget of {budget} bytes (full size: {smallest})")
+                             f"the budget of {budget} bytes (full size: {full_size_error})")
 
     def _encode_within(self, image: Image.Image, bpp: float, label: str, key: str) -> bytes:
         data = None if self.cache is None else self.cache.get(self.cache_name, self._encoder_version, key, label)
