@@ -82,15 +82,24 @@ def test_a_stage_resumes_from_its_checkpoint_and_logs(tmp_path):
     assert snapshot.name == "snapshot-6" and (snapshot / "toy.pt").is_file()
 
 
+@dataclass
 class SlowToyStage(ToyStage):
+    """10 ms steps, then `late_seconds` from step 40 (a machine that other jobs start to share)."""
+
+    late_seconds: float = 0.01
+
     def training_step(self, model, step, rank, device):
-        time.sleep(0.01)
+        time.sleep(0.01 if step < 40 else self.late_seconds)
         return super().training_step(model, step, rank, device)
 
 
+def budgeted_schedule(tmp_path, seconds: float) -> ScheduleConfig:
+    return ScheduleConfig(output_dir=str(tmp_path / "run"), steps=100_000, time_budget_s=seconds, warmup_steps=1,
+                          log_every=10, checkpoint_every=10, validate_every=100_000)
+
+
 def test_a_time_budget_fixes_the_run_length_and_a_resume_keeps_it(tmp_path):
-    schedule = ScheduleConfig(output_dir=str(tmp_path / "run"), steps=100_000, time_budget_s=1.0, warmup_steps=1,
-                              log_every=10, checkpoint_every=10, validate_every=100_000)
+    schedule = budgeted_schedule(tmp_path, 1.0)
     started = time.time()
     run_stage(SlowToyStage(schedule), progress=False)
     state = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
@@ -108,19 +117,10 @@ def test_a_time_budget_fixes_the_run_length_and_a_resume_keeps_it(tmp_path):
     assert resumed["step"] == state["step"] and resumed["steps"] == state["steps"]
 
 
-class SlowingToyStage(ToyStage):
-    """10 ms steps, then 100 ms from step 40: a machine that other jobs start to share."""
-
-    def training_step(self, model, step, rank, device):
-        time.sleep(0.01 if step < 40 else 0.1)
-        return super().training_step(model, step, rank, device)
-
-
 def test_a_time_budget_refits_the_length_when_the_machine_slows_down(tmp_path):
-    schedule = ScheduleConfig(output_dir=str(tmp_path / "run"), steps=100_000, time_budget_s=2.0, warmup_steps=1,
-                              log_every=10, checkpoint_every=10, validate_every=100_000)
+    schedule = budgeted_schedule(tmp_path, 2.0)
     started = time.time()
-    run_stage(SlowingToyStage(schedule), progress=False)
+    run_stage(SlowToyStage(schedule, late_seconds=0.1), progress=False)
     state = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
     # a length fixed from the first steps (~180 of 10 ms) would take ~14 s; refitted every 20 steps
     # (the shortest spacing) it overruns the 2 s by at most the steps between two fits

@@ -183,7 +183,6 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
     running: dict[str, float] = {}
     started = time.time() - elapsed
     budget = BudgetedLength(schedule, start_step, stage_started, _main_process_value(accelerator))
-    budgeted_length: int | None = None  # the length last printed
     step = start_step
     while step < schedule.steps:
         for group in optimizer.param_groups:
@@ -199,9 +198,7 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
         if budget.active:
             fitted = budget.update(step + 1, schedule)
             if fitted.steps != schedule.steps:
-                if budgeted_length is None or abs(fitted.steps - budgeted_length) > 0.05 * budgeted_length:
-                    budgeted_length = fitted.steps
-                    accelerator.print(f"time budget {schedule.time_budget_s:.0f} s: training {fitted.steps} steps")
+                accelerator.print(f"time budget {schedule.time_budget_s:.0f} s: training {fitted.steps} steps")
                 schedule = fitted
                 bar.total = schedule.steps
         for key, value in scalars.items():
