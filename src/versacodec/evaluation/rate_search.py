@@ -27,6 +27,11 @@ def resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
 
 
+def byte_budget(image: Image.Image, target_bpp: float) -> int:
+    """The most bytes a file of `image` may have at `target_bpp` (of the original's pixels)."""
+    return math.floor(target_bpp * image.width * image.height / 8)
+
+
 def shrunk_size(width: int, height: int, factor: float) -> tuple[int, int]:
     return max(1, round(width * factor)), max(1, round(height * factor))
 
@@ -66,7 +71,7 @@ class SettingCodec(ABC):
         return resize(self.decode_bytes(encoded.data).convert("RGB"), (encoded.width, encoded.height))
 
     def encode(self, image: Image.Image, target_bpp: float) -> EncodedResult:
-        budget = math.floor(target_bpp * image.width * image.height / 8)
+        budget = byte_budget(image, target_bpp)
         key = image_hash(image)
         full = self.fit(image, budget, 1.0, key)
         if full is not None and not self.always_shrink:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import math
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ from versacodec.container.format import SectionKind
 from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cache import EncodeCache, image_hash
 from versacodec.evaluation.codecs import BudgetTooSmall, EncodedResult
-from versacodec.evaluation.rate_search import SHRINK_FACTORS, resize, shrunk_size
+from versacodec.evaluation.rate_search import SHRINK_FACTORS, byte_budget, resize, shrunk_size
 
 if TYPE_CHECKING:
     from versacodec.semantics.profiles import TaskProfile
@@ -147,7 +146,7 @@ class VersacodecCodec:
         baselines' (`rate_search`): the image shrunk by 1/1.5 .. 1/8 and upsampled back on decode,
         here at the largest factor that fits (a decode per factor to compare PSNRs would cost a
         generative decode each)."""
-        budget = math.floor(target_bpp * image.width * image.height / 8)
+        budget = byte_budget(image, target_bpp)
         key = image_hash(image)
         full_size_error = None
         for factor in (1.0, *SHRINK_FACTORS):
