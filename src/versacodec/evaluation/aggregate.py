@@ -13,7 +13,7 @@ import numpy as np
 from versacodec.evaluation.bdrate import bjontegaard
 from versacodec.evaluation.cache import ResultStore
 from versacodec.evaluation.codecs import ImageCodec
-from versacodec.evaluation.quality import DISTRIBUTION_METRICS, LOWER_IS_BETTER, PER_IMAGE_METRICS
+from versacodec.evaluation.quality import DISTRIBUTION_METRICS, LOWER_IS_BETTER, NOT_RATE_QUALITY, PER_IMAGE_METRICS
 from versacodec.evaluation.runner import ORIGINAL_VERSION, UNCOMPRESSED, PreparedDataset
 
 COUNT_KEYS = ("target_bpp", "bpp", "images", "failures", "shrunk")
@@ -130,6 +130,8 @@ def bd_table(codecs: dict[str, dict], anchor: str, directions: dict[str, bool]) 
     base = codecs[anchor]["results"]
     table: dict[str, dict[str, dict]] = {}
     for metric, higher in directions.items():
+        if metric in NOT_RATE_QUALITY:
+            continue
         rows = {}
         for name, summary in codecs.items():
             if name == anchor:

@@ -18,10 +18,13 @@ from versacodec.container.format import DEFAULT_MAX_PIXELS
 from versacodec.imaging import open_image
 
 # Metric names as users type them; "lpips" is LPIPS-alex, the variant codec papers report.
-PER_IMAGE_METRICS = ("psnr", "ms-ssim", "lpips", "lpips-vgg", "dists")
+# "periodic" is the periodic-artifact ratio (metrics.periodic): the decoded image's spectral peaks
+# at the frequencies of an 8-px grid over its original's; 1 means no more periodic than the original.
+PER_IMAGE_METRICS = ("psnr", "ms-ssim", "lpips", "lpips-vgg", "dists", "periodic")
 DISTRIBUTION_METRICS = ("fid", "kid")
 ALL_METRICS = PER_IMAGE_METRICS + DISTRIBUTION_METRICS
-LOWER_IS_BETTER = {"lpips", "lpips-vgg", "dists", "fid", "kid"}
+LOWER_IS_BETTER = {"lpips", "lpips-vgg", "dists", "fid", "kid", "periodic"}
+NOT_RATE_QUALITY = {"periodic"}  # a defect count, not a quality that rises with rate: no BD-rate
 
 
 def image_tensor(image: Image.Image) -> torch.Tensor:
@@ -52,6 +55,10 @@ def per_image_metrics(original: Image.Image, decoded: Image.Image, names: Sequen
             values[name] = float(psnr(x, y))
         elif name == "ms-ssim":
             values[name] = float(ms_ssim(x, y))
+        elif name == "periodic":
+            from versacodec.metrics.periodic import periodic_ratio
+
+            values[name] = periodic_ratio(x, y)
         elif name in ("lpips", "lpips-vgg", "dists"):
             values[name] = float(_network(name)(x, y))
         else:
