@@ -62,6 +62,19 @@ def test_stream_from_other_weights_names_both_models(tiny_codec, tmp_path):
         tiny_codec.decompress(data)
 
 
+def test_a_decoder_only_update_decodes_the_older_models_streams(tiny_codec, tiny_bundle, tmp_path):
+    import shutil
+
+    from versacodec.bundle import BundleManifest, read_manifest, write_manifest
+
+    shutil.copytree(tiny_bundle, tmp_path / "renamed")
+    write_manifest(tmp_path / "renamed", BundleManifest("tiny-test-v2", read_manifest(tiny_bundle).components))
+    renamed = Codec.from_pretrained(tmp_path / "renamed")
+    data = tiny_codec.compress(natural_image(), quality=50).data
+    assert renamed.model_id != tiny_codec.model_id
+    assert torch.equal(renamed.decompress(data).pixels, tiny_codec.decompress(data).pixels)
+
+
 def test_stream_sections(tiny_codec):
     stream = Stream.from_bytes(tiny_codec.compress(natural_image(), quality=50).data)
     assert [s.kind for s in stream.sections] == [SectionKind.HYPERPRIOR, SectionKind.LATENT]

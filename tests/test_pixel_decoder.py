@@ -1,4 +1,4 @@
-"""The generative path's own pixel decoder: model, bundling, decoding and its training stage."""
+"""Pixel decoders (`versacodec.pixel_decoders`): models, bundling, decoding and their training stage."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from conftest import TINY_AUTOENCODER, natural_image
 from test_training import read_csv, run_yaml_stage
 from versacodec.codec import Codec
 from versacodec.errors import InputError, ModelError
-from versacodec.generative.pixel_decoder import PixelDecoder
 from versacodec.latent_space.autoencoder import Autoencoder, AutoencoderConfig
+from versacodec.pixel_decoders import load_pixel_decoder
+from versacodec.pixel_decoders.realesrgan.networks import SRVGGConfig
+from versacodec.pixel_decoders.restoration import RestorationDecoder, RestorationDecoderConfig
+from versacodec.pixel_decoders.tail import DecoderTail
 from versacodec.training.bundle import assemble_bundle
 from versacodec.training.discriminator import (
     DiscriminatorConfig,
@@ -25,9 +28,9 @@ from versacodec.training.discriminator import (
 FIRST_LAYER = 2  # the tiny autoencoder's decoder: conv, residual block, then this upsampling conv
 
 
-def perturbed_tail(autoencoder: Autoencoder, seed: int = 1) -> PixelDecoder:
+def perturbed_tail(autoencoder: Autoencoder, seed: int = 1) -> DecoderTail:
     torch.manual_seed(seed)
-    decoder = PixelDecoder.from_autoencoder(autoencoder, FIRST_LAYER)
+    decoder = DecoderTail.from_autoencoder(autoencoder, FIRST_LAYER)
     for parameter in decoder.parameters():
         parameter.data.add_(torch.randn_like(parameter) * 0.05)
     return decoder
@@ -36,17 +39,17 @@ def perturbed_tail(autoencoder: Autoencoder, seed: int = 1) -> PixelDecoder:
 def test_a_tail_copied_from_the_autoencoder_decodes_exactly_like_it(generative_bundle, tmp_path):
     autoencoder = Autoencoder.from_pretrained(generative_bundle / "autoencoder")
     latents = torch.randn(2, TINY_AUTOENCODER.latent_channels, 6, 5)
-    copied = PixelDecoder.from_autoencoder(autoencoder, FIRST_LAYER)
+    copied = DecoderTail.from_autoencoder(autoencoder, FIRST_LAYER)
     assert torch.equal(copied.decode(autoencoder, latents), autoencoder.decode(latents))
     copied.save_pretrained(tmp_path / "tail")
-    reloaded = PixelDecoder.from_pretrained(tmp_path / "tail")
+    reloaded = DecoderTail.from_pretrained(tmp_path / "tail")
     assert torch.equal(reloaded.decode(autoencoder, latents), autoencoder.decode(latents))
     assert sum(p.numel() for p in reloaded.parameters()) < sum(p.numel() for p in autoencoder.decoder.parameters())
 
 
 def test_first_layer_outside_the_decoder_is_a_model_error():
     with pytest.raises(ModelError, match="first_layer"):
-        PixelDecoder.from_autoencoder(Autoencoder(TINY_AUTOENCODER), 99)
+        DecoderTail.from_autoencoder(Autoencoder(TINY_AUTOENCODER), 99)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +78,7 @@ def test_a_pixel_decoder_for_another_autoencoder_is_refused(bundle_with_pixel_de
     other = AutoencoderConfig(latent_channels=4, decoder_widths=(16, 8, 8), decoder_blocks=(1, 0, 0), output_width=8)
     copy = tmp_path / "bundle"
     shutil.copytree(bundle_with_pixel_decoder, copy)
-    PixelDecoder.from_autoencoder(Autoencoder(other), FIRST_LAYER).save_pretrained(copy / "generative/pixel_decoder")
+    DecoderTail.from_autoencoder(Autoencoder(other), FIRST_LAYER).save_pretrained(copy / "generative/pixel_decoder")
     with pytest.raises(ModelError, match="different autoencoder"):
         Codec.from_pretrained(copy)
 
@@ -107,11 +110,11 @@ discriminator: {{layers: [0, 3], width: 8}}
     final = run_yaml_stage(tmp_path, 4, yaml_text.replace("RUN", str(tmp_path / "run")), size=96)
     assert len(list((tmp_path / "cache").glob("generated-*.pt"))) == 2  # training and validation pairs
     autoencoder = Autoencoder.from_pretrained(generative_bundle / "autoencoder")
-    start = PixelDecoder.from_autoencoder(autoencoder, FIRST_LAYER).state_dict()
-    trained = PixelDecoder.from_pretrained(final).state_dict()
+    start = DecoderTail.from_autoencoder(autoencoder, FIRST_LAYER).state_dict()
+    trained = DecoderTail.from_pretrained(final).state_dict()
     assert any(not torch.equal(start[k], trained[k]) for k in start)
     validation = read_csv(tmp_path / "run/validation.csv")[0]
-    assert float(validation["tail_dists"]) > 0 and float(validation["autoencoder_psnr"]) > 0
+    assert float(validation["decoder_dists"]) > 0 and float(validation["autoencoder_psnr"]) > 0
     # The discriminator trains and resumes with the checkpoint, but only the tail is exported.
     checkpointed = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)["model"]
     assert any(key.startswith("discriminator.heads") for key in checkpointed) == (adversarial > 0)
@@ -152,3 +155,94 @@ def test_the_pairs_cache_ignores_a_pixel_decoder_already_in_the_bundle(generativ
     name = pairs_cache_name(with_tail, files, config)
     assert name == pairs_cache_name(generative_codec, files, config)
     assert name != pairs_cache_name(with_tail, files, GeneratedPairsConfig(crops=3))
+
+
+def test_a_v3_bundle_s_tail_folder_still_loads(generative_bundle, tmp_path):
+    import json
+
+    autoencoder = Autoencoder.from_pretrained(generative_bundle / "autoencoder")
+    perturbed_tail(autoencoder).save_pretrained(tmp_path / "tail")
+    config = json.loads((tmp_path / "tail/config.json").read_text())
+    (tmp_path / "tail/config.json").write_text(json.dumps(config | {"_class_name": "PixelDecoder"}))
+    assert isinstance(load_pixel_decoder(tmp_path / "tail"), DecoderTail)
+    (tmp_path / "tail/config.json").write_text(json.dumps(config | {"_class_name": "Nope"}))
+    with pytest.raises(ModelError, match="unknown pixel decoder class 'Nope'"):
+        load_pixel_decoder(tmp_path / "tail")
+
+
+TINY_RESTORATION = RestorationDecoderConfig(TINY_AUTOENCODER, head_layers=4,
+                                            srvgg=SRVGGConfig(features=8, convolutions=1))
+
+
+def targets_for(features: torch.Tensor) -> torch.Tensor:
+    """Small pictures partly explained by the features (a least-squares fit has something to find)."""
+    noise = torch.rand(features.shape[0], 3, *features.shape[-2:], generator=torch.Generator().manual_seed(0))
+    return noise * 0.2 + features[:, :3].tanh() * 0.3 + 0.4
+
+
+def test_a_restoration_decoder_renders_full_resolution_from_quarter_resolution_features(tmp_path):
+    autoencoder = Autoencoder(TINY_AUTOENCODER)
+    decoder = RestorationDecoder(TINY_RESTORATION)
+    latents = torch.randn(2, TINY_AUTOENCODER.latent_channels, 5, 6)
+    with torch.no_grad():
+        features = decoder.head(autoencoder, latents)
+        before = float((decoder.colour(features) - targets_for(features)).square().mean().sqrt())
+    assert features.shape[-2:] == (10, 12)  # 1/4 of the image
+    assert decoder.decode(autoencoder, latents).shape == (2, 3, 40, 48)
+    # The colour projection's least-squares fit beats its random start on the same targets.
+    assert decoder.fit_colour_projection(features, targets_for(features)) < before
+    decoder.save_pretrained(tmp_path / "restoration")
+    reloaded = load_pixel_decoder(tmp_path / "restoration")
+    assert isinstance(reloaded, RestorationDecoder)
+    assert torch.equal(reloaded.decode(autoencoder, latents), decoder.decode(autoencoder, latents))
+
+
+def test_a_restoration_head_at_the_wrong_resolution_is_a_model_error():
+    with pytest.raises(ModelError, match="1/2 resolution"):
+        RestorationDecoder(RestorationDecoderConfig(TINY_AUTOENCODER, head_layers=6,
+                                                    srvgg=SRVGGConfig(features=8, convolutions=1)))
+    with pytest.raises(ModelError, match="network must be one of"):
+        RestorationDecoderConfig(TINY_AUTOENCODER, head_layers=4, network="edsr")
+
+
+def test_a_direct_decoder_in_the_bundle_serves_the_direct_path_only(generative_codec, generative_bundle, tmp_path):
+    autoencoder = Autoencoder.from_pretrained(generative_bundle / "autoencoder")
+    torch.manual_seed(3)
+    RestorationDecoder(TINY_RESTORATION).save_pretrained(tmp_path / "direct")
+    bundle = assemble_bundle(tmp_path / "bundle", "tiny-generative", generative_bundle / "autoencoder",
+                             generative_bundle / "latent_codec", generative_bundle / "generative", half=False,
+                             direct_decoder=tmp_path / "direct")
+    codec = Codec.from_pretrained(bundle)
+    assert isinstance(codec.pixel_decoders["direct"], RestorationDecoder)
+    assert codec.weights_hash == generative_codec.weights_hash
+    data = codec.compress(natural_image(), quality=60).data
+    ours, plain = (c.decompress(data, decoder="direct").pixels for c in (codec, generative_codec))
+    assert ours.shape == plain.shape and not torch.equal(ours, plain)
+    ours, plain = (c.decompress(data, decoder="generative").pixels for c in (codec, generative_codec))
+    assert torch.equal(ours, plain)
+    del autoencoder
+
+
+@pytest.mark.shared
+def test_the_stage_trains_a_restoration_decoder_from_the_released_generator(generative_bundle, tmp_path):
+    from versacodec.pixel_decoders.realesrgan.pretrained import pretrained_files, where_to_get
+
+    if pretrained_files("general-x4v3") is None:
+        pytest.skip(where_to_get("general-x4v3"))
+    yaml_text = f"""stage: pixel_decoder
+bundle: {generative_bundle}
+architecture: restoration
+restoration: {{pretrained: general-x4v3, head_layers: 4, colour_fit_pairs: 2}}
+cache_dir: {tmp_path / 'cache'}
+pairs: {{crops: 3, crop_size: 64, qualities: [20, 80], decoder: direct}}
+validation_pairs: 2
+schedule: {{output_dir: RUN, data_dir: DATA, steps: 2, batch_size: 2, crop_size: 32, log_every: 1,
+            validate_every: 2, validation_images: 1, learning_rate: 1.0e-3, warmup_steps: 1}}
+loss: {{l1: 1.0, lpips: 0.0, dists: 0.0, periodic: 0.1}}
+"""
+    final = run_yaml_stage(tmp_path, 4, yaml_text.replace("RUN", str(tmp_path / "run")), size=96)
+    trained = load_pixel_decoder(final)
+    assert isinstance(trained, RestorationDecoder)
+    assert set(read_csv(tmp_path / "run/train.csv")[0]) >= {"l1", "periodic"}
+    validation = read_csv(tmp_path / "run/validation.csv")[0]
+    assert float(validation["decoder_periodic"]) > 0 and float(validation["autoencoder_periodic"]) > 0

@@ -4,6 +4,7 @@
     autoencoder/       save_pretrained folders, one per component
     latent_codec/
     generative/        optional (the generative decoder)
+    direct_decoder/    optional (the direct path's pixel decoder; else the autoencoder's decoder)
     partial_synthesis/ optional (decodes streams whose sections were extracted away)
 
 The weights hash written into every stream covers the components that define the bitstream
@@ -24,6 +25,7 @@ from versacodec.paths import default_model_dir
 
 BUNDLE_FILE = "bundle.json"
 BITSTREAM_COMPONENTS = ("autoencoder", "latent_codec")
+DIRECT_DECODER = "direct_decoder"  # optional: the direct path's own pixel decoder (versacodec.pixel_decoders)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from versacodec.bundle import read_manifest, resolve_model_dir, weights_hash
+from versacodec.bundle import DIRECT_DECODER, read_manifest, resolve_model_dir, weights_hash
 from versacodec.container.format import (
     Section,
     SectionKind,
@@ -37,6 +37,7 @@ from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.layers.scalable import decode_palette, palette_sections, read_layers
 from versacodec.limits import MEMORY_VARIABLE, format_size, memory_limit
+from versacodec.pixel_decoders import PixelDecoder, load_pixel_decoder
 from versacodec.semantics.partial import keep_sent_regions
 from versacodec.semantics.region_map import RegionSet, pack_region_map, read_region_sets
 from versacodec.semantics.tag_stream import pack_tags, unpack_tags
@@ -99,15 +100,24 @@ class Codec:
         self.max_memory = memory_limit(max_memory)
         self.block = self.autoencoder.factor * LatentCodec.block_size
         self.partial_synthesis = self._load_partial_synthesis()
+        direct = self.manifest.path(root, DIRECT_DECODER)
+        self.direct_decoder = None if direct is None else load_pixel_decoder(direct)
         generative = self.manifest.path(root, "generative")
         self.generative = None
         if generative is not None:
             from versacodec.generative.decoder import GenerativeDecoder
 
             self.generative = GenerativeDecoder.from_pretrained(generative)
-            if self.generative.pixel_decoder is not None:
-                self.generative.pixel_decoder.check_fits(self.autoencoder)
+        for pixel_decoder in self.pixel_decoders.values():
+            if pixel_decoder is not None:
+                pixel_decoder.check_fits(self.autoencoder)
         self._tagger = None
+
+    @property
+    def pixel_decoders(self) -> dict[str, PixelDecoder | None]:
+        """Each decode path's own pixel decoder (None: the autoencoder's decoder)."""
+        return {"direct": self.direct_decoder,
+                "generative": None if self.generative is None else self.generative.pixel_decoder}
 
     def _load_partial_synthesis(self) -> PartialSynthesis | None:
         folder = self.manifest.path(self.root, PARTIAL_SYNTHESIS)
@@ -277,10 +287,12 @@ class Codec:
 
     # ------------------------------------------------------------------ decode
     def read_stream(self, data: bytes) -> Stream:
-        """Parse and check that this bundle made the stream (model id and weights hash)."""
+        """Parse and check that this bundle's bitstream weights made the stream. The weights hash
+        decides, not the model id: a bundle with the same autoencoder and latent codec but newer
+        pixel decoders (a decoder-only update) decodes the older model's streams."""
         stream = Stream.from_bytes(data, self.max_pixels)
         header = stream.header
-        if header.model_id != self.model_id or header.weights_hash != self.weights_hash:
+        if header.weights_hash != self.weights_hash:
             raise StreamError(
                 f"stream was made by model '{header.model_id}' (weights {header.weights_hash.hex()[:12]}), "
                 f"but this decoder has '{self.model_id}' (weights {self.weights_hash.hex()[:12]}); "
@@ -375,8 +387,8 @@ class Codec:
         return unpack_tags(sections[0].payload) if sections else []
 
     def decode_pixels(self, latent: torch.Tensor, decoder: str) -> torch.Tensor:
-        """Latent → pixels in overlapping tiles for large images (bounded memory): the autoencoder
-        decoder, or for the generative decoder its own pixel decoder when the bundle has one."""
-        pixel_decoder = None if decoder == "direct" or self.generative is None else self.generative.pixel_decoder
+        """Latent → pixels in overlapping tiles for large images (bounded memory): the path's own
+        pixel decoder when the bundle has one, else the autoencoder decoder."""
+        pixel_decoder = self.pixel_decoders[decoder]
         decode = self.autoencoder.decode if pixel_decoder is None else partial(pixel_decoder.decode, self.autoencoder)
         return tiled_map(decode, (latent,), AUTOENCODER_TILE, AUTOENCODER_OVERLAP, scale=self.autoencoder.factor)

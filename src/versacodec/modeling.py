@@ -85,7 +85,7 @@ class PretrainedModule(nn.Module):
         except (OSError, json.JSONDecodeError) as exc:
             raise ModelError(f"{config_path}: unreadable config ({exc})") from exc
         class_name = values.pop("_class_name", cls.__name__)
-        if class_name != cls.__name__:
+        if class_name not in (cls.__name__, *getattr(cls, "legacy_class_names", ())):
             raise ModelError(f"{directory} holds a {class_name}, not a {cls.__name__}")
         model = cls(config_from_dict(cls.config_class, values))
         model.load_weights(weights_path)

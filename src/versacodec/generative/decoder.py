@@ -6,7 +6,7 @@ Folder layout (diffusers formats where diffusers defines one):
     controlnet/       control branch (ControlNetModel), conditioned on ẑ
     scheduler/        DDIMScheduler config (noise schedule, prediction type)
     tags/             TagEmbedding
-    pixel_decoder/    optional: the autoencoder decoder's tail fine-tuned for generated latents
+    pixel_decoder/    optional: the pixel decoder of generated latents (`versacodec.pixel_decoders`)
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from diffusers import ControlNetModel, DDIMScheduler, UNet2DConditionModel
 from torch import nn
 
 from versacodec.errors import InputError, ModelError
-from versacodec.generative.pixel_decoder import FOLDER as PIXEL_DECODER
-from versacodec.generative.pixel_decoder import PixelDecoder
 from versacodec.generative.schedule import BETA_END, BETA_START, TRAIN_TIMESTEPS, NoiseSchedule
 from versacodec.generative.tags import TagEmbedding, TagEmbeddingConfig
 from versacodec.modeling import config_from_dict
+from versacodec.pixel_decoders import PixelDecoder, load_pixel_decoder
 from versacodec.tiling import tiled_map
 
 CONFIG_NAME = "generative.json"
+PIXEL_DECODER = "pixel_decoder"
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ class GenerativeDecoder(nn.Module):
             raise ModelError(f"cannot load the generative decoder from {directory}: {exc}") from exc
         tags = TagEmbedding.from_pretrained(directory / "tags")
         config = config_from_dict(GenerativeConfig, json.loads((directory / CONFIG_NAME).read_text()))
-        pixel_decoder = (PixelDecoder.from_pretrained(directory / PIXEL_DECODER)
+        pixel_decoder = (load_pixel_decoder(directory / PIXEL_DECODER)
                          if (directory / PIXEL_DECODER).is_dir() else None)
         return cls(unet.eval(), controlnet.eval(), tags.eval(), scheduler, config, pixel_decoder)
 

@@ -138,11 +138,12 @@ def _bundle(args: argparse.Namespace) -> int:
     output = assemble_bundle(Path(args.output), args.model_id, Path(args.autoencoder), Path(args.latent_codec),
                              Path(args.generative) if args.generative else None, half=not args.fp32,
                              partial_synthesis=Path(args.partial_synthesis) if args.partial_synthesis else None,
-                             pixel_decoder=Path(args.pixel_decoder) if args.pixel_decoder else None)
+                             pixel_decoder=Path(args.pixel_decoder) if args.pixel_decoder else None,
+                             direct_decoder=Path(args.direct_decoder) if args.direct_decoder else None)
     codec = Codec.from_pretrained(output)  # proves the bundle loads strictly
     extras = [", partial streams with their own synthesis"] if codec.partial_synthesis is not None else []
-    if codec.generative is not None and codec.generative.pixel_decoder is not None:
-        extras.append(", generative pixels from its own pixel decoder")
+    extras += [f", {path} pixels from its own {type(decoder).__name__}"
+               for path, decoder in codec.pixel_decoders.items() if decoder is not None]
     print(f"{output}: model {codec.model_id} (weights {codec.weights_hash.hex()}), "
           f"{bundle_size(output) / 1e6:.1f} MB, decoders: {codec.default_decoder} by default{''.join(extras)}")
     return 0
@@ -345,8 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="synthesis trained on dropped regions (a control run's final/partial_synthesis), "
                              "used only for streams whose sections were extracted away")
     bundle.add_argument("--pixel-decoder",
-                        help="the generative path's own pixel decoder (a pixel_decoder run's final/); "
-                             "the direct decoder keeps the autoencoder's")
+                        help="the generative path's own pixel decoder (a pixel_decoder run's final/, "
+                             "trained on generated latents)")
+    bundle.add_argument("--direct-decoder",
+                        help="the direct path's own pixel decoder (a pixel_decoder run's final/, trained on ẑ); "
+                             "without it the direct path decodes with the autoencoder's decoder")
     bundle.add_argument("--model-id", required=True, help="name written into every stream")
     bundle.add_argument("-o", "--output", required=True, help="new folder for the bundle")
     bundle.add_argument("--fp32", action="store_true", help="keep float32 weights")

@@ -1,12 +1,10 @@
-"""The generative decoder's own pixel decoder: the autoencoder decoder with its upsampling tail
-fine-tuned (perceptual losses) on the latents the prior generates from compressed streams.
+"""A fine-tuned tail of the autoencoder decoder: the autoencoder decoder's layers up to
+`first_layer` as they are, then its own copy of the remaining (upsampling) layers.
 
-The autoencoder decoder was trained on clean latents z for fidelity; the generative path hands it
-ẑ after one denoising step, which is smoother than any z, and its MSE-trained upsampling turns
-that into blur. This tail learns to render those latents with texture. Only the layers from
-`first_layer` on are stored (the head stays the autoencoder's), which keeps the bundle small; the
-direct decoder is untouched. Folder `generative/pixel_decoder/` (optional: without it the
-generative path decodes pixels with the autoencoder).
+The autoencoder decoder was trained on clean latents z for fidelity; a decode path hands it
+something else (ẑ from the latent codec, or ẑ after the generative prior), and the tail learns to
+render that. Only the tail is stored, which keeps the bundle small; the autoencoder (and with it
+the bitstream) is untouched.
 """
 
 from __future__ import annotations
@@ -20,11 +18,9 @@ from versacodec.errors import ModelError
 from versacodec.latent_space.autoencoder import Autoencoder, AutoencoderConfig, Decoder
 from versacodec.modeling import PretrainedModule
 
-FOLDER = "pixel_decoder"
-
 
 @dataclass(frozen=True)
-class PixelDecoderConfig:
+class DecoderTailConfig:
     autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     first_layer: int = 6  # index into the autoencoder decoder's layers where this tail begins
 
@@ -34,25 +30,26 @@ class PixelDecoderConfig:
             raise ModelError(f"first_layer must lie in [0, {layers}), not {self.first_layer}")
 
 
-class PixelDecoder(PretrainedModule):
+class DecoderTail(PretrainedModule):
     """decode(autoencoder, latents) = tail(autoencoder.decoder[:first_layer](raw latents))."""
 
-    config_class = PixelDecoderConfig
+    config_class = DecoderTailConfig
+    legacy_class_names = ("PixelDecoder",)  # v1–v3 bundles
 
-    def __init__(self, config: PixelDecoderConfig) -> None:
+    def __init__(self, config: DecoderTailConfig) -> None:
         super().__init__(config)
         self.tail = nn.Sequential(*list(Decoder(config.autoencoder))[config.first_layer:])
 
     @classmethod
-    def from_autoencoder(cls, autoencoder: Autoencoder, first_layer: int) -> PixelDecoder:
+    def from_autoencoder(cls, autoencoder: Autoencoder, first_layer: int) -> DecoderTail:
         """A tail that starts as the autoencoder decoder's own layers (decodes identically)."""
-        decoder = cls(PixelDecoderConfig(autoencoder.config, first_layer))
+        decoder = cls(DecoderTailConfig(autoencoder.config, first_layer))
         decoder.tail.load_state_dict(nn.Sequential(*list(autoencoder.decoder)[first_layer:]).state_dict())
         return decoder
 
     def check_fits(self, autoencoder: Autoencoder) -> None:
         if self.config.autoencoder != autoencoder.config:
-            raise ModelError("the generative pixel decoder was trained for a different autoencoder architecture")
+            raise ModelError("the pixel decoder was trained for a different autoencoder architecture")
 
     def forward(self, autoencoder: Autoencoder, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents → image in [0, 1] (unclamped, for training)."""

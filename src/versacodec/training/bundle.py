@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from versacodec.bundle import BundleManifest, write_manifest
+from versacodec.bundle import DIRECT_DECODER, BundleManifest, write_manifest
 from versacodec.errors import InputError
-from versacodec.generative.pixel_decoder import FOLDER as PIXEL_DECODER
+from versacodec.generative.decoder import PIXEL_DECODER
 
 WEIGHT_SUFFIX = ".safetensors"
 
@@ -36,15 +36,17 @@ def _copy_component(source: Path, target: Path, half: bool) -> None:
 
 def assemble_bundle(output: Path, model_id: str, autoencoder: Path, latent_codec: Path,
                     generative: Path | None = None, half: bool = True,
-                    partial_synthesis: Path | None = None, pixel_decoder: Path | None = None) -> Path:
+                    partial_synthesis: Path | None = None, pixel_decoder: Path | None = None,
+                    direct_decoder: Path | None = None) -> Path:
     """`pixel_decoder` (a `pixel_decoder` training run's final/) goes into the generative folder,
-    replacing any the generative folder brings."""
+    replacing any the generative folder brings; `direct_decoder` (another such run's, trained on
+    ẑ) becomes the direct path's pixel decoder."""
     if output.exists() and any(output.iterdir()):
         raise InputError(f"{output} exists and is not empty; choose a new folder")
     if pixel_decoder is not None and generative is None:
         raise InputError("a pixel decoder belongs to the generative decoder: give the generative folder too")
     components = {"autoencoder": autoencoder, "latent_codec": latent_codec}
-    optional = {"generative": generative, "partial_synthesis": partial_synthesis}
+    optional = {"generative": generative, "partial_synthesis": partial_synthesis, DIRECT_DECODER: direct_decoder}
     components |= {name: folder for name, folder in optional.items() if folder is not None}
     for source in (*components.values(), *([pixel_decoder] if pixel_decoder else [])):
         if not Path(source).is_dir():  # before writing anything: no half-made bundle on a bad path

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from versacodec.bundle import component_hash
 from versacodec.codec import Codec
 from versacodec.determinism import reproducible_inference
-from versacodec.generative.pixel_decoder import FOLDER as PIXEL_DECODER
+from versacodec.generative.decoder import PIXEL_DECODER
 from versacodec.training.data import CropSampler
 
 

@@ -1,12 +1,14 @@
-"""Stage `pixel_decoder`: fine-tune the generative path's pixel decoder (`generative.pixel_decoder`).
+"""Stage `pixel_decoder`: train a decode path's pixel decoder (`versacodec.pixel_decoders`).
 
-Pairs of training crops and the latents the bundle's generative decode makes from real streams of
-them (`training.generated_latents`, cached once) teach the autoencoder decoder's upsampling tail to
-render generated latents (with `pairs.decoder: direct`, the codec's ẑ instead). Loss =
-l1·|x − x̂| + mse·(x − x̂)² + lpips·LPIPS-alex + dists·DISTS (+ adversarial·hinge of a feature
+Pairs of training crops and the latents a bundle's decode makes from real streams of them
+(`training.generated_latents`, cached once; `pairs.decoder`: the generative decode's latent, or
+the codec's ẑ for the direct path) teach a pixel decoder to render them: `architecture: tail`
+fine-tunes the autoencoder decoder's upsampling tail (`DecoderTail`), `architecture: restoration`
+puts a pretrained Real-ESRGAN generator on the autoencoder decoder's 1/4-resolution features
+(`RestorationDecoder`). Loss = l1·|x − x̂| + mse·(x − x̂)² + lpips·LPIPS-alex + dists·DISTS +
+periodic·(excess grid-frequency peaks, `metrics.periodic`) (+ adversarial·hinge of a feature
 discriminator, `training.discriminator`, trained in the same step); a term weighted 0 is not
-computed. The direct decoder already serves fidelity, this one serves perceived quality.
-Everything but the tail stays frozen, so streams, the codec and the prior are unchanged.
+computed. The autoencoder, codec and prior stay frozen, so streams are unchanged.
 """
 
 from __future__ import annotations
@@ -18,17 +20,22 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
 from torch import nn
 
 from versacodec.codec import Codec
 from versacodec.errors import InputError
-from versacodec.generative.pixel_decoder import PixelDecoder
 from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.metrics.dists import DISTS
 from versacodec.metrics.lpips import LPIPS
+from versacodec.metrics.periodic import periodic_excess, periodic_ratio
 from versacodec.metrics.quality import psnr
 from versacodec.modeling import freeze
+from versacodec.pixel_decoders import PixelDecoder, load_pixel_decoder
+from versacodec.pixel_decoders.realesrgan.pretrained import load_pretrained
+from versacodec.pixel_decoders.restoration import RestorationDecoder, RestorationDecoderConfig
+from versacodec.pixel_decoders.tail import DecoderTail
 from versacodec.training.config import ScheduleConfig
 from versacodec.training.data import list_images, split_train_validation, training_root
 from versacodec.training.discriminator import (
@@ -46,7 +53,8 @@ class PixelDecoderLoss:
     mse: float = 0.0  # fidelity in PSNR's own terms (the direct path's decoder)
     lpips: float = 1.0
     dists: float = 1.0
-    adversarial: float = 0.0  # > 0 trains a discriminator beside the tail (FID: realistic texture)
+    periodic: float = 0.0  # excess peaks at the 8-px grid's frequencies (checkerboard), metrics.periodic
+    adversarial: float = 0.0  # > 0 trains a discriminator beside the decoder (FID: realistic texture)
     adversarial_start_step: int = 0  # the discriminator alone learns before this step
 
     def __post_init__(self) -> None:
@@ -55,20 +63,44 @@ class PixelDecoderLoss:
             raise InputError(f"loss weights must be >= 0 with at least one > 0, not {weights}")
 
     def reconstruction_weights(self) -> dict[str, float]:
-        return {"l1": self.l1, "mse": self.mse, "lpips": self.lpips, "dists": self.dists}
+        return {"l1": self.l1, "mse": self.mse, "lpips": self.lpips, "dists": self.dists, "periodic": self.periodic}
+
+
+ARCHITECTURES = ("tail", "restoration")
+PRETRAINED_NETWORKS = {"general-x4v3": "srvgg", "x4plus": "rrdb"}
+
+
+@dataclass(frozen=True)
+class RestorationStart:
+    """How a `restoration` pixel decoder starts: which Real-ESRGAN release, how deep the head."""
+
+    pretrained: str = "general-x4v3"  # or "x4plus"
+    head_layers: int = 10  # autoencoder decoder layers before the generator (to 1/4 resolution)
+    colour_fit_pairs: int = 64  # training pairs the colour projection's least-squares fit uses
+
+    def __post_init__(self) -> None:
+        if self.pretrained not in PRETRAINED_NETWORKS:
+            raise InputError(f"restoration.pretrained must be one of {', '.join(PRETRAINED_NETWORKS)}, "
+                             f"not {self.pretrained!r}")
 
 
 @dataclass(frozen=True)
 class PixelDecoderStageConfig:
     bundle: str | None = None  # the model whose streams and generative decode make the pairs (default: shipped)
-    init_from: str | None = None  # a previous run's pixel decoder folder; default: the autoencoder's own tail
-    first_layer: int = 6  # where the trained tail begins in the autoencoder decoder (see PixelDecoderConfig)
+    init_from: str | None = None  # a previous run's pixel decoder folder; default: a new one (below)
+    architecture: str = "tail"  # "tail" (DecoderTail) or "restoration" (RestorationDecoder)
+    first_layer: int = 6  # tail: where it begins in the autoencoder decoder (see DecoderTailConfig)
+    restoration: RestorationStart = field(default_factory=RestorationStart)
     cache_dir: str = "cache"
     pairs: GeneratedPairsConfig = field(default_factory=GeneratedPairsConfig)
     validation_pairs: int = 48  # from the held-out files, never an evaluation set
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss: PixelDecoderLoss = field(default_factory=PixelDecoderLoss)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)  # used when adversarial > 0
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise InputError(f"architecture must be one of {', '.join(ARCHITECTURES)}, not {self.architecture!r}")
 
 
 class _Rendered(NamedTuple):
@@ -79,7 +111,7 @@ class _Rendered(NamedTuple):
 
 
 class _Render(nn.Module):
-    """Frozen autoencoder head + trainable tail (+ discriminator): one forward for DDP."""
+    """Frozen autoencoder + trainable pixel decoder (+ discriminator): one forward for DDP."""
 
     def __init__(self, autoencoder: Autoencoder, pixel_decoder: PixelDecoder,
                  discriminator: FeatureDiscriminator | None) -> None:
@@ -104,11 +136,6 @@ class PixelDecoderStage:
         factor = codec.autoencoder.factor
         if self.schedule.crop_size % factor or self.schedule.crop_size > config.pairs.crop_size:
             raise InputError(f"crop_size must be a multiple of {factor} and at most pairs.crop_size")
-        pixel_decoder = (PixelDecoder.from_pretrained(config.init_from) if config.init_from
-                         else PixelDecoder.from_autoencoder(codec.autoencoder, config.first_layer))
-        pixel_decoder.check_fits(codec.autoencoder)
-        discriminator = FeatureDiscriminator(config.discriminator) if config.loss.adversarial > 0 else None
-        self.render = _Render(codec.autoencoder, pixel_decoder, discriminator)
         files = list_images(training_root(self.schedule.data_dir))
         train_files, validation_files = split_train_validation(files, self.schedule.validation_images)
         cache = Path(config.cache_dir)
@@ -118,8 +145,30 @@ class PixelDecoderStage:
             GeneratedPairsConfig(config.validation_pairs, config.pairs.crop_size, config.pairs.qualities,
                                  config.pairs.decoder, seed=12345), cache)
         self.factor = factor
+        pixel_decoder = (load_pixel_decoder(Path(config.init_from)) if config.init_from
+                         else self._new_pixel_decoder(codec.autoencoder))
+        pixel_decoder.check_fits(codec.autoencoder)
+        discriminator = FeatureDiscriminator(config.discriminator) if config.loss.adversarial > 0 else None
+        self.render = _Render(codec.autoencoder, pixel_decoder, discriminator)
         self.lpips, self.dists = LPIPS("alex"), DISTS()
         self._baseline: dict[str, float] | None = None
+
+    def _new_pixel_decoder(self, autoencoder: Autoencoder) -> PixelDecoder:
+        if self.config.architecture == "tail":
+            return DecoderTail.from_autoencoder(autoencoder, self.config.first_layer)
+        start = self.config.restoration
+        decoder = RestorationDecoder(RestorationDecoderConfig(autoencoder.config, start.head_layers,
+                                                              PRETRAINED_NETWORKS[start.pretrained]))
+        decoder.generator.load_state_dict(load_pretrained(start.pretrained).state_dict())
+        count = min(start.colour_fit_pairs, len(self.pairs.images))
+        images = self.pairs.images[:count].float().div(255)
+        with torch.no_grad():
+            features = decoder.head(autoencoder, self.pairs.latents[:count].float())
+            small = F.interpolate(images, size=features.shape[-2:], mode="area")
+        error = decoder.fit_colour_projection(features, small)
+        print(f"colour projection fitted on {count} pairs: RMS error {error:.4f} at 1/{decoder.config.scale} "
+              "resolution")
+        return decoder
 
     def trainable(self) -> nn.Module:
         return self.render
@@ -141,10 +190,11 @@ class PixelDecoderStage:
         return torch.stack(images).float().div(255), torch.stack(latents).float()
 
     def _losses(self, rendered: torch.Tensor, images: torch.Tensor,
-                terms: tuple[str, ...] = ("l1", "mse", "lpips", "dists")) -> dict[str, torch.Tensor]:
+                terms: tuple[str, ...] = ("l1", "mse", "lpips", "dists", "periodic")) -> dict[str, torch.Tensor]:
         """The named terms only: a term weighted 0 in training costs no forward or backward pass."""
         measures = {"l1": lambda: (rendered - images).abs().mean(),
                     "mse": lambda: (rendered - images).square().mean(),
+                    "periodic": lambda: periodic_excess(rendered, images),
                     "lpips": lambda: self.lpips(rendered, images).mean(),
                     "dists": lambda: self.dists(rendered.clamp(0, 1), images).mean()}
         return {name: measures[name]() for name in terms}
@@ -167,13 +217,17 @@ class PixelDecoderStage:
 
     @torch.no_grad()
     def _scores(self, decode, device) -> dict[str, float]:
-        """Mean L1, LPIPS, DISTS and PSNR of `decode(latents)` over the held-out pairs."""
+        """Mean L1, LPIPS, DISTS, PSNR and periodic-artifact ratio (`metrics.periodic`, of the 8-bit
+        crop against its original) of `decode(latents)` over the held-out pairs."""
         images, latents = self.validation.images.float().div(255), self.validation.latents.float()
-        scores = {"l1": 0.0, "mse": 0.0, "lpips": 0.0, "dists": 0.0, "psnr": 0.0}
+        scores = {"l1": 0.0, "mse": 0.0, "lpips": 0.0, "dists": 0.0, "periodic": 0.0, "psnr": 0.0}
         for start in range(0, len(images), 8):
             target = images[start: start + 8].to(device)
             rendered = decode(latents[start: start + 8].to(device))
-            terms = self._losses(rendered, target) | {"psnr": psnr(rendered, target).mean()}
+            quantised = rendered.mul(255).round().div(255).cpu()
+            ratio = sum(periodic_ratio(t, r) for t, r in zip(target.cpu(), quantised, strict=True)) / len(target)
+            terms = self._losses(rendered, target, ("l1", "mse", "lpips", "dists")) | {
+                "psnr": psnr(rendered, target).mean(), "periodic": torch.tensor(ratio)}
             for key, value in terms.items():
                 scores[key] += value.item() * len(target) / len(images)
         return scores
@@ -184,8 +238,8 @@ class PixelDecoderStage:
         autoencoder = self.render.autoencoder
         if self._baseline is None:
             self._baseline = self._scores(autoencoder.decode, device)
-        tail = self._scores(partial(self.render.pixel_decoder.decode, autoencoder), device)
-        return {f"tail_{key}": value for key, value in tail.items()} | {
+        trained = self._scores(partial(self.render.pixel_decoder.decode, autoencoder), device)
+        return {f"decoder_{key}": value for key, value in trained.items()} | {
             f"autoencoder_{key}": value for key, value in self._baseline.items()}
 
     def export(self, directory: Path) -> None:

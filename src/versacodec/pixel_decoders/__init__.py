@@ -1,0 +1,38 @@
+"""Pixel decoders: the last stage of a decode path, a latent → an image.
+
+Without one, a path decodes with the autoencoder's own decoder. A bundle may hold one per path:
+`direct_decoder/` (the direct path) and `generative/pixel_decoder/` (the generative path). Each
+folder's `config.json` names its class:
+
+- `DecoderTail` (`tail.py`): the autoencoder decoder with its upsampling tail fine-tuned;
+- `RestorationDecoder` (`restoration.py`): the autoencoder decoder to 1/4 resolution, then a
+  pretrained Real-ESRGAN generator (`realesrgan/`) fine-tuned here.
+
+Both expose `decode(autoencoder, latents) -> pixels` and `check_fits(autoencoder)`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from versacodec.errors import ModelError
+from versacodec.modeling import CONFIG_NAME
+from versacodec.pixel_decoders.restoration import RestorationDecoder
+from versacodec.pixel_decoders.tail import DecoderTail
+
+PixelDecoder = DecoderTail | RestorationDecoder
+CLASSES: dict[str, type[DecoderTail] | type[RestorationDecoder]] = {
+    name: cls for cls in (DecoderTail, RestorationDecoder)
+    for name in (cls.__name__, *getattr(cls, "legacy_class_names", ()))}
+
+
+def load_pixel_decoder(folder: Path) -> PixelDecoder:
+    """The pixel decoder saved in `folder`, of the class its config names."""
+    try:
+        name = json.loads((folder / CONFIG_NAME).read_text()).get("_class_name")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ModelError(f"{folder}: unreadable pixel decoder config ({exc})") from exc
+    if name not in CLASSES:
+        raise ModelError(f"{folder}: unknown pixel decoder class {name!r}; known: {', '.join(sorted(CLASSES))}")
+    return CLASSES[name].from_pretrained(folder)
