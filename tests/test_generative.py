@@ -45,12 +45,13 @@ def test_one_step_and_multi_step_start_from_the_compressed_latent(decoder):
     one = decoder.sample(latent, [], steps=1, seed=0)
     four = decoder.sample(latent, [], steps=4, seed=0)
     assert one.shape == four.shape and not torch.equal(one, four)
+    assert torch.equal(decoder.sample(latent, [], steps=0, seed=0), latent)  # no diffusion at all
 
 
 def test_bad_sampling_settings_are_clear_errors(decoder):
     latent = torch.randn(1, 4, 8, 8)
     with pytest.raises(InputError, match="steps"):
-        decoder.sample(latent, [], steps=0)
+        decoder.sample(latent, [], steps=-1)
     with pytest.raises(InputError, match="cfg"):
         decoder.sample(latent, [], cfg=-1)
 

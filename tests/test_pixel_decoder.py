@@ -246,3 +246,20 @@ loss: {{l1: 1.0, lpips: 0.0, dists: 0.0, periodic: 0.1}}
     assert set(read_csv(tmp_path / "run/train.csv")[0]) >= {"l1", "periodic"}
     validation = read_csv(tmp_path / "run/validation.csv")[0]
     assert float(validation["decoder_periodic"]) > 0 and float(validation["autoencoder_periodic"]) > 0
+
+
+def test_an_anti_aliased_tail_cannot_draw_a_grid_on_a_flat_latent(generative_bundle, tmp_path):
+    autoencoder = Autoencoder.from_pretrained(generative_bundle / "autoencoder")
+    flat = torch.full((1, TINY_AUTOENCODER.latent_channels, 8, 8), 0.3)
+    plain = DecoderTail.from_autoencoder(autoencoder, FIRST_LAYER)
+    filtered = DecoderTail.from_autoencoder(autoencoder, FIRST_LAYER, anti_alias=True)
+    with torch.no_grad():
+        inner = (..., slice(16, -16), slice(16, -16))  # away from the borders' padding
+        pattern = plain(autoencoder, flat)[inner].std((-2, -1)).max()  # the shuffles' phases differ
+        left = filtered(autoencoder, flat)[inner].std((-2, -1)).max()  # only the borders' slow ramp
+        assert pattern > 1e-3 and left < pattern / 50
+    filtered.save_pretrained(tmp_path / "filtered")
+    reloaded = load_pixel_decoder(tmp_path / "filtered")
+    assert reloaded.config.anti_alias
+    latents = torch.randn(1, TINY_AUTOENCODER.latent_channels, 6, 5)
+    assert torch.equal(reloaded.decode(autoencoder, latents), filtered.decode(autoencoder, latents))

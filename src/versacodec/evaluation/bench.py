@@ -21,7 +21,7 @@ from PIL import Image
 
 from versacodec.paths import data_dir
 
-GENERATIVE_STEPS = (1, 4, 20)
+GENERATIVE_STEPS = (0, 1, 4, 20)
 
 
 def _kodak_size_image() -> tuple[Image.Image, str]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from versacodec.bundle import DIRECT_DECODER
 from versacodec.container.format import SectionKind
 from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cache import EncodeCache, image_hash
@@ -85,8 +86,12 @@ class VersacodecCodec:
 
         options = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()))
         version = f"{self._encoder_version}, {options}"
-        if self.options.get("decoder", self.codec.default_decoder) == "generative":
+        decoder = self.options.get("decoder", self.codec.default_decoder)
+        if decoder == "generative":
             version += f", generative decoder {self._generative_digest}"
+        direct = component_hash(self.codec.root, self.codec.manifest, DIRECT_DECODER)
+        if decoder == "direct" and direct is not None:  # older bundles decode with the autoencoder's
+            version += f", direct decoder {direct.hex()[:12]}"
         partial = component_hash(self.codec.root, self.codec.manifest, "partial_synthesis")
         if self.extract and partial is not None:  # only streams with dropped sections use it
             version += f", partial synthesis {partial.hex()[:12]}"

@@ -214,12 +214,13 @@ class GenerativeDecoder(nn.Module):
                cfg: float | None = None, seed: int = 0, strength: float | None = None,
                quality: int | None = None) -> torch.Tensor:
         """ẑ (1, C, h, w) → generated latent. `steps` = 1 is the one-step mode (from the timestep
-        calibrated for the stream's `quality`); more steps run DDIM from ẑ noised to `strength`·T. A
-        start of 0 returns ẑ. Deterministic given `seed`; large latents are denoised in tiles."""
+        calibrated for the stream's `quality`); more steps run DDIM from ẑ noised to `strength`·T;
+        0 skips the prior (ẑ goes to the generative pixel decoder as it is). A start of 0 also
+        returns ẑ. Deterministic given `seed`; large latents are denoised in tiles."""
         steps = self.config.default_steps if steps is None else steps
         cfg = self.config.default_cfg if cfg is None else cfg
-        if steps < 1 or steps > 1000:
-            raise InputError("steps must be between 1 and 1000")
+        if steps < 0 or steps > 1000:
+            raise InputError("steps must be between 0 and 1000")
         if not 0.0 <= cfg <= 50.0:
             raise InputError("cfg must be between 0 and 50")
         T = self.schedule.num_train_timesteps
@@ -229,7 +230,7 @@ class GenerativeDecoder(nn.Module):
             start = round((self.config.start_strength if strength is None else strength) * (T - 1))
         if not 0 <= start < T:
             raise InputError("strength must be in [0, 1]")
-        if start == 0:
+        if start == 0 or steps == 0:
             return latent_hat
         generator = torch.Generator().manual_seed(seed)
         noise = torch.randn(latent_hat.shape, generator=generator).to(latent_hat)

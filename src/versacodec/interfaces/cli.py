@@ -263,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "decoder, no prior (higher PSNR, blurrier at low rates)")
     decompress.add_argument("--steps", type=int,
                             help="generative denoising steps: 1 = fast one-step mode (default), e.g. 4 or 20 "
-                            "for DDIM from the compressed latent")
+                            "for DDIM from the compressed latent; 0 = no diffusion, the compressed latent "
+                            "straight into the generative pixel decoder (fastest)")
     decompress.add_argument("--cfg", type=float, help="classifier-free guidance scale for the tags (default 5.0)")
     decompress.add_argument("--seed", type=int, help="override the seed stored in the stream")
     _model_option(decompress)

@@ -90,6 +90,7 @@ class PixelDecoderStageConfig:
     init_from: str | None = None  # a previous run's pixel decoder folder; default: a new one (below)
     architecture: str = "tail"  # "tail" (DecoderTail) or "restoration" (RestorationDecoder)
     first_layer: int = 6  # tail: where it begins in the autoencoder decoder (see DecoderTailConfig)
+    anti_alias: bool = False  # tail: a fixed binomial filter after each pixel shuffle (DecoderTailConfig)
     restoration: RestorationStart = field(default_factory=RestorationStart)
     cache_dir: str = "cache"
     pairs: GeneratedPairsConfig = field(default_factory=GeneratedPairsConfig)
@@ -155,7 +156,7 @@ class PixelDecoderStage:
 
     def _new_pixel_decoder(self, autoencoder: Autoencoder) -> PixelDecoder:
         if self.config.architecture == "tail":
-            return DecoderTail.from_autoencoder(autoencoder, self.config.first_layer)
+            return DecoderTail.from_autoencoder(autoencoder, self.config.first_layer, self.config.anti_alias)
         start = self.config.restoration
         decoder = RestorationDecoder(RestorationDecoderConfig(autoencoder.config, start.head_layers,
                                                               PRETRAINED_NETWORKS[start.pretrained]))
