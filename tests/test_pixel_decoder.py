@@ -92,7 +92,7 @@ def test_a_pixel_decoder_needs_a_generative_decoder_in_the_bundle(generative_bun
 
 @pytest.mark.parametrize(("loss", "logged", "adversarial"), [
     ("l1: 0.0, mse: 1.0, lpips: 0.0, dists: 0.0", {"mse"}, 0.0),  # a term weighted 0 is not even computed
-    ("dists: 0.5", {"l1", "lpips", "dists"}, 0.5),
+    ("dists: 0.5, phase_jitter: true", {"l1", "lpips", "dists"}, 0.5),
 ])
 def test_the_stage_trains_the_tail_alone_on_cached_generated_pairs(generative_bundle, tmp_path, loss, logged,
                                                                    adversarial):
@@ -102,7 +102,7 @@ first_layer: {FIRST_LAYER}
 cache_dir: {tmp_path / 'cache'}
 pairs: {{crops: 3, crop_size: 64, qualities: [20, 80]}}
 validation_pairs: 2
-schedule: {{output_dir: RUN, data_dir: DATA, steps: 2, batch_size: 2, crop_size: 32, log_every: 1,
+schedule: {{output_dir: RUN, data_dir: DATA, steps: 2, batch_size: 2, crop_size: 48, log_every: 1,
             validate_every: 2, validation_images: 1, learning_rate: 1.0e-2, warmup_steps: 1}}
 loss: {{{loss}, adversarial: {adversarial}, adversarial_start_step: 1}}
 discriminator: {{layers: [0, 3], width: 8}}

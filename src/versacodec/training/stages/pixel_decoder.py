@@ -56,6 +56,11 @@ class PixelDecoderLoss:
     periodic: float = 0.0  # excess peaks at the 8-px grid's frequencies (checkerboard), metrics.periodic
     adversarial: float = 0.0  # > 0 trains a discriminator beside the decoder (FID: realistic texture)
     adversarial_start_step: int = 0  # the discriminator alone learns before this step
+    # The terms see both crops cut at a random offset within the latent cell, per step. Crops are
+    # latent-aligned, so without it a pattern locked to the 8-px grid meets LPIPS-alex's and the
+    # discriminator's stride-4 AlexNet at the same phase in every sample, where they can be taught to
+    # take it for texture.
+    phase_jitter: bool = False
 
     def __post_init__(self) -> None:
         weights = self.reconstruction_weights() | {"adversarial": self.adversarial}
@@ -120,8 +125,9 @@ class _Render(nn.Module):
         self.autoencoder, self.pixel_decoder = freeze(autoencoder), pixel_decoder
         self.discriminator = discriminator
 
-    def forward(self, latents: torch.Tensor, targets: torch.Tensor) -> _Rendered:
-        rendered = self.pixel_decoder(self.autoencoder, latents)
+    def forward(self, latents: torch.Tensor, targets: torch.Tensor, window: tuple[slice, slice]) -> _Rendered:
+        """`targets` are already cut to `window`, the part of the render the losses see."""
+        rendered = self.pixel_decoder(self.autoencoder, latents)[..., window[0], window[1]]
         if self.discriminator is None:
             return _Rendered(rendered, [], [], [])
         real_and_fake = self.discriminator(torch.cat([targets, rendered.detach()]))
@@ -178,6 +184,15 @@ class PixelDecoderStage:
         self.lpips.to(accelerator.device)
         self.dists.to(accelerator.device)
 
+    def _window(self, step: int, rank: int) -> tuple[slice, slice]:
+        """The part of each rendered crop the losses see: all of it, or (phase_jitter) one latent
+        cell less, at a random offset within the cell."""
+        crop, f = self.schedule.crop_size, self.factor
+        if not self.config.loss.phase_jitter:
+            return slice(0, crop), slice(0, crop)
+        top, left = (int(v) for v in np.random.default_rng([self.schedule.seed, step, rank, 1]).integers(f, size=2))
+        return slice(top, top + crop - f), slice(left, left + crop - f)
+
     def _batch(self, step: int, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Random pairs, each cropped at a random latent-aligned window of crop_size pixels."""
         rng = np.random.default_rng([self.schedule.seed, step, rank])
@@ -202,7 +217,9 @@ class PixelDecoderStage:
 
     def training_step(self, model, step, rank, device):
         images, latents = (t.to(device) for t in self._batch(step, rank))
-        rendered = model(latents, images)
+        window = self._window(step, rank)
+        images = images[..., window[0], window[1]]
+        rendered = model(latents, images, window)
         weights = self.config.loss
         weighted = {name: w for name, w in weights.reconstruction_weights().items() if w > 0}
         terms = self._losses(rendered.images, images, tuple(weighted))
