@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import versacodec
-from conftest import declared_png, natural_image
+from conftest import declared_png, forbid_decoding, natural_image
 from versacodec import api
 from versacodec.codec import Codec
 from versacodec.interfaces import batch
@@ -110,7 +110,8 @@ def test_empty_image_is_an_input_error(tiny_codec):
         versacodec.compress(Image.new("RGB", (0, 0)), quality=20, model=tiny_codec)
 
 
-def test_declared_size_is_checked_before_decoding(tiny_bundle):
+def test_declared_size_is_checked_before_decoding(tiny_bundle, monkeypatch):
+    forbid_decoding(monkeypatch)
     small_memory = Codec.from_pretrained(tiny_bundle, max_memory=1 << 30)
     with pytest.raises(versacodec.InputError, match="memory limit"):  # before Pillow decodes 81 MP
         small_memory.compress(declared_png(9000, 9000), quality=20)

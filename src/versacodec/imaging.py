@@ -166,10 +166,9 @@ def to_pil(pixels: torch.Tensor, colour: ColourMode = ColourMode.RGB) -> Image.I
     return image.convert("L") if colour == ColourMode.GREYSCALE else image
 
 
-def save_image(image: Image.Image, path: str | Path) -> None:
-    """Write atomically in the format the extension names (PNG for .png)."""
-    path = Path(path)
-    extension = path.suffix.lower()
+def encode_image(image: Image.Image, extension: str) -> bytes:
+    """The image as a file in the format `extension` names (".png": PNG)."""
+    extension = extension.lower()
     image_format = Image.registered_extensions().get(extension)
     if image_format is None:
         raise InputError(f"cannot tell an image format from the extension {extension!r}; use .png")
@@ -178,4 +177,10 @@ def save_image(image: Image.Image, path: str | Path) -> None:
         image.save(buffer, format=image_format)
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"cannot write {image_format} files: {exc}") from exc
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_image(image: Image.Image, path: str | Path) -> None:
+    """Write atomically in the format the extension names (PNG for .png)."""
+    path = Path(path)
+    atomic_write_bytes(path, encode_image(image, path.suffix))
