@@ -241,3 +241,16 @@ def test_an_image_declaring_a_huge_size_is_refused_before_decoding(tmp_path, tin
     forbid_decoding(monkeypatch)
     code, _, err = run(capsys, "compress", bomb, "-o", tmp_path / "b.vcx", "--bpp", "0.05", "--model", tiny_bundle)
     assert code == 2 and "memory limit" in err
+
+
+@pytest.mark.parametrize(("task", "model"), [("detection", "YOLOX-nano"), ("faces.yaml", "YuNet")])
+def test_a_missing_task_model_says_where_it_comes_from(tmp_path, image_file, tiny_bundle, capsys, monkeypatch,
+                                                       task, model):
+    monkeypatch.setenv("VERSACODEC_MODELS", str(tmp_path))
+    if task.endswith(".yaml"):
+        task = tmp_path / task
+        task.write_text("name: faces\nfinders:\n  - type: faces\n")
+    code, _, err = run(capsys, "compress", image_file, "-o", tmp_path / "t.vcx", "--task", task,
+                       "--model", tiny_bundle)
+    assert code == 2 and err.count("\n") == 1
+    assert model in err and "set VERSACODEC_MODELS to the folder" in err
