@@ -1,10 +1,9 @@
-"""The Python API (versacodec.compress / decompress / Codec), its doctests and the docs' examples."""
+"""The Python API (versacodec.compress / decompress / Codec) and its doctests (the docs' examples: test_docs.py)."""
 
 import doctest
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,15 +15,10 @@ from versacodec import api
 from versacodec.codec import Codec
 from versacodec.interfaces import batch
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-
 
 def run_doctests(target, globs: dict) -> None:
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    if isinstance(target, Path):
-        result = doctest.testfile(str(target), module_relative=False, globs=globs, optionflags=flags)
-    else:
-        result = doctest.testmod(target, extraglobs=globs, optionflags=flags)
+    result = doctest.testmod(target, extraglobs=globs, optionflags=flags)
     assert result.attempted > 0, f"no examples found in {target}"
     assert result.failed == 0, f"{result.failed} doctest examples failed in {target}"
 
@@ -32,15 +26,6 @@ def run_doctests(target, globs: dict) -> None:
 def test_api_docstring_examples_run(tiny_bundle, tmp_path):
     run_doctests(api, {"model_dir": tiny_bundle})
     run_doctests(batch, {"model_dir": tiny_bundle, "photos": tmp_path / "photos", "streams": tmp_path / "streams"})
-
-
-@pytest.mark.parametrize("page", ["api.md", "pillow.md", "batch.md"])
-def test_docs_examples_run(page, tiny_bundle, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the examples write files in the current folder
-    try:
-        run_doctests(DOCS / page, {"model_dir": str(tiny_bundle)})
-    finally:
-        versacodec.set_default_model(None)
 
 
 def test_import_is_light_and_names_resolve_lazily():

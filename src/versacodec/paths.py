@@ -35,9 +35,12 @@ def models_dir() -> Path | None:
     return _first_existing("VERSACODEC_MODELS", "models")
 
 
+DATA_VARIABLE = "VERSACODEC_DATA"
+
+
 def data_dir() -> Path | None:
     """Image datasets: $VERSACODEC_DATA or ../shared/data."""
-    return _first_existing("VERSACODEC_DATA", "data")
+    return _first_existing(DATA_VARIABLE, "data")
 
 
 def third_party_model(relative: str) -> Path | None:
