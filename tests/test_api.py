@@ -132,3 +132,11 @@ def _png16_rgb(array: np.ndarray) -> bytes:
     rows = b"".join(b"\0" + array[y].astype(">u2").tobytes() for y in range(height))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_a_lazily_opened_damaged_image_is_an_input_error(tiny_codec, tmp_path):
+    path = tmp_path / "cut.png"
+    natural_image(300, 200).save(path)
+    path.write_bytes(path.read_bytes()[:-2000])  # its pixel data cut short
+    with Image.open(path) as image, pytest.raises(versacodec.InputError, match="damaged or truncated"):
+        versacodec.compress(image, quality=20, model=tiny_codec)

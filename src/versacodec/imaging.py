@@ -43,9 +43,8 @@ def open_image(source: str | Path | bytes | Image.Image, max_pixels: int,
     RGBA/greyscale/palette/16-bit/CMYK converted to 8-bit RGB with a note for every conversion
     that loses information. The declared size is checked (Pillow's decompression-bomb guard,
     `max_pixels`, then `check_size`) before any pixel is decoded."""
-    if isinstance(source, Image.Image):
-        _check_size(source, max_pixels, check_size)
-        return _from_pil(source, [])
+    if isinstance(source, Image.Image):  # perhaps opened lazily: its pixels may still be in a file
+        return _decode(source, "the image", max_pixels, check_size)
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     except OSError as exc:
@@ -53,16 +52,23 @@ def open_image(source: str | Path | bytes | Image.Image, max_pixels: int,
     with handle:
         try:
             image = Image.open(handle)
-            _check_size(image, max_pixels, check_size)
-            notes = _file_notes(image)
-            image.load()
         except Image.DecompressionBombError as exc:
             raise InputError(f"{_name(source)} is refused by Pillow's decompression-bomb guard: {exc}") from exc
         except UnidentifiedImageError as exc:
             raise InputError(f"{_name(source)} is not an image file Pillow can read") from exc
         except (OSError, SyntaxError, ValueError) as exc:
             raise InputError(f"{_name(source)} is damaged or truncated: {exc}") from exc
-        return _from_pil(image, notes)
+        return _decode(image, _name(source), max_pixels, check_size)
+
+
+def _decode(image: Image.Image, name: str, max_pixels: int, check_size: SizeCheck | None) -> LoadedImage:
+    _check_size(image, max_pixels, check_size)
+    notes = _file_notes(image)
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{name} is damaged or truncated: {exc}") from exc
+    return _from_pil(image, notes)
 
 
 def _name(source) -> str:
@@ -88,7 +94,8 @@ def _file_notes(image: Image.Image) -> list[str]:
     profile = image.info.get("icc_profile")
     if profile and not _is_srgb(profile):
         notes.append("ICC colour profile ignored (pixels coded as sRGB)")
-    rawmode = image.tile[0].args if image.tile else ""
+    tiles = getattr(image, "tile", None)  # a file's pixels still to decode; none for an image made in memory
+    rawmode = tiles[0].args if tiles else ""
     rawmode = rawmode if isinstance(rawmode, str) else next((a for a in rawmode or () if isinstance(a, str)), "")
     if image.mode in ("RGB", "RGBA") and ";16" in rawmode:  # Pillow decodes 16-bit colour to 8 bits
         notes.append("16-bit colour reduced to 8 bits")
