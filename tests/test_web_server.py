@@ -152,6 +152,12 @@ def test_job_failure_is_reported_in_one_line(client):
     ({"baselines": ["bmp"]}, 400, "unknown baseline 'bmp'; choose from avif, heif, webp, jpeg"),
     ({"bpp": 1e305}, 400, "target bpp must be a positive number up to 64, not 1e+305"),
     ({"seed": -1}, 400, "seed must be from 0 to 34359738367, not -1"),
+    ({"steps": float("inf")}, 400, "steps must be an integer, not inf"),
+    ({"decoders": 1}, 400, "decoders must be a list of names, not 1"),
+    ({"baselines": {"jpeg": 1}}, 400, "baselines must be a list of names, not {'jpeg': 1}"),
+    ({"task": ["people"]}, 400, "task profile ['people'] is not available; choose from boxes, detection, people, "
+                                "salient, text, vehicles"),
+    ({"cfg": True}, 400, "cfg must be a number, not True"),
     ({"layers": 0}, 400, "layers must be at least 1"),
     ({"task": "no-such-task"}, 400,
      "task profile 'no-such-task' is not available; choose from boxes, detection, people, salient, text, vehicles"),

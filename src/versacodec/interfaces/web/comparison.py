@@ -74,18 +74,18 @@ class Settings:
         bpp = check_bpp(_number(payload, "bpp", float))
         if bpp is None:
             raise InputError("target bpp must be a positive number")
-        decoders = tuple(payload.get("decoders") or ())
+        decoders = _names(payload, "decoders")
         if not decoders:
             raise InputError("choose at least one decoder")
         unknown = [d for d in decoders if d not in capabilities.decoders]
         if unknown:
             raise InputError(f"decoder {unknown[0]!r} is not available; choose from {', '.join(capabilities.decoders)}")
-        baselines = tuple(payload.get("baselines") or ())
+        baselines = _names(payload, "baselines")
         unknown = [b for b in baselines if b not in BASELINES]
         if unknown:
             raise InputError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(BASELINES)}")
         task = payload.get("task") or None
-        if task is not None and task not in capabilities.task_profiles:
+        if task is not None and (not isinstance(task, str) or task not in capabilities.task_profiles):
             raise InputError(f"task profile {task!r} is not available" + (
                 f"; choose from {', '.join(capabilities.task_profiles)}" if capabilities.task_profiles else ""))
         layers = _number(payload, "layers", int)
@@ -98,13 +98,22 @@ class Settings:
                    overlays=bool(payload.get("overlays", True)))
 
 
+def _names(payload: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = payload.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise InputError(f"{key} must be a list of names, not {value!r}")
+    return tuple(value)
+
+
 def _number(payload: dict[str, Any], key: str, kind: type[int] | type[float]) -> Any:
     value = payload.get(key)
     if value is None or value == "":
         return None
     try:
+        if isinstance(value, bool | list | dict):
+            raise TypeError
         number = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"{key} must be {'an integer' if kind is int else 'a number'}, not {value!r}") from None
     if kind is int and number != float(value):
         raise InputError(f"{key} must be an integer, not {value!r}")
