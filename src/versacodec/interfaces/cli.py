@@ -1,12 +1,15 @@
 """versacodec — an image codec for people and machines.
 
 Compress an image into a .vcx stream at a target bits-per-pixel or quality, decode it directly
-or through the generative (diffusion) decoder, and inspect streams. Every failure prints one
-line on stderr and exits with status 2.
+or through the generative (diffusion) decoder, and inspect streams. Status lines go to stderr
+(-q silences them); - is standard input or, with -o, standard output. Every failure prints one
+line on stderr and exits with status 2; no file is replaced without --overwrite.
 
 examples:
   versacodec compress photo.jpg -o photo.vcx --bpp 0.05
   versacodec decompress photo.vcx -o photo.png
+  versacodec compress *.png -o streams/ --quality 60
+  versacodec decompress - -o - < photo.vcx > photo.png
   versacodec info photo.vcx --json
 """
 
