@@ -78,7 +78,9 @@ async function useFile(blob, name) {
   let info;
   try {
     info = await api("/api/images", { method: "POST", body: blob,
-      headers: { "Content-Type": blob.type || "application/octet-stream" } });
+      // The server takes image/* or octet-stream bodies only (types no other site can send without
+      // asking first); a file of another type is sent as bytes and the server says what it is.
+      headers: { "Content-Type": blob.type.startsWith("image/") ? blob.type : "application/octet-stream" } });
   } catch (error) {
     showError($("upload-error"), `Cannot use ${name}: ${error.message}`);
     return;
