@@ -38,8 +38,12 @@ def test_a_cuda_build_is_told_from_its_nvidia_requirements():
 def test_the_build_pip_finds_here_is_reported(tmp_path):
     """The script's own question to pip, asked here."""
     report = tmp_path / "report.json"
-    dry_run = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps",
-                              "-q", "--report", str(report), "torch==2.13.0"], capture_output=True, timeout=300)
+    try:
+        dry_run = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
+                                  "--no-deps", "-q", "--report", str(report), "torch==2.13.0"], capture_output=True,
+                                 timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.skip("pip's index does not answer here")
     if dry_run.returncode != 0:
         pytest.skip(f"pip finds no torch==2.13.0 here: {dry_run.stderr.decode()[-200:]}")
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "torch_build.py"), str(report)],
