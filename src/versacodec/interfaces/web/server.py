@@ -55,8 +55,11 @@ def _error(message: str, status: int) -> tuple[Response, int]:
 
 
 def _hostname(host: str) -> str:
-    """'[::1]:8000' → '::1', 'Example.org:80' → 'example.org'."""
-    return (urlsplit(f"//{host}").hostname or "").lower()
+    """'[::1]:8000' → '::1', 'Example.org:80' → 'example.org'; '' for what is no host name."""
+    try:
+        return (urlsplit(f"//{host}").hostname or "").lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return ""
 
 
 def _read_body(limit: int) -> bytes:
