@@ -285,9 +285,9 @@ def _sha256(data: bytes) -> str:
 class Journal:
     """OUT_DIR/.versacodec-batch.jsonl: for every output this batch wrote, the key of what made it
     (model, settings and the input's content) and the output's own hash, one JSON line each,
-    appended as outputs are written. Resume skips an output only when both still match, so a rerun
-    with other settings or a changed input codes it again (or, without --overwrite, refuses to
-    replace it), and a file the user put there is never taken for a finished output."""
+    appended as outputs are written. Resume skips an output only when both still match, so the
+    output of a rerun with other settings or of a changed input is not taken for done (without
+    --overwrite it is reported and kept), nor is a file the user put there."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
