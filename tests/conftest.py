@@ -116,3 +116,27 @@ def shared_dir(*parts: str) -> Path | None:
         return None
     path = root.joinpath(*parts[1:])
     return path if path.exists() else None
+
+
+def declared_png(width: int, height: int) -> bytes:
+    """A small, valid-looking greyscale PNG that declares width × height (its pixel data is cut
+    short): decoding it would allocate the full image, so only a check of the header refuses it cheaply."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    rows = zlib.compress(b"\0" * (width + 1) * 4)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def forbid_decoding(monkeypatch) -> None:
+    """Make any decode of a file's pixels fail the test: what is refused must be refused from its header."""
+    from PIL import ImageFile
+
+    def decode(self):
+        raise AssertionError(f"decoded the pixels of a {self.size[0]}x{self.size[1]} image")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decode)

@@ -1,29 +1,24 @@
-"""The Python API (versacodec.compress / decompress / Codec), its doctests and the docs' examples."""
+"""The Python API (versacodec.compress / decompress / Codec) and its doctests (the docs' examples: test_docs.py)."""
 
 import doctest
+import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import versacodec
-from conftest import natural_image
+from conftest import declared_png, forbid_decoding, natural_image
 from versacodec import api
 from versacodec.codec import Codec
 from versacodec.interfaces import batch
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-
 
 def run_doctests(target, globs: dict) -> None:
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    if isinstance(target, Path):
-        result = doctest.testfile(str(target), module_relative=False, globs=globs, optionflags=flags)
-    else:
-        result = doctest.testmod(target, extraglobs=globs, optionflags=flags)
+    result = doctest.testmod(target, extraglobs=globs, optionflags=flags)
     assert result.attempted > 0, f"no examples found in {target}"
     assert result.failed == 0, f"{result.failed} doctest examples failed in {target}"
 
@@ -31,15 +26,6 @@ def run_doctests(target, globs: dict) -> None:
 def test_api_docstring_examples_run(tiny_bundle, tmp_path):
     run_doctests(api, {"model_dir": tiny_bundle})
     run_doctests(batch, {"model_dir": tiny_bundle, "photos": tmp_path / "photos", "streams": tmp_path / "streams"})
-
-
-@pytest.mark.parametrize("page", ["api.md", "pillow.md", "batch.md"])
-def test_docs_examples_run(page, tiny_bundle, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the examples write files in the current folder
-    try:
-        run_doctests(DOCS / page, {"model_dir": str(tiny_bundle)})
-    finally:
-        versacodec.set_default_model(None)
 
 
 def test_import_is_light_and_names_resolve_lazily():
@@ -78,3 +64,79 @@ def test_default_model_from_function_and_environment(tiny_bundle, tiny_codec, mo
     finally:
         versacodec.set_default_model(None)
         api._cached_codec.cache_clear()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"quality": True}, "quality must be an integer, not True"),
+    ({"quality": 50.5}, "quality must be an integer, not 50.5"),
+    ({"quality": 101}, "quality must be an integer from 0 to 100"),
+    ({"bpp": 1e305}, "target bpp must be a positive number up to 64"),
+    ({"bpp": True}, "target bpp must be a number, not True"),
+    ({"quality": 20, "seed": -1}, "seed must be from 0 to"),
+    ({"quality": 20, "seed": 1 << 40}, "seed must be from 0 to"),
+    ({"quality": 20, "layers": 2.5}, "layers must be an integer"),
+])
+def test_bad_settings_are_input_errors(tiny_codec, options, message):
+    with pytest.raises(versacodec.InputError, match=re.escape(message)):
+        versacodec.compress(natural_image(40, 30), model=tiny_codec, **options)
+
+
+def test_every_seed_the_encoder_accepts_is_read_back(tiny_codec):
+    from versacodec.options import MAX_SEED
+
+    data = versacodec.compress(natural_image(40, 30), quality=20, seed=MAX_SEED, model=tiny_codec)
+    assert tiny_codec.decompress(data).header.seed == MAX_SEED
+    with pytest.raises(versacodec.InputError, match="seed"):
+        tiny_codec.decompress(data, seed=-1)
+
+
+def test_empty_image_is_an_input_error(tiny_codec):
+    with pytest.raises(versacodec.InputError, match="0x0"):
+        versacodec.compress(Image.new("RGB", (0, 0)), quality=20, model=tiny_codec)
+
+
+def test_declared_size_is_checked_before_decoding(tiny_bundle, monkeypatch):
+    forbid_decoding(monkeypatch)
+    small_memory = Codec.from_pretrained(tiny_bundle, max_memory=1 << 30)
+    with pytest.raises(versacodec.InputError, match="memory limit"):  # before Pillow decodes 81 MP
+        small_memory.compress(declared_png(9000, 9000), quality=20)
+    with pytest.raises(versacodec.InputError, match="decompression-bomb"):
+        small_memory.compress(declared_png(16384, 16384), quality=20)
+
+
+def test_conversions_that_lose_information_say_so(tiny_codec, tmp_path):
+    from PIL import ImageCms
+
+    frames = [natural_image(32, 32, seed=i) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    assert "only the first of 3 frames coded" in tiny_codec.load(tmp_path / "anim.gif").notes
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    natural_image(32, 32).save(tmp_path / "profiled.png", icc_profile=lab)
+    assert "ICC colour profile ignored (pixels coded as sRGB)" in tiny_codec.load(tmp_path / "profiled.png").notes
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    natural_image(32, 32).save(tmp_path / "srgb.png", icc_profile=srgb)
+    assert tiny_codec.load(tmp_path / "srgb.png").notes == []
+    wide = np.full((4, 4, 3), 40000, dtype=">u2")
+    loaded = tiny_codec.load(_png16_rgb(wide))
+    assert loaded.notes == ["16-bit colour reduced to 8 bits"] and loaded.bit_depth == 16
+
+
+def _png16_rgb(array: np.ndarray) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    height, width = array.shape[:2]
+    rows = b"".join(b"\0" + array[y].astype(">u2").tobytes() for y in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_a_lazily_opened_damaged_image_is_an_input_error(tiny_codec, tmp_path):
+    path = tmp_path / "cut.png"
+    natural_image(300, 200).save(path)
+    path.write_bytes(path.read_bytes()[:-2000])  # its pixel data cut short
+    with Image.open(path) as image, pytest.raises(versacodec.InputError, match="damaged or truncated"):
+        versacodec.compress(image, quality=20, model=tiny_codec)

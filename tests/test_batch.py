@@ -35,8 +35,8 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
 
 def test_corrupt_input_is_recorded_and_skipped_then_resume(tmp_path, tiny_bundle, capsys):
     photos, out = make_photos(tmp_path / "photos", 3, corrupt=True), tmp_path / "out"
-    code, stdout, _ = run_cli(capsys, photos, out, "--quality", "30", "--model", tiny_bundle)
-    assert code == 1 and "1 failed" in stdout
+    code, stdout, stderr = run_cli(capsys, photos, out, "--quality", "30", "--model", tiny_bundle)
+    assert code == 1 and "1 failed" in stderr and stdout == ""
     rows = manifest(out)
     assert set(rows) == {"b/c/img0.png", "a/img1.png", "b/c/img2.png", "broken.jpg"}
     assert rows["broken.jpg"]["status"] == "error" and "damaged" in rows["broken.jpg"]["message"]
@@ -47,7 +47,7 @@ def test_corrupt_input_is_recorded_and_skipped_then_resume(tmp_path, tiny_bundle
         assert row["status"] == "ok" and int(row["bytes"]) == stream.stat().st_size
         assert float(row["bpp"]) == pytest.approx(stream.stat().st_size * 8 / (header.width * header.height), abs=1e-6)
         assert float(row["seconds"]) > 0
-    assert not list(out.rglob(".*"))  # no temporaries left
+    assert not list(out.rglob("*.part"))  # no temporaries left
     # Re-running resumes: finished outputs are skipped, the failure is retried (and fails again).
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.vcx")}
     code, _, _ = run_cli(capsys, photos, out, "--quality", "30", "--model", tiny_bundle)
@@ -109,3 +109,115 @@ def test_ray_engine_over_20_images(tmp_path, tiny_bundle, tiny_codec):
     for name in ("a/img1", "b/c/img4"):  # the same bytes as coding here
         assert (tmp_path / "out" / f"{name}.vcx").read_bytes() == tiny_codec.compress(photos / f"{name}.png",
                                                                                        quality=40).data
+
+
+def test_resume_is_keyed_on_settings_and_input_content(tmp_path, tiny_bundle):
+    photos, out = make_photos(tmp_path / "photos", 2), tmp_path / "out"
+    settings = BatchSettings(model=str(tiny_bundle), quality=60)
+    assert run_batch(photos, out, settings).count("ok") == 2
+    streams = {p: p.read_bytes() for p in out.rglob("*.vcx")}
+    lower = run_batch(photos, out, BatchSettings(model=str(tiny_bundle), quality=20))  # other settings: not done
+    assert lower.failed == 2 and all("not made from this input with these settings" in o.message
+                                     for o in lower.outcomes)
+    assert {p: p.read_bytes() for p in out.rglob("*.vcx")} == streams  # and nothing replaced
+    natural_image(48, 40, seed=99).save(photos / "a" / "img1.png")  # a changed input is not done either
+    statuses = {o.file: o.status for o in run_batch(photos, out, settings).outcomes}
+    assert statuses == {"a/img1.png": "error", "b/c/img0.png": "skipped"}
+    report = run_batch(photos, out, BatchSettings(model=str(tiny_bundle), quality=20), overwrite=True)
+    assert report.count("ok") == 2
+    assert run_batch(photos, out, BatchSettings(model=str(tiny_bundle), quality=20)).count("skipped") == 2
+    (out / "a" / "img1.vcx").write_bytes(streams[out / "a" / "img1.vcx"])  # a file the batch did not write
+    assert {o.file: o.status for o in run_batch(photos, out, BatchSettings(model=str(tiny_bundle), quality=20))
+            .outcomes}["a/img1.png"] == "error"
+
+
+def test_inputs_that_differ_only_in_extension_get_their_own_outputs(tmp_path, tiny_bundle):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    natural_image(48, 40, seed=1).save(photos / "a.png")
+    natural_image(48, 40, seed=2).save(photos / "a.jpg")
+    natural_image(48, 40, seed=3).save(photos / "b.png")
+    report = run_batch(photos, tmp_path / "out", BatchSettings(model=str(tiny_bundle), quality=30))
+    assert report.count("ok") == 3
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.vcx")) == ["a.jpg.vcx", "a.png.vcx", "b.vcx"]
+
+
+@pytest.mark.parametrize("options", [["--bpp", "-1"], ["--quality", "500"], ["--bpp", "1e305"],
+                                     ["--workers", "0"]])
+def test_bad_settings_are_one_line_exit_2_and_nothing_runs(tmp_path, tiny_bundle, capsys, options):
+    photos, out = make_photos(tmp_path / "photos", 2), tmp_path / "out"
+    code, _, stderr = run_cli(capsys, photos, out, *options, "--model", tiny_bundle)
+    assert code == 2 and stderr.startswith("versacodec: error:") and stderr.count("\n") == 1
+    assert not out.exists()
+
+
+SLOW_BATCH = """
+import sys, time
+from versacodec.codec import Codec
+from versacodec.interfaces.cli import main
+original = Codec.compress
+def slow(self, *args, **kwargs):
+    print("coding", flush=True)
+    time.sleep(60)
+    return original(self, *args, **kwargs)
+Codec.compress = slow
+sys.exit(main(["batch", *sys.argv[1:3], "--model", sys.argv[3], "--quality", "30", "--no-progress"]))
+"""
+
+
+def test_sigterm_writes_the_manifest(tmp_path, tiny_bundle):
+    import signal
+    import subprocess
+    import sys
+
+    photos, out = make_photos(tmp_path / "photos", 2), tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-c", SLOW_BATCH, str(photos), str(out), str(tiny_bundle)],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "coding\n"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert (out / "manifest.csv").read_text().startswith("file,bytes")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+WORKER_DRIVER = """
+import os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from versacodec.interfaces.batch import _init_worker
+parent = os.getpid() if sys.argv[1] == "watched" else None
+pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(1, parent))
+print(pool.submit(os.getpid).result(), flush=True)
+pool.submit(time.sleep, 600)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+@pytest.mark.parametrize("watched", [True, False])
+def test_workers_exit_when_the_driver_is_killed(watched):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-c", WORKER_DRIVER, "watched" if watched else "unwatched"],
+                               stdout=subprocess.PIPE, text=True)
+    worker = int(process.stdout.readline())
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    deadline = time.monotonic() + (30 if watched else 3)
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if watched:
+        assert not _alive(worker)
+    else:  # the control: without the watch the orphan lives on (the bug this guards against)
+        assert _alive(worker)
+        os.kill(worker, signal.SIGKILL)

@@ -1,9 +1,12 @@
+import io
 import json
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
 
-from conftest import natural_image
+from conftest import declared_png, forbid_decoding, natural_image
 from versacodec.interfaces.cli import main
 
 
@@ -105,3 +108,149 @@ def test_exif_orientation_is_applied(tmp_path, tiny_bundle, capsys):
     code, out_text, _ = run(capsys, "info", out, "--json")
     header = json.loads(out_text)["header"]
     assert (header["width"], header["height"]) == (64, 96)
+
+
+# --------------------------------------------------------------------------- conventions of image tools
+def test_dash_is_stdin_and_stdout_and_status_goes_to_stderr(tmp_path, image_file, tiny_bundle, capsysbinary,
+                                                             monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(image_file.read_bytes())))
+    assert main(["compress", "-", "-o", "-", "--quality", "40", "--model", str(tiny_bundle)]) == 0
+    captured = capsysbinary.readouterr()
+    assert captured.out.startswith(b"\x89VCX") and b"bytes," in captured.err  # the stream alone on stdout
+    stream = captured.out
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stream)))
+    assert main(["decompress", "-", "-o", "-", "--model", str(tiny_bundle), "--json"]) == 0
+    captured = capsysbinary.readouterr()
+    assert Image.open(io.BytesIO(captured.out)).size == (96, 80)
+    assert json.loads(captured.err)["width"] == 96  # the record goes to stderr when stdout has the image
+    assert not (tmp_path / "-").exists()
+
+
+def test_version_and_quiet(tmp_path, image_file, tiny_bundle, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("versacodec 0.")
+    rgba = tmp_path / "rgba.png"
+    Image.new("RGBA", (40, 30), (1, 2, 3, 100)).save(rgba)
+    code, out, err = run(capsys, "compress", rgba, "-o", tmp_path / "q.vcx", "-q", "--model", tiny_bundle)
+    assert code == 0 and out == "" and err == "" and (tmp_path / "q.vcx").exists()
+    code, out, err = run(capsys, "compress", rgba, "-o", tmp_path / "loud.vcx", "--model", tiny_bundle)
+    assert out == "" and "note: " in err and "alpha channel dropped" in err
+
+
+def test_several_inputs_into_a_folder_or_a_pattern(tmp_path, tiny_bundle, capsys):
+    for name in ("a.png", "b.png"):
+        natural_image(48, 40).save(tmp_path / name)
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _, err = run(capsys, "compress", tmp_path / "a.png", tmp_path / "b.png", "-o", out, "--quality", "30",
+                       "--model", tiny_bundle)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["a.vcx", "b.vcx"]
+    code, _, err = run(capsys, "decompress", out / "a.vcx", out / "b.vcx", "-o", f"{out}/{{stem}}-decoded.png",
+                       "--model", tiny_bundle)
+    assert code == 0, err
+    assert Image.open(out / "b-decoded.png").size == (48, 40)
+    natural_image(48, 40).save(tmp_path / "a.jpg")
+    (tmp_path / "two").mkdir()
+    code, _, err = run(capsys, "compress", tmp_path / "a.png", tmp_path / "a.jpg", "-o", tmp_path / "two",
+                       "--model", tiny_bundle)
+    assert code == 2 and "would both write" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "compress", tmp_path / "a.png", tmp_path / "a.jpg", "-o",
+                       f"{tmp_path}/two/{{name}}.vcx", "--quality", "30", "--model", tiny_bundle)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["a.jpg.vcx", "a.png.vcx"]
+    (tmp_path / "bad.png").write_bytes(b"not an image")  # one failing input does not stop the others
+    code, _, err = run(capsys, "compress", tmp_path / "bad.png", tmp_path / "b.png", "-o", f"{tmp_path}/three/",
+                       "--model", tiny_bundle)
+    assert code == 2 and "does not exist" in err
+    (tmp_path / "three").mkdir()
+    code, _, err = run(capsys, "compress", tmp_path / "bad.png", tmp_path / "b.png", "-o", f"{tmp_path}/three/",
+                       "--quality", "30", "--model", tiny_bundle)
+    assert code == 2 and err.count("versacodec: error:") == 1 and "bad.png" in err
+    assert [p.name for p in (tmp_path / "three").iterdir()] == ["b.vcx"]
+
+
+def test_info_into_a_closed_pipe_exits_quietly(stream_file):
+    process = subprocess.Popen([sys.executable, "-m", "versacodec", "info", str(stream_file)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # like `| head -1` that has already exited
+    error = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141 and error == ""
+
+
+# --------------------------------------------------------------------------- one line and exit 2, never a traceback
+def _cannot_create(*_, **__):
+    raise PermissionError(13, "Permission denied")
+
+
+@pytest.mark.parametrize("command", ["compress", "decompress", "truncate"])
+def test_unwritable_output_folder_is_one_line(tmp_path, image_file, stream_file, tiny_bundle, capsys, monkeypatch,
+                                              command):
+    import tempfile
+
+    layered = tmp_path / "layered.vcx"
+    assert run(capsys, "compress", image_file, "-o", layered, "--quality", "40", "--layers", "2",
+               "--model", tiny_bundle)[0] == 0
+    arguments = {"compress": [image_file, "--quality", "40", "--model", tiny_bundle],
+                 "decompress": [stream_file, "--model", tiny_bundle],
+                 "truncate": [layered, "--layers", "1"]}[command]
+    monkeypatch.setattr(tempfile, "mkstemp", _cannot_create)  # what a user without write permission gets
+    output = tmp_path / ("written.png" if command == "decompress" else "written.vcx")
+    code, _, err = run(capsys, command, *arguments, "-o", output)
+    assert code == 2 and err == f"versacodec: error: cannot write {output}: Permission denied\n"
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--bpp", "1e305"], "target bpp must be a positive number up to 64"),
+    (["--seed", "-1"], "seed must be from 0 to"),
+    (["--seed", "1099511627776"], "seed must be from 0 to"),
+])
+def test_values_the_stream_cannot_hold_are_refused(tmp_path, image_file, tiny_bundle, capsys, options, message):
+    code, _, err = run(capsys, "compress", image_file, "-o", tmp_path / "x.vcx", *options, "--model", tiny_bundle)
+    assert code == 2 and message in err and err.count("\n") == 1 and not (tmp_path / "x.vcx").exists()
+
+
+def test_output_that_is_a_folder_is_one_line_even_with_overwrite(tmp_path, image_file, tiny_bundle, capsys):
+    (tmp_path / "folder.vcx").mkdir()
+    code, _, err = run(capsys, "compress", image_file, "-o", tmp_path / "folder.vcx", "--overwrite",
+                       "--model", tiny_bundle)
+    assert code == 2 and "is a folder" in err and err.count("\n") == 1
+
+
+def test_a_file_that_appears_while_compressing_is_kept(tmp_path, image_file, tiny_bundle, capsys, monkeypatch):
+    from versacodec.codec import Codec
+
+    output = tmp_path / "race.vcx"
+    original = Codec.compress
+
+    def compress_while_another_run_writes(self, *args, **kwargs):
+        output.write_bytes(b"the other run's file")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Codec, "compress", compress_while_another_run_writes)
+    code, _, err = run(capsys, "compress", image_file, "-o", output, "--quality", "40", "--model", tiny_bundle)
+    assert code == 2 and "kept it" in err and output.read_bytes() == b"the other run's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["input.png", "race.vcx"]
+
+
+def test_an_image_declaring_a_huge_size_is_refused_before_decoding(tmp_path, tiny_bundle, capsys, monkeypatch):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(declared_png(9000, 9000))
+    monkeypatch.setenv("VERSACODEC_MAX_MEMORY", "1G")
+    forbid_decoding(monkeypatch)
+    code, _, err = run(capsys, "compress", bomb, "-o", tmp_path / "b.vcx", "--bpp", "0.05", "--model", tiny_bundle)
+    assert code == 2 and "memory limit" in err
+
+
+@pytest.mark.parametrize(("task", "model"), [("detection", "YOLOX-nano"), ("faces.yaml", "YuNet")])
+def test_a_missing_task_model_says_where_it_comes_from(tmp_path, image_file, tiny_bundle, capsys, monkeypatch,
+                                                       task, model):
+    monkeypatch.setenv("VERSACODEC_MODELS", str(tmp_path))
+    if task.endswith(".yaml"):
+        task = tmp_path / task
+        task.write_text("name: faces\nfinders:\n  - type: faces\n")
+    code, _, err = run(capsys, "compress", image_file, "-o", tmp_path / "t.vcx", "--task", task,
+                       "--model", tiny_bundle)
+    assert code == 2 and err.count("\n") == 1
+    assert model in err and "set VERSACODEC_MODELS to the folder" in err

@@ -78,3 +78,16 @@ def test_every_single_byte_flip_and_truncation_is_detected():
     for length in range(len(data)):
         with pytest.raises(StreamError):
             Stream.from_bytes(data[:length])
+
+
+def test_the_writer_refuses_what_the_reader_cannot_read_back():
+    from versacodec.container.format import MAX_VARINT, get_varint, put_varint
+    from versacodec.container.mutate import Mutation, mutate
+
+    assert get_varint(put_varint(MAX_VARINT), 0, "x") == (MAX_VARINT, 5)
+    with pytest.raises(ValueError, match="outside"):
+        put_varint(MAX_VARINT + 1)
+    header = StreamHeader(64, 48, "m", b"\0" * 8, 40, seed=3)
+    data = Stream(header, [Section(SectionKind.HYPERPRIOR, b"z")]).to_bytes()
+    damaged = mutate(data, Mutation("fields", fields=(("width", 1 << 40), ("seed", 1 << 36))))
+    assert Stream.from_bytes(damaged, max_pixels=1 << 62).header.seed == MAX_VARINT

@@ -72,3 +72,21 @@ def test_a_plan_keeps_its_own_image_limit_unless_the_run_sets_one(tmp_path):
 
     assert images(None) == 3
     assert images(1) == 1 and images(4) == 4
+
+
+def test_reports_name_datasets_by_the_data_variable_not_this_machines_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("VERSACODEC_DATA", str(tmp_path))
+    (tmp_path / "kodak").mkdir()
+    natural_image(32, 24).save(tmp_path / "kodak" / "kodim01.png")
+    assert open_dataset("kodak").describe()["path"] == "$VERSACODEC_DATA/kodak"
+
+
+def test_committed_results_hold_no_absolute_path():
+    import re
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parent.parent / "docs" / "results"
+    for path in results.rglob("*"):
+        if path.suffix in (".md", ".json"):
+            found = re.findall(r"(?<![\w$])/(?:work|home|root|tmp|Users|mnt|opt)/[^\s\"'`)]*", path.read_text())
+            assert not found, f"{path.name} records paths of the machine that made it: {found[:3]}"

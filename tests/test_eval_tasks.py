@@ -79,4 +79,5 @@ def test_an_unavailable_task_names_the_missing_package_or_model_file(tmp_path, m
     missing_model = type("NeedsModel", (detection,), {"packages": {}})
     available, reason = missing_model().available()
     assert not available
-    assert reason == f"model file {detection.model_file} not found in {tmp_path}"
+    assert reason.startswith(f"model file {detection.model_file} not found in {tmp_path} (from YOLOX-nano")
+    assert reason.endswith("set VERSACODEC_MODELS to the folder (README, 'Models and data')")

@@ -78,3 +78,18 @@ def test_failed_save_leaves_no_file(default_model, tmp_path):
     with pytest.raises(versacodec.InputError):
         natural_image().save(path, bpp=1e-6)
     assert not path.exists()
+
+
+def test_failed_save_keeps_an_existing_file(default_model, tmp_path):
+    path = tmp_path / "existing.vcx"
+    natural_image().save(path, quality=20)
+    before = path.read_bytes()
+    for bad in ({"bpp": -1}, {"quality": 50.5}):
+        with pytest.raises(versacodec.InputError):
+            natural_image(40, 30).save(path, **bad)
+        assert path.read_bytes() == before
+    natural_image(40, 30).save(str(path), format="VCX", quality=10)  # a good save replaces it
+    assert path.read_bytes() != before and Image.open(path).size == (40, 30)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.vcx"]
+    natural_image(40, 30).save(tmp_path / "plain.png")  # other formats are Pillow's own save
+    assert Image.open(tmp_path / "plain.png").format == "PNG"

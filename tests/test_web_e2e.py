@@ -121,9 +121,12 @@ def test_upload_compress_and_check_the_shown_bpp_against_the_real_file(server_ur
         assert int(row.find_element(By.CSS_SELECTOR, "td.bytes").text) == len(vcx)
         assert shown_bpp == pytest.approx(len(vcx) * 8 / (width * height), abs=5e-5)
         assert shown_bpp <= 0.15 + 5e-5
-    for key in ("avif", "webp", "jpeg"):
+    for key in ("avif", "heif", "webp", "jpeg"):
         row = browser.find_element(By.CSS_SELECTOR, f"#results tbody tr[data-key='{key}']")
         assert float(row.find_element(By.CSS_SELECTOR, "td.bpp").text) <= shown_bpp + 5e-5
+    for row in browser.find_elements(By.CSS_SELECTOR, "#results tbody tr:not([data-key='original'])"):
+        for metric in ("psnr", "lpips", "dists"):  # every reconstruction shows all three
+            assert float(row.find_element(By.CSS_SELECTOR, f"td.{metric}").text) > 0
 
     screenshot = tmp_path / "serve.png"
     assert browser.save_screenshot(str(screenshot))

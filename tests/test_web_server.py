@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import natural_image, shared_dir
+from conftest import declared_png, forbid_decoding, natural_image, shared_dir
 
 pytest.importorskip("flask", reason="the serve extra is not installed (pip install 'versacodec[serve]')")
 
 from versacodec.errors import InputError
 from versacodec.interfaces.cli import main
 from versacodec.interfaces.web.comparison import Capabilities, Settings
-from versacodec.interfaces.web.jobs import Recent
+from versacodec.interfaces.web.jobs import JobRunner, Recent
 from versacodec.interfaces.web.overlays import Overlays, OverlayStatus
 from versacodec.interfaces.web.server import SAMPLES_DIR, create_app
 
@@ -74,7 +74,7 @@ def test_page_config_and_samples_are_served(client):
     config = client.get("/api/config").json
     assert config["decoders"] == ["direct"]  # the tiny bundle has no generative decoder
     assert config["max_upload_bytes"] == UPLOAD_LIMIT
-    assert {b["name"] for b in config["baselines"]} == {"avif", "webp", "jpeg"}
+    assert [b["name"] for b in config["baselines"]] == ["avif", "heif", "webp", "jpeg"]
     assert config["overlays"][1] == {"name": "faces", "available": False, "reason": "model file face.onnx not found"}
     assert len(config["samples"]) >= 2
     sample = client.get(f"/samples/{config['samples'][0]}")
@@ -83,10 +83,11 @@ def test_page_config_and_samples_are_served(client):
 
 
 def test_uploads_that_are_not_images_empty_or_too_large_get_clear_messages(client):
-    response = client.post("/api/images", data=b"this is a text file, not a picture", content_type="text/plain")
+    response = client.post("/api/images", data=b"this is a text file, not a picture",
+                           content_type="application/octet-stream")
     assert response.status_code == 400
     assert response.json["error"] == "the upload is not an image file Pillow can read"
-    response = client.post("/api/images", data=b"")
+    response = client.post("/api/images", data=b"", content_type="image/png")
     assert response.status_code == 400 and "empty" in response.json["error"]
     response = client.post("/api/images", data=b"\0" * (UPLOAD_LIMIT + 1), content_type="image/png")
     assert response.status_code == 413
@@ -126,6 +127,7 @@ def test_job_codes_decodes_and_compares_at_the_real_file_size(client, tiny_codec
     jpeg_file = client.get(f"{files}/{jpeg['file']}")
     assert jpeg_file.mimetype == "image/jpeg" and len(jpeg_file.data) == jpeg["bytes"] <= ours["bytes"]
     assert jpeg["psnr"] > 0 and jpeg["setting"].startswith("quality")
+    assert 0 < jpeg["lpips"] < 1 and 0 < jpeg["dists"] < 1 and 0 < ours["lpips"] < 1  # beside PSNR on the page
     assert result["original"]["overlays"]["detection"][0]["label"] == "cat"
     assert ours["overlays"]["detection"][0]["box"] == [1.0, 2.0, 10.0, 12.0]
     assert "faces overlay skipped: model file face.onnx not found" in result["messages"]
@@ -143,11 +145,19 @@ def test_job_failure_is_reported_in_one_line(client):
 
 @pytest.mark.parametrize(("change", "status", "message"), [
     ({"image": "gone"}, 404, "unknown or expired image: upload it again"),
-    ({"bpp": -1}, 400, "target bpp must be a positive number"),
+    ({"bpp": -1}, 400, "target bpp must be a positive number up to 64, not -1"),
     ({"bpp": "lots"}, 400, "bpp must be a number, not 'lots'"),
     ({"decoders": []}, 400, "choose at least one decoder"),
     ({"decoders": ["generative"]}, 400, "decoder 'generative' is not available; choose from direct"),
-    ({"baselines": ["bmp"]}, 400, "unknown baseline 'bmp'; choose from avif, webp, jpeg"),
+    ({"baselines": ["bmp"]}, 400, "unknown baseline 'bmp'; choose from avif, heif, webp, jpeg"),
+    ({"bpp": 1e305}, 400, "target bpp must be a positive number up to 64, not 1e+305"),
+    ({"seed": -1}, 400, "seed must be from 0 to 34359738367, not -1"),
+    ({"steps": float("inf")}, 400, "steps must be an integer, not inf"),
+    ({"decoders": 1}, 400, "decoders must be a list of names, not 1"),
+    ({"baselines": {"jpeg": 1}}, 400, "baselines must be a list of names, not {'jpeg': 1}"),
+    ({"task": ["people"]}, 400, "task profile ['people'] is not available; choose from boxes, detection, people, "
+                                "salient, text, vehicles"),
+    ({"cfg": True}, 400, "cfg must be a number, not True"),
     ({"layers": 0}, 400, "layers must be at least 1"),
     ({"task": "no-such-task"}, 400,
      "task profile 'no-such-task' is not available; choose from boxes, detection, people, salient, text, vehicles"),
@@ -203,3 +213,109 @@ def test_real_overlays_find_the_face_in_the_portrait_sample():
     found = overlays.annotate(Image.open(SAMPLES_DIR / "portrait.png").convert("RGB"))
     assert len(found["faces"]) == 1 and len(found["faces"][0]["landmarks"]) == 5
     assert all(isinstance(box["label"], str) and box["score"] >= 0.3 for box in found["detection"])
+
+
+# --------------------------------------------------------------------------- hostile requests
+def test_cross_site_and_simple_requests_are_refused(client):
+    image = png(natural_image(32, 32))
+    # A "simple" request needs no CORS preflight, so any page the user visits could send it.
+    response = client.post("/api/images", data=image, content_type="text/plain")
+    assert response.status_code == 415
+    response = client.post("/api/images", data=image, content_type="image/png",
+                           headers={"Origin": "http://evil.example"})
+    assert response.status_code == 403 and "other sites" in response.json["error"]
+    response = client.post("/api/images", data=image, content_type="image/png",
+                           headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 403
+    info = client.post("/api/images", data=image, content_type="image/png",
+                       headers={"Origin": "http://localhost"}).json  # the test client's own origin
+    response = client.post("/api/jobs", data=f'{{"image": "{info["id"]}", "bpp": 0.5, "decoders": ["direct"]}}',
+                           content_type="text/plain")
+    assert response.status_code == 415
+
+
+def test_only_loopback_host_names_are_answered(client, tiny_codec):
+    assert client.get("/", headers={"Host": "attacker.example:8000"}).status_code == 403  # DNS rebinding
+    assert client.get("/", headers={"Host": "[::1"}).status_code in (400, 403)
+    assert client.get("/api/config", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+    assert client.get("/api/config", headers={"Host": "[::1]:8000"}).status_code == 200
+    app = create_app(tiny_codec, max_upload_bytes=UPLOAD_LIMIT, overlays=FixedOverlays(),
+                     allowed_hosts=frozenset({"box.lan"}))
+    try:
+        assert app.test_client().get("/api/config", headers={"Host": "box.lan:8000"}).status_code == 200
+    finally:
+        app.extensions["versacodec-jobs"].shutdown()
+
+
+def test_chunked_upload_over_the_limit_is_413(client):
+    response = client.post("/api/images", input_stream=io.BytesIO(b"\0" * (UPLOAD_LIMIT + 10)),
+                           content_type="image/png", headers={"Transfer-Encoding": "chunked"},
+                           environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 413
+    response = client.post("/api/images", input_stream=io.BytesIO(png(natural_image(32, 32))),
+                           content_type="image/png", headers={"Transfer-Encoding": "chunked"},
+                           environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 200
+
+
+def test_an_upload_declaring_a_huge_size_is_refused_before_decoding(tiny_bundle, monkeypatch):
+    from versacodec.codec import Codec
+
+    app = create_app(Codec.from_pretrained(tiny_bundle, max_memory=1 << 30), max_upload_bytes=UPLOAD_LIMIT,
+                     overlays=FixedOverlays())
+    forbid_decoding(monkeypatch)
+    try:
+        response = app.test_client().post("/api/images", data=declared_png(9000, 9000), content_type="image/png")
+    finally:
+        app.extensions["versacodec-jobs"].shutdown()
+    assert response.status_code == 400 and "memory limit" in response.json["error"]
+
+
+def test_kept_uploads_are_bounded_in_bytes(tiny_codec):
+    app = create_app(tiny_codec, max_upload_bytes=UPLOAD_LIMIT, overlays=FixedOverlays(),
+                     kept_upload_bytes=64 * 64 * 3 * 4 + 1)
+    client = app.test_client()
+    try:
+        first = upload(client, natural_image(64, 64))
+        second = upload(client, natural_image(64, 64))
+        assert client.get(f"/api/images/{first['id']}.png").status_code == 404
+        assert client.get(f"/api/images/{second['id']}.png").status_code == 200
+    finally:
+        app.extensions["versacodec-jobs"].shutdown()
+
+
+def test_expired_jobs_are_cancelled():
+    import threading
+
+    runner = JobRunner(1)
+    started, release, finished = threading.Event(), threading.Event(), []
+
+    def slow(report):
+        started.set()
+        release.wait(30)
+        report("the next stage", 1, 2)
+        finished.append("slow")
+
+    try:
+        first = runner.submit(slow)
+        assert started.wait(30)
+        queued = runner.submit(lambda report: finished.append("queued"))  # expires the running one
+        last = runner.submit(lambda report: finished.append("last"))  # expires the queued one
+        assert runner.jobs.get(first) is None and runner.jobs.get(queued) is None
+        release.set()
+        deadline = time.monotonic() + 30
+        while runner.jobs.get(last).snapshot()["state"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert finished == ["last"]  # the expired jobs stopped (running) or never started (queued)
+    finally:
+        release.set()
+        runner.shutdown()
+
+
+def test_recent_is_bounded_in_bytes_but_keeps_the_newest():
+    forgotten = []
+    recent: Recent[bytes] = Recent(8, max_bytes=100, size=len, forget=forgotten.append)
+    a, b = recent.add(b"a" * 60), recent.add(b"b" * 60)
+    assert recent.get(a) is None and recent.get(b) == b"b" * 60 and forgotten == [b"a" * 60]
+    big = recent.add(b"c" * 500)
+    assert recent.get(big) == b"c" * 500 and recent.bytes == 500

@@ -37,6 +37,7 @@ from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.layers.scalable import decode_palette, palette_sections, read_layers
 from versacodec.limits import MEMORY_VARIABLE, format_size, memory_limit
+from versacodec.options import check_integer, check_rate, check_seed
 from versacodec.pixel_decoders import PixelDecoder, load_pixel_decoder
 from versacodec.semantics.partial import keep_sent_regions
 from versacodec.semantics.region_map import RegionSet, pack_region_map, read_region_sets
@@ -153,7 +154,10 @@ class Codec:
 
     # ------------------------------------------------------------------ encode
     def load(self, source: str | Path | bytes | Image.Image | LoadedImage) -> LoadedImage:
-        return source if isinstance(source, LoadedImage) else open_image(source, self.max_pixels)
+        if isinstance(source, LoadedImage):
+            return source
+        return open_image(source, self.max_pixels,
+                          lambda width, height: self.check_memory(width, height, "encode", InputError))
 
     def compress(self, source, *, quality: int | None = None, bpp: float | None = None, seed: int = 0,
                  tags: bool | list[int] = True, task: str | None = None, boxes=None,
@@ -165,14 +169,11 @@ class Codec:
         carries the task's regions in their own section (see `extract`). `boxes`: user regions
         (a JSON file path or `semantics.regions.Region`s) for profiles with a 'boxes' finder.
         `layers`: K ≥ 2 writes K−1 palette layers before the full stream; `truncate` keeps any prefix."""
-        if quality is not None and bpp is not None:
-            raise InputError("give either a quality or a target bpp, not both")
-        if quality is not None and not 0 <= quality < self.quality_levels:
-            raise InputError(f"quality must be an integer from 0 to {self.quality_levels - 1}")
-        if bpp is not None and not (math.isfinite(bpp) and bpp > 0):
-            raise InputError(f"target bpp must be a positive number, not {bpp}")
+        bpp, quality = check_rate(bpp, quality, self.quality_levels)
+        seed = check_seed(seed)
+        layers = None if layers is None else check_integer(layers, "layers")
         loaded = self.load(source)
-        self.check_memory(loaded.width, loaded.height, "encode", InputError)
+        self.check_memory(loaded.width, loaded.height, "encode", InputError)  # a LoadedImage's own size
         tag_ids = self._tags_for(loaded, tags)
         padded = pad_to_multiple(loaded.pixels, self.block)
         region_sets = [] if task is None else [self._find_regions(loaded, padded, task, boxes)]
@@ -355,6 +356,8 @@ class Codec:
             raise InputError("this model bundle has no generative decoder; use --decoder direct")
         if decoder == "direct" and (steps is not None or cfg is not None):
             raise InputError("--steps and --cfg apply to the generative decoder only")
+        steps = None if steps is None else check_integer(steps, "steps")
+        seed = None if seed is None else check_seed(seed)
         stream = self.read_stream(data)
         header = stream.header
         self.check_memory(header.width, header.height, "decode", StreamError)

@@ -1,11 +1,21 @@
-"""Atomic file output: a reader never sees a half-written file and a failure leaves nothing."""
+"""Atomic file output: a reader never sees a half-written file and a failure leaves nothing.
+
+`atomic_write_bytes(path, data, replace=False)` also never replaces a file: the complete
+temporary is hard-linked to the final name, which fails if any file took that name meanwhile
+(another run, another program), so a check for an existing output made at start cannot be
+outrun by a file that appears while the output is computed.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
 from pathlib import Path
+
+# link() is not offered everywhere (FAT, some network and FUSE file systems).
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
 
 
 def _process_umask() -> int:
@@ -27,7 +37,22 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~_UMASK
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def _publish_without_replacing(temporary: str, path: Path) -> None:
+    try:
+        os.link(temporary, path)  # FileExistsError when the name is taken, whatever by
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        # No hard links here: claim the name exclusively, then move the finished file over our claim.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.replace(temporary, path)
+    else:
+        os.unlink(temporary)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, replace: bool = True) -> None:
+    """Write `data` to `path` in one step. `replace=False`: raise FileExistsError, leaving the file
+    as it is, if `path` exists when the data is complete."""
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
     try:
@@ -37,7 +62,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        if replace:
+            os.replace(tmp_name, path)
+        else:
+            _publish_without_replacing(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

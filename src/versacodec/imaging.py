@@ -4,6 +4,7 @@ notes, padding to the codec's block size, and atomic PNG output."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,9 +17,8 @@ from versacodec.container.format import ColourMode
 from versacodec.errors import InputError
 from versacodec.fileio import atomic_write_bytes
 
-# Pillow's own decompression-bomb guard would raise a warning/exception type of its own; we
-# apply our configurable limit instead, before decoding pixels.
-Image.MAX_IMAGE_PIXELS = None
+# Checks an image's declared width and height before its pixels are decoded (the codec's memory limit).
+SizeCheck = Callable[[int, int], None]
 
 
 @dataclass
@@ -37,11 +37,14 @@ class LoadedImage:
         return int(self.pixels.shape[-1])
 
 
-def open_image(source: str | Path | bytes | Image.Image, max_pixels: int) -> LoadedImage:
+def open_image(source: str | Path | bytes | Image.Image, max_pixels: int,
+               check_size: SizeCheck | None = None) -> LoadedImage:
     """Decode a PNG/JPEG/WebP/... file (or take a PIL image): EXIF orientation applied,
-    RGBA/greyscale/palette/16-bit/CMYK converted to 8-bit RGB with a note saying so."""
-    if isinstance(source, Image.Image):
-        return _from_pil(source, max_pixels)
+    RGBA/greyscale/palette/16-bit/CMYK converted to 8-bit RGB with a note for every conversion
+    that loses information. The declared size is checked (Pillow's decompression-bomb guard,
+    `max_pixels`, then `check_size`) before any pixel is decoded."""
+    if isinstance(source, Image.Image):  # perhaps opened lazily: its pixels may still be in a file
+        return _decode(source, "the image", max_pixels, check_size)
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     except OSError as exc:
@@ -49,31 +52,78 @@ def open_image(source: str | Path | bytes | Image.Image, max_pixels: int) -> Loa
     with handle:
         try:
             image = Image.open(handle)
-            if image.width * image.height > max_pixels:
-                raise InputError(f"image is {image.width}x{image.height}, above the pixel limit {max_pixels}")
-            image.load()
+        except Image.DecompressionBombError as exc:
+            raise InputError(f"{_name(source)} is refused by Pillow's decompression-bomb guard: {exc}") from exc
         except UnidentifiedImageError as exc:
             raise InputError(f"{_name(source)} is not an image file Pillow can read") from exc
         except (OSError, SyntaxError, ValueError) as exc:
             raise InputError(f"{_name(source)} is damaged or truncated: {exc}") from exc
-        return _from_pil(image, max_pixels)
+        return _decode(image, _name(source), max_pixels, check_size)
+
+
+def _decode(image: Image.Image, name: str, max_pixels: int, check_size: SizeCheck | None) -> LoadedImage:
+    _check_size(image, max_pixels, check_size)
+    notes = _file_notes(image)
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{name} is damaged or truncated: {exc}") from exc
+    return _from_pil(image, notes)
 
 
 def _name(source) -> str:
     return "input" if isinstance(source, bytes) else str(source)
 
 
-def _from_pil(image: Image.Image, max_pixels: int) -> LoadedImage:
+def _check_size(image: Image.Image, max_pixels: int, check_size: SizeCheck | None) -> None:
+    if image.width == 0 or image.height == 0:
+        raise InputError(f"image is {image.width}x{image.height} pixels: nothing to code")
     if image.width * image.height > max_pixels:
-        raise InputError(f"image is {image.width}x{image.height}, above the pixel limit {max_pixels}")
-    notes: list[str] = []
+        raise InputError(f"image is {image.width}x{image.height}, above the pixel limit {max_pixels} "
+                         "(raise it with VERSACODEC_MAX_PIXELS if this is intended)")
+    if check_size is not None:
+        check_size(image.width, image.height)
+
+
+def _file_notes(image: Image.Image) -> list[str]:
+    """What a file holds beyond the 8-bit pixels of its first frame, read before decoding."""
+    notes = []
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        notes.append(f"only the first of {frames} frames coded")
+    profile = image.info.get("icc_profile")
+    if profile and not _is_srgb(profile):
+        notes.append("ICC colour profile ignored (pixels coded as sRGB)")
+    tiles = getattr(image, "tile", None)  # a file's pixels still to decode; none for an image made in memory
+    rawmode = tiles[0].args if tiles else ""
+    rawmode = rawmode if isinstance(rawmode, str) else next((a for a in rawmode or () if isinstance(a, str)), "")
+    if image.mode in ("RGB", "RGBA") and ";16" in rawmode:  # Pillow decodes 16-bit colour to 8 bits
+        notes.append("16-bit colour reduced to 8 bits")
+    return notes
+
+
+def _is_srgb(profile: bytes) -> bool:
+    try:
+        from PIL import ImageCms
+    except ImportError:  # Pillow built without littlecms cannot tell
+        return False
+    try:
+        return "srgb" in ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(profile))).lower()
+    except (OSError, ImageCms.PyCMSError):
+        return False  # an unreadable profile is not known to be sRGB
+
+
+def _from_pil(image: Image.Image, notes: list[str]) -> LoadedImage:
     if _orientation(image) not in (None, 1):
         image = ImageOps.exif_transpose(image)
         notes.append("EXIF orientation applied")
-    mode, colour, bit_depth = image.mode, ColourMode.RGB, 8
+    mode, colour = image.mode, ColourMode.RGB
+    bit_depth = 16 if "16-bit colour reduced to 8 bits" in notes else 8
     if mode in ("I;16", "I;16B", "I;16L", "I"):
         array = np.asarray(image, dtype=np.float64)
         peak = 65535.0 if array.max(initial=0) > 255 or mode.startswith("I;16") else 255.0
+        if array.min(initial=0) < 0 or array.max(initial=0) > 65535:
+            notes.append(f"{mode} values outside 0..65535 clipped")
         image = Image.fromarray(np.clip(np.round(array / peak * 255), 0, 255).astype(np.uint8), "L")
         notes.append(f"{mode} 16-bit greyscale reduced to 8 bits")
         bit_depth, mode = 16, "L"
@@ -123,10 +173,9 @@ def to_pil(pixels: torch.Tensor, colour: ColourMode = ColourMode.RGB) -> Image.I
     return image.convert("L") if colour == ColourMode.GREYSCALE else image
 
 
-def save_image(image: Image.Image, path: str | Path) -> None:
-    """Write atomically in the format the extension names (PNG for .png)."""
-    path = Path(path)
-    extension = path.suffix.lower()
+def encode_image(image: Image.Image, extension: str) -> bytes:
+    """The image as a file in the format `extension` names (".png": PNG)."""
+    extension = extension.lower()
     image_format = Image.registered_extensions().get(extension)
     if image_format is None:
         raise InputError(f"cannot tell an image format from the extension {extension!r}; use .png")
@@ -135,4 +184,10 @@ def save_image(image: Image.Image, path: str | Path) -> None:
         image.save(buffer, format=image_format)
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"cannot write {image_format} files: {exc}") from exc
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_image(image: Image.Image, path: str | Path) -> None:
+    """Write atomically in the format the extension names (PNG for .png)."""
+    path = Path(path)
+    atomic_write_bytes(path, encode_image(image, path.suffix))

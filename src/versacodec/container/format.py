@@ -24,6 +24,7 @@ MAX_SECTIONS = 4096  # default; override with VERSACODEC_MAX_SECTIONS or max_sec
 HASH_BYTES = 8
 _CRC = struct.Struct(">I")
 _MAX_VARINT_BYTES = 5
+MAX_VARINT = (1 << 7 * _MAX_VARINT_BYTES) - 1  # the largest size, count or seed a reader accepts
 
 
 class ColourMode(enum.IntEnum):
@@ -57,8 +58,8 @@ def latent_part(section: Section) -> tuple[int, bytes]:
 
 
 def put_varint(value: int) -> bytes:
-    if value < 0:
-        raise ValueError("varints are unsigned")
+    if not 0 <= value <= MAX_VARINT:  # a writer must never make what get_varint refuses
+        raise ValueError(f"varint {value} is outside 0..{MAX_VARINT}")
     out = bytearray()
     while True:
         byte = value & 0x7F

@@ -20,7 +20,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from versacodec.container.format import MAGIC, Section, Stream, frame_header, get_varint
+from versacodec.container.format import MAGIC, MAX_VARINT, Section, Stream, frame_header, get_varint
 
 EDIT_KINDS = ("flip", "insert", "delete", "splice", "truncate")
 TARGETS = ("raw", "header", "fields", "payload", "section")
@@ -78,10 +78,14 @@ def mutate(data: bytes, mutation: Mutation, donor: bytes = b"") -> bytes:
         return frame_header(body) + data[len(header):]
     if mutation.target == "fields":
         values = dict(mutation.fields)
-        # Fold values into what the header can encode: quality is one byte, colour a nibble, depth 8 or 16.
+        # Fold values into what the header can encode: quality is one byte, colour a nibble, depth 8 or 16,
+        # sizes and the seed at most MAX_VARINT (longer varints come from the byte edits of "header").
         for name, size in (("quality", 256), ("colour", 16)):
             if name in values:
                 values[name] %= size
+        for name in ("width", "height", "seed", "flags"):
+            if name in values:
+                values[name] = min(values[name], MAX_VARINT)
         if "bit_depth" in values:
             values["bit_depth"] = 16 if values["bit_depth"] % 2 else 8
         return Stream(replace(stream.header, **values), sections).to_bytes()

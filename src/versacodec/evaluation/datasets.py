@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from versacodec.errors import InputError
-from versacodec.paths import data_dir
+from versacodec.paths import DATA_VARIABLE, data_dir
 
 Kind = Literal["images", "coco", "imagenet", "faces"]
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm")
@@ -32,7 +32,7 @@ IMAGENET_LABELS = "labels.csv"
 class NamedSet:
     folder: str
     kind: Kind
-    subset: int | None = None  # ImageNet rule: this many rows drawn with seed 0 (BASELINES.md)
+    subset: int | None = None  # ImageNet rule: this many rows drawn with seed 0 (docs/baselines.md)
 
 
 # Folder names inside the data directory.
@@ -75,8 +75,21 @@ class Dataset:
         return f"{self.name}-{hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:8]}"
 
     def describe(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "path": str(self.root), "images": len(self.items),
-                "annotations": None if self.annotations is None else str(self.annotations), "notes": self.notes}
+        return {"name": self.name, "kind": self.kind, "path": shown_path(self.root), "images": len(self.items),
+                "annotations": None if self.annotations is None else shown_path(self.annotations),
+                "notes": self.notes}
+
+
+def shown_path(path: Path) -> str:
+    """A path as reports record it: under the data directory as $VERSACODEC_DATA/..., so that results
+    made here and committed hold no path of this machine."""
+    base = data_dir()
+    if base is not None:
+        try:
+            return f"${DATA_VARIABLE}/{path.resolve().relative_to(base.resolve()).as_posix()}"
+        except ValueError:
+            pass
+    return str(path)
 
 
 def load_image(path: Path) -> Image.Image:

@@ -1,6 +1,6 @@
 """Matching a target bpp with a codec that has one ordered knob (quality, ratio, ...).
 
-The rule (BASELINES.md): the highest setting whose real file is at most the budget, found by
+The rule (docs/baselines.md): the highest setting whose real file is at most the budget, found by
 bisection on the coded size. Below the codec's floor the image is shrunk (factors 1/1.5 .. 1/8),
 coded, and upsampled back with Lanczos; among the factors that fit, the best PSNR wins and the
 factor is recorded. With `always_shrink`, full size competes with the shrunk versions even when

@@ -4,12 +4,14 @@
                      [--engine local|ray] [--decode] [--overwrite]
 
 Compresses every image Pillow reads under IN_DIR (recursively) to OUT_DIR/<same path>.vcx, or
-with --decode every .vcx stream to OUT_DIR/<same path>.png. An output that already exists and is
-valid is skipped, so re-running a stopped job resumes it; nothing is replaced without
---overwrite. An image that fails is recorded and the run goes on. OUT_DIR/manifest.csv (written
-atomically at the end, also when interrupted) has one row per input: file, bytes (of the stream),
-bpp, seconds, status (ok, skipped or error) and message. Exit status 0 when every input is ok or
-skipped, 1 when any failed, 2 for a usage error (nothing run).
+with --decode every .vcx stream to OUT_DIR/<same path>.png (inputs that would share an output,
+a.png and a.jpg, keep their whole name: a.png.vcx, a.jpg.vcx). An output that this batch made
+from the same input with the same model and settings is skipped, so re-running a stopped job
+resumes it (OUT_DIR/.versacodec-batch.jsonl records what made each output); nothing is replaced
+without --overwrite. An image that fails is recorded and the run goes on. OUT_DIR/manifest.csv
+(written atomically at the end, also when interrupted or terminated) has one row per input: file,
+bytes (of the stream), bpp, seconds, status (ok, skipped or error) and message. Exit status 0 when
+every input is ok or skipped, 1 when any failed, 2 for a usage error (bad settings or model: nothing run).
 
 Workers return output bytes and the driver writes them. Ray actors are also sent the input bytes,
 so a Ray cluster needs no shared file system, only the model folder on every node (or the
@@ -20,13 +22,18 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
+import json
 import os
+import signal
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,13 +42,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from versacodec.container.format import Stream
-from versacodec.errors import InputError, VersacodecError
+from versacodec.errors import InputError, ModelError, VersacodecError
 from versacodec.fileio import atomic_write_bytes
+from versacodec.options import check_rate
 
 if TYPE_CHECKING:
     from versacodec.codec import Codec
 
 MANIFEST_NAME = "manifest.csv"
+JOURNAL_NAME = ".versacodec-batch.jsonl"  # hidden: never taken for an input when OUT_DIR is inside IN_DIR
 MANIFEST_FIELDS = ("file", "bytes", "bpp", "seconds", "status", "message")
 STREAM_SUFFIX = ".vcx"
 DECODED_SUFFIX = ".png"
@@ -141,10 +150,22 @@ def code_one(settings: BatchSettings, data: bytes) -> WorkResult:
         return WorkResult(None, error=f"{type(exc).__name__}: {exc}")
 
 
-def _init_worker(threads: int) -> None:
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _exit_with(parent: int) -> None:
+    """A worker whose driver is gone (killed, even with SIGKILL) has no one to send results to: exit."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
+
+
+def _init_worker(threads: int, parent: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="versacodec-parent-watch").start()
 
 
 def _read_and_code(settings: BatchSettings, path: Path) -> WorkResult:
@@ -163,7 +184,7 @@ def _local(items: list[Item], settings: BatchSettings, workers: int) -> Iterator
     threads = max(1, (os.cpu_count() or 1) // workers)
     # spawn, not fork: forking a process whose torch thread pools are running can deadlock.
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(threads,)) as pool:
+                             initargs=(threads, os.getpid())) as pool:
         pending: dict[Future[WorkResult], Item] = {}
         queue = iter(items)
         try:
@@ -178,6 +199,12 @@ def _local(items: list[Item], settings: BatchSettings, workers: int) -> Iterator
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield pending.pop(future), future.result()
+        except BaseException:
+            # Interrupted or terminated: stop the workers now rather than wait for the inputs they hold.
+            # The executor has no public way to do that; its process table is the only handle.
+            for process in list(pool._processes.values()):
+                process.terminate()
+            raise
         finally:
             pool.shutdown(cancel_futures=True)
 
@@ -245,25 +272,62 @@ def find_inputs(in_dir: Path, out_dir: Path, decode: bool) -> list[Item]:
                 continue
             relative = source.relative_to(in_dir)
             items.append(Item(relative.as_posix(), source, out_dir / relative.with_suffix(target_suffix)))
-    return items
+    # a.png and a.jpg would share a.vcx: such inputs keep their whole name (a.png.vcx, a.jpg.vcx).
+    shared = Counter(item.target for item in items)
+    return [item if shared[item.target] == 1 else
+            replace(item, target=item.target.with_name(Path(item.file).name + target_suffix)) for item in items]
 
 
-def _existing(item: Item, decode: bool) -> Outcome | None:
-    """An outcome for an item whose output already exists: skipped when it is valid, else an error
-    (a file we did not write; atomic writes never leave partial outputs)."""
-    if not item.target.exists():
-        return None
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Journal:
+    """OUT_DIR/.versacodec-batch.jsonl: for every output this batch wrote, the key of what made it
+    (model, settings and the input's content) and the output's own hash, one JSON line each,
+    appended as outputs are written. Resume skips an output only when both still match, so the
+    output of a rerun with other settings or of a changed input is not taken for done (without
+    --overwrite it is reported and kept), nor is a file the user put there."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, dict[str, str]] = {}
+        try:
+            lines = path.read_text().splitlines()
+        except FileNotFoundError:
+            lines = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                self.entries[entry["output"]] = entry
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a kill: that output is simply not known to be finished
+
+    def matches(self, name: str, key: str, output: bytes) -> bool:
+        entry = self.entries.get(name)
+        return entry is not None and entry.get("key") == key and entry.get("sha256") == _sha256(output)
+
+    def record(self, name: str, key: str, output: bytes) -> None:
+        entry = {"output": name, "key": key, "sha256": _sha256(output)}
+        self.entries[name] = entry
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(entry) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _existing(item: Item, out_dir: Path, key: str, journal: Journal, decode: bool) -> Outcome:
+    """The outcome for an item whose output exists: skipped when this batch made it from the same
+    input with the same settings, else an error (nothing is replaced without --overwrite)."""
     try:
-        if decode:
-            with Image.open(item.target) as image:
-                image.verify()
-            stream = item.source.read_bytes()
-        else:
-            stream = item.target.read_bytes()
-        header = Stream.from_bytes(stream).header
-    except (OSError, SyntaxError, ValueError, VersacodecError):
-        return Outcome(item.file, "error", message=f"{item.target} exists and is not a valid output; "
-                       "pass --overwrite to replace it")
+        output = item.target.read_bytes()
+    except OSError as exc:
+        return Outcome(item.file, "error", message=f"{item.target} exists and cannot be read: {exc.strerror}")
+    if not journal.matches(item.target.relative_to(out_dir).as_posix(), key, output):
+        return Outcome(item.file, "error", message=f"{item.target} exists but was not made from this input with "
+                       "these settings; pass --overwrite to re-code it")
+    stream = item.source.read_bytes() if decode else output
+    header = Stream.from_bytes(stream).header
     return Outcome(item.file, "skipped", len(stream), len(stream) * 8 / (header.width * header.height),
                    message="output exists")
 
@@ -276,24 +340,38 @@ def write_manifest(path: Path, outcomes: Iterable[Outcome]) -> None:
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
-def _check(in_dir: Path, settings: BatchSettings, workers: int | None, engine: str) -> None:
+def _check(in_dir: Path, settings: BatchSettings, workers: int | None, engine: str) -> str:
+    """Refuse a bad job before any input is read (a usage error, exit 2), and return what identifies
+    the model and settings in every input's resume key."""
     if not in_dir.is_dir():
         raise InputError(f"input folder {in_dir} does not exist")
     if engine not in ENGINES:
         raise InputError(f"engine must be one of {', '.join(ENGINES)}")
-    if workers is not None and workers < 1:
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise InputError("--workers must be at least 1")
-    if settings.bpp is not None and settings.quality is not None:
-        raise InputError("give either --bpp or --quality, not both")
     if settings.decode and (settings.bpp is not None or settings.quality is not None or settings.task is not None):
         raise InputError("--bpp, --quality and --task apply to compression, not --decode")
+    from versacodec.bundle import DIRECT_DECODER, component_hash, read_manifest, resolve_model_dir, weights_hash
+    from versacodec.modeling import CONFIG_NAME
+
+    root = resolve_model_dir(settings.model)
+    manifest = read_manifest(root)  # a missing or broken model fails here, once, not on every image
+    try:
+        config = json.loads((manifest.path(root, "latent_codec") / CONFIG_NAME).read_text())
+        levels = int(config["quality_levels"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{root}: the latent codec's config is unreadable ({exc})") from exc
+    check_rate(settings.bpp, settings.quality, levels)
     if settings.task is not None:
         from versacodec.semantics.profiles import load_profile
 
         load_profile(settings.task)  # an unknown task or a broken profile fails once, before any image
-    from versacodec.bundle import read_manifest, resolve_model_dir  # imports torch: only once a batch runs
-
-    read_manifest(resolve_model_dir(settings.model))  # a missing or broken model fails here, once, not on every image
+    identity = {"model_id": manifest.model_id, "weights": weights_hash(root, manifest).hex(),
+                "settings": {**asdict(settings), "model": None}}
+    if settings.decode:  # decoded pixels depend on the decoders too, which the weights hash does not cover
+        identity["decoders"] = {name: (digest.hex() if (digest := component_hash(root, manifest, name)) else None)
+                                for name in ("generative", DIRECT_DECODER)}
+    return json.dumps(identity, sort_keys=True)
 
 
 def run_batch(in_dir: str | Path, out_dir: str | Path, settings: BatchSettings = BatchSettings(), *,
@@ -313,28 +391,28 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, settings: BatchSettings =
     'skipped'
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
-    _check(in_dir, settings, workers, engine)
+    identity = _check(in_dir, settings, workers, engine)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = BatchReport(manifest=out_dir / MANIFEST_NAME)
+    journal = Journal(out_dir / JOURNAL_NAME)
+    keys: dict[Item, str] = {}
     todo: list[Item] = []
-    claimed: dict[Path, str] = {}
     for item in find_inputs(in_dir, out_dir, settings.decode):
-        if item.target in claimed:
-            report.outcomes.append(Outcome(item.file, "error", message=f"{claimed[item.target]} already writes "
-                                           f"{item.target.name}; rename one of them"))
+        try:
+            keys[item] = _sha256((identity + "\0").encode() + item.source.read_bytes())
+        except OSError as exc:
+            report.outcomes.append(Outcome(item.file, "error", message=f"cannot read: {exc.strerror}"))
             continue
-        claimed[item.target] = item.file
-        existing = None if overwrite else _existing(item, settings.decode)
-        if existing is None:
+        if overwrite or not item.target.exists():
             todo.append(item)
         else:
-            report.outcomes.append(existing)
+            report.outcomes.append(_existing(item, out_dir, keys[item], journal, settings.decode))
     results = _ray(todo, settings, workers) if engine == "ray" else _local(todo, settings, workers or 1)
     bar = tqdm(total=len(todo) + len(report.outcomes), initial=len(report.outcomes), unit="image",
                desc="decode" if settings.decode else "compress", disable=not progress, file=sys.stderr)
     try:
         for item, result in results:
-            report.outcomes.append(_finish(item, result))
+            report.outcomes.append(_finish(item, result, out_dir, keys[item], journal, overwrite))
             bar.update()
             bar.set_postfix(failed=report.failed, refresh=False)
     finally:
@@ -343,25 +421,39 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, settings: BatchSettings =
     return report
 
 
-def _finish(item: Item, result: WorkResult) -> Outcome:
+def _finish(item: Item, result: WorkResult, out_dir: Path, key: str, journal: Journal, overwrite: bool) -> Outcome:
     if result.output is None:
         return Outcome(item.file, "error", message=result.error)
     try:
         item.target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(item.target, result.output)
+        atomic_write_bytes(item.target, result.output, replace=overwrite)
+        journal.record(item.target.relative_to(out_dir).as_posix(), key, result.output)
+    except FileExistsError:
+        return Outcome(item.file, "error", message=f"{item.target} was created while coding; kept it "
+                       "(pass --overwrite to replace it)")
     except OSError as exc:
         return Outcome(item.file, "error", message=f"cannot write {item.target}: {exc.strerror}")
     return Outcome(item.file, "ok", result.stream_bytes, result.bpp, result.seconds)
 
 
 # --------------------------------------------------------------------------- command line
+def _terminated(signal_number: int, _frame) -> None:
+    # Unwinds like Ctrl-C, so the manifest is written on the way out; 128 + n is the shell's convention.
+    sys.exit(128 + signal_number)
+
+
 def _command(args: argparse.Namespace) -> int:
     settings = BatchSettings(model=args.model, decode=args.decode, bpp=args.bpp, quality=args.quality,
                              task=args.task)
-    report = run_batch(args.in_dir, args.out_dir, settings, workers=args.workers, engine=args.engine,
-                       overwrite=args.overwrite, progress=not args.no_progress)
-    print(f"{len(report.outcomes)} inputs: {report.count('ok')} coded, {report.count('skipped')} skipped, "
-          f"{report.failed} failed; manifest {report.manifest}")
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        report = run_batch(args.in_dir, args.out_dir, settings, workers=args.workers, engine=args.engine,
+                           overwrite=args.overwrite, progress=not (args.no_progress or args.quiet))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if not args.quiet:
+        print(f"{len(report.outcomes)} inputs: {report.count('ok')} coded, {report.count('skipped')} skipped, "
+              f"{report.failed} failed; manifest {report.manifest}", file=sys.stderr)
     return EXIT_SOME_FAILED if report.failed else 0
 
 
@@ -369,15 +461,15 @@ def add_batch_parser(commands: argparse._SubParsersAction) -> None:
     batch = commands.add_parser(
         "batch", help="compress (or --decode) every image in a folder tree",
         description="Compress every image under IN_DIR to OUT_DIR/<same path>.vcx (or, with --decode, every "
-        ".vcx to .png). Existing valid outputs are skipped, so re-running resumes; nothing is replaced "
-        "without --overwrite. A failing input is recorded in OUT_DIR/manifest.csv and skipped. Exit status: "
-        "0 all ok or skipped, 1 some failed, 2 usage error.")
+        ".vcx to .png). Outputs made from the same input with the same settings are skipped, so re-running "
+        "resumes; nothing is replaced without --overwrite. A failing input is recorded in OUT_DIR/manifest.csv "
+        "and skipped. Exit status: 0 all ok or skipped, 1 some failed, 2 usage error (nothing run).")
     batch.add_argument("in_dir", help="folder of images (searched recursively)")
     batch.add_argument("out_dir", help="output folder (created; the folder layout is kept)")
     rate = batch.add_mutually_exclusive_group()
     rate.add_argument("--bpp", type=float, help="target bits per pixel for every image")
     rate.add_argument("--quality", type=int, help="rate setting 0..100 for every image (default 75)")
-    batch.add_argument("--task", help="machine task profile for task-structured streams (when supported)")
+    batch.add_argument("--task", help="machine task profile for task-structured streams (see compress --task)")
     batch.add_argument("--decode", action="store_true", help="decode .vcx streams to PNG instead")
     batch.add_argument("--workers", type=int,
                        help="worker processes (local, default 1) or Ray actors (default: the cluster's CPUs)")
@@ -385,6 +477,7 @@ def add_batch_parser(commands: argparse._SubParsersAction) -> None:
                        help="local process pool, or ray: the cluster in RAY_ADDRESS, else a local Ray instance")
     batch.add_argument("--overwrite", action="store_true", help="re-code inputs whose output exists")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary line")
     batch.add_argument("--model", metavar="DIR",
                        help="model bundle folder (default: $VERSACODEC_MODEL or the model shipped in the package)")
     batch.set_defaults(handler=_command)

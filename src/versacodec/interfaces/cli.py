@@ -1,12 +1,15 @@
 """versacodec — an image codec for people and machines.
 
 Compress an image into a .vcx stream at a target bits-per-pixel or quality, decode it directly
-or through the generative (diffusion) decoder, and inspect streams. Every failure prints one
-line on stderr and exits with status 2.
+or through the generative (diffusion) decoder, and inspect streams. Status lines go to stderr
+(-q silences them); - is standard input or, with -o, standard output. Every failure prints one
+line on stderr and exits with status 2; no file is replaced without --overwrite.
 
 examples:
   versacodec compress photo.jpg -o photo.vcx --bpp 0.05
   versacodec decompress photo.vcx -o photo.png
+  versacodec compress *.png -o streams/ --quality 60
+  versacodec decompress - -o - < photo.vcx > photo.png
   versacodec info photo.vcx --json
 """
 
@@ -14,17 +17,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from versacodec import __version__
 from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cli import add_eval_parser
 from versacodec.interfaces.batch import add_batch_parser
 from versacodec.interfaces.web.command import add_serve_parser
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a tool killed by the signal reports
+STDIO = "-"  # as an input: standard input; as -o: standard output
+STREAM_SUFFIX = ".vcx"
+DECODED_SUFFIX = ".png"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,18 +41,76 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"versacodec: error: {message} (see --help)\n")
 
 
-def _check_output(path: Path, overwrite: bool) -> None:
+# --------------------------------------------------------------------------- inputs and outputs
+def _read_input(name: str) -> bytes:
+    if name == STDIO:
+        return sys.stdin.buffer.read()
+    try:
+        return Path(name).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror}") from exc
+
+
+def _output_paths(inputs: list[str], output: str, suffix: str) -> list[Path | None]:
+    """Where each input's result goes (None: standard output). OUTPUT is a file for one input, '-',
+    a folder given with a trailing '/' or for several inputs (FOLDER/STEM+suffix), or a pattern
+    with {stem} or {name} (the input's file name without or with its extension)."""
+    if output == STDIO:
+        if len(inputs) > 1:
+            raise InputError("-o - writes one output; give one input")
+        return [None]
+    if STDIO in inputs and len(inputs) > 1:
+        raise InputError("standard input (-) can be one input only, with -o FILE or -o -")
+    if "{" in output:
+        try:
+            paths = [Path(output.format(stem=Path(name).stem, name=Path(name).name)) for name in inputs]
+        except (KeyError, IndexError, ValueError) as exc:
+            raise InputError(f"-o {output}: a pattern may use {{stem}} and {{name}} only ({exc})") from None
+    elif output.endswith(("/", os.sep)) or len(inputs) > 1:
+        folder = Path(output)
+        if not folder.is_dir():
+            raise InputError(f"output folder {folder} does not exist")
+        if STDIO in inputs:
+            raise InputError("standard input (-) has no name to write into a folder; give -o FILE")
+        paths = [folder / (Path(name).stem + suffix) for name in inputs]
+    else:
+        paths = [Path(output)]
+    writers: dict[Path, str] = {}
+    for name, path in zip(inputs, paths, strict=True):
+        if path in writers:
+            raise InputError(f"{writers[path]} and {name} would both write {path}; use a pattern such as "
+                             f"-o '{path.parent / ('{name}' + suffix)}'")
+        writers[path] = name
+    return paths
+
+
+def _check_output(path: Path | None, overwrite: bool) -> None:
+    """Fail before any work; `_write_output` checks again when the result is complete."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; name a file, or write into it with -o {path}/")
     if path.exists() and not overwrite:
         raise InputError(f"{path} exists; pass --overwrite to replace it")
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise InputError(f"output folder {path.parent} does not exist")
 
 
-def _read_input(path: Path) -> bytes:
+def _write_output(path: Path | None, data: bytes, overwrite: bool) -> None:
+    from versacodec.fileio import atomic_write_bytes
+
+    if path is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
     try:
-        return path.read_bytes()
+        atomic_write_bytes(path, data, replace=overwrite)
+    except FileExistsError:
+        raise InputError(f"{path} was created while coding; kept it (pass --overwrite to replace it)") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a folder; name a file") from None
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _load_codec(args: argparse.Namespace):
@@ -52,65 +119,99 @@ def _load_codec(args: argparse.Namespace):
     return Codec.from_pretrained(args.model)
 
 
-def _emit(args: argparse.Namespace, record: dict, line: str) -> None:
-    print(json.dumps(record) if getattr(args, "json", False) else line)
+def _say(args: argparse.Namespace, line: str) -> None:
+    """Status and notes go to stderr, so that standard output carries only what was asked for."""
+    if not args.quiet:
+        print(line, file=sys.stderr)
+
+
+def _emit(args: argparse.Namespace, to_stdout: bool, record: dict, line: str) -> None:
+    """The result of one input: a JSON record with --json (on stdout unless the data goes there),
+    else a status line."""
+    if args.json:
+        print(json.dumps(record), file=sys.stdout if to_stdout else sys.stderr, flush=True)
+    else:
+        _say(args, line)
+
+
+def _each_input(args: argparse.Namespace, suffix: str, code: Callable[[str, Path | None], None]) -> int:
+    """Run `code` on every input with its output path; a failing input is reported in one line
+    and the others still run. Exit status 2 if any failed."""
+    outputs = _output_paths(args.inputs, args.output, suffix)
+    for output in outputs:
+        _check_output(output, args.overwrite)
+    failed = 0
+    for name, output in zip(args.inputs, outputs, strict=True):
+        try:
+            code(name, output)
+        except VersacodecError as exc:
+            if len(args.inputs) == 1:
+                raise
+            print(f"versacodec: error: {name}: {exc}", file=sys.stderr)
+            failed += 1
+    return EXIT_USAGE if failed else 0
 
 
 # --------------------------------------------------------------------------- commands
 def _compress(args: argparse.Namespace) -> int:
-    from versacodec.fileio import atomic_write_bytes
-
-    output = Path(args.output)
-    _check_output(output, args.overwrite)
     codec = _load_codec(args)
-    started = time.perf_counter()
-    encoded = codec.compress(Path(args.input), quality=args.quality, bpp=args.bpp, seed=args.seed,
-                             tags=not args.no_tags, task=args.task, boxes=args.boxes, layers=args.layers)
-    seconds = time.perf_counter() - started
-    atomic_write_bytes(output, encoded.data)
-    for note in encoded.notes:
-        print(f"note: {note}", file=sys.stderr)
-    record = {"input": args.input, "output": str(output), "bytes": len(encoded.data),
-              "bpp": encoded.bits_per_pixel, "quality": encoded.quality, "width": encoded.width,
-              "height": encoded.height, "seconds": round(seconds, 3), "notes": encoded.notes}
-    _emit(args, record, f"{output}: {len(encoded.data)} bytes, {encoded.bits_per_pixel:.4f} bpp, "
-          f"quality {encoded.quality}, {encoded.width}x{encoded.height}, {seconds:.2f} s")
-    return 0
+
+    def compress_one(name: str, output: Path | None) -> None:
+        started = time.perf_counter()
+        source = _read_input(STDIO) if name == STDIO else Path(name)
+        encoded = codec.compress(source, quality=args.quality, bpp=args.bpp, seed=args.seed, tags=not args.no_tags,
+                                 task=args.task, boxes=args.boxes, layers=args.layers)
+        seconds = time.perf_counter() - started
+        _write_output(output, encoded.data, args.overwrite)
+        for note in encoded.notes:
+            _say(args, f"note: {name}: {note}")
+        shown = "(stdout)" if output is None else str(output)
+        record = {"input": name, "output": shown, "bytes": len(encoded.data), "bpp": encoded.bits_per_pixel,
+                  "quality": encoded.quality, "width": encoded.width, "height": encoded.height,
+                  "seconds": round(seconds, 3), "notes": encoded.notes}
+        _emit(args, output is not None, record,
+              f"{shown}: {len(encoded.data)} bytes, {encoded.bits_per_pixel:.4f} bpp, quality {encoded.quality}, "
+              f"{encoded.width}x{encoded.height}, {seconds:.2f} s")
+
+    return _each_input(args, STREAM_SUFFIX, compress_one)
 
 
 def _decompress(args: argparse.Namespace) -> int:
-    from versacodec.imaging import save_image
+    from versacodec.imaging import encode_image
 
-    output = Path(args.output)
-    _check_output(output, args.overwrite)
-    data = _read_input(Path(args.input))
     codec = _load_codec(args)
-    started = time.perf_counter()
-    decoded = codec.decompress(data, decoder=args.decoder, steps=args.steps, cfg=args.cfg, seed=args.seed)
-    seconds = time.perf_counter() - started
-    save_image(decoded.image, output)
-    header = decoded.header
-    record = {"input": args.input, "output": str(output), "width": header.width, "height": header.height,
-              "bpp": len(data) * 8 / (header.width * header.height), "decoder": decoded.decoder,
-              "seconds": round(seconds, 3)}
-    _emit(args, record, f"{output}: {header.width}x{header.height} from {len(data)} bytes "
-          f"({record['bpp']:.4f} bpp), {decoded.decoder} decoder, {seconds:.2f} s")
-    return 0
+
+    def decompress_one(name: str, output: Path | None) -> None:
+        data = _read_input(name)
+        started = time.perf_counter()
+        decoded = codec.decompress(data, decoder=args.decoder, steps=args.steps, cfg=args.cfg, seed=args.seed)
+        seconds = time.perf_counter() - started
+        _write_output(output, encode_image(decoded.image, DECODED_SUFFIX if output is None else output.suffix),
+                      args.overwrite)
+        header = decoded.header
+        shown = "(stdout)" if output is None else str(output)
+        record = {"input": name, "output": shown, "width": header.width, "height": header.height,
+                  "bpp": len(data) * 8 / (header.width * header.height), "decoder": decoded.decoder,
+                  "seconds": round(seconds, 3)}
+        _emit(args, output is not None, record,
+              f"{shown}: {header.width}x{header.height} from {len(data)} bytes ({record['bpp']:.4f} bpp), "
+              f"{decoded.decoder} decoder, {seconds:.2f} s")
+
+    return _each_input(args, DECODED_SUFFIX, decompress_one)
 
 
 def _rewrite_stream(args: argparse.Namespace, transform: Callable[[bytes], bytes], fields: dict[str, object],
                     describe: Callable[[int, int], str]) -> int:
     """Drop sections of a stream without re-encoding (extract, truncate) and write it atomically."""
-    from versacodec.fileio import atomic_write_bytes
-
-    output = Path(args.output)
+    [output] = _output_paths([args.input], args.output, STREAM_SUFFIX)
     _check_output(output, args.overwrite)
-    data = _read_input(Path(args.input))
+    data = _read_input(args.input)
     kept = transform(data)
-    atomic_write_bytes(output, kept)
-    record = {"input": args.input, "output": str(output), **fields, "bytes_in": len(data), "bytes_out": len(kept),
+    _write_output(output, kept, args.overwrite)
+    shown = "(stdout)" if output is None else str(output)
+    record = {"input": args.input, "output": shown, **fields, "bytes_in": len(data), "bytes_out": len(kept),
               "saved": round(1 - len(kept) / len(data), 4)}
-    _emit(args, record, f"{output}: {describe(len(kept), len(data))}")
+    _emit(args, output is not None, record, f"{shown}: {describe(len(kept), len(data))}")
     return 0
 
 
@@ -170,7 +271,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from versacodec.container.inspect import describe
 
-    data = _read_input(Path(args.input))
+    data = _read_input(args.input)
     report = describe(data)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -213,15 +314,25 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
                         help="model bundle folder (default: the model shipped in the package)")
 
 
+OUTPUTS_HELP = ("; with several inputs (or a trailing /) a folder that gets one file per input named "
+                "after it, or a pattern with {stem} or {name} (the input's name without / with its extension), "
+                "e.g. -o 'out/{stem}-small.vcx'")
+
+
 def _output_options(parser: argparse.ArgumentParser, output_help: str) -> None:
-    """-o/--output, --overwrite and --json of every command that writes one file."""
+    """-o/--output, --overwrite, --json and --quiet of every command that writes files."""
     parser.add_argument("-o", "--output", required=True, help=output_help)
-    parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    parser.add_argument("--json", action="store_true", help="print one JSON record")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs that exist (without it no file is ever replaced, even one "
+                        "created while the command runs)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON record per output (on stdout, or stderr when -o - takes stdout)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="versacodec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"versacodec {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
     compress = commands.add_parser(
@@ -230,8 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the original image (rate control by bisection on the coded size); with --quality (0-100) the "
         "rate setting is fixed. Any size works: the image is padded internally and cropped back on "
         "decode. RGBA, greyscale, palette and 16-bit inputs are converted, with a note.")
-    compress.add_argument("input", help="image file")
-    _output_options(compress, "output .vcx file")
+    compress.add_argument("inputs", nargs="+", metavar="INPUT", help="image file(s); - reads standard input")
+    _output_options(compress, "output .vcx file, or - for standard output" + OUTPUTS_HELP)
     rate = compress.add_mutually_exclusive_group()
     rate.add_argument("--bpp", type=float, help="target bits per pixel (file size × 8 / pixels)")
     rate.add_argument("--quality", type=int, help="rate setting 0 (smallest) .. 100 (best); default 75")
@@ -255,8 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
         "decompress", help=".vcx stream → image",
         description="Decode a .vcx stream to an image file (format from the extension; PNG recommended). "
         "The same stream always decodes to the identical image.")
-    decompress.add_argument("input", help=".vcx file")
-    _output_options(decompress, "output image, e.g. out.png")
+    decompress.add_argument("inputs", nargs="+", metavar="INPUT", help=".vcx file(s); - reads standard input")
+    _output_options(decompress, "output image, e.g. out.png, or - for a PNG on standard output" + OUTPUTS_HELP)
     decompress.add_argument("--decoder", choices=("direct", "generative"),
                             help="generative (default when the model has it): diffusion prior guided by the "
                             "transmitted tags, realistic textures; direct: latent synthesis → autoencoder "
@@ -273,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="describe a .vcx stream: header and sections",
                                description="Print the header fields and every section with its byte count. "
                                "With --json, section bytes plus header bytes equal the file size.")
-    info.add_argument("input", help=".vcx file")
+    info.add_argument("input", help=".vcx file (- reads standard input)")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(handler=_info)
 
@@ -288,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the task whose regions to keep: its name, or the profile .yaml given to compress --task")
     extract.add_argument("--layers", type=int, metavar="k",
                          help="of a stream made with --task and --layers K, keep also only the first k layers")
-    _output_options(extract, "output .vcx file")
+    _output_options(extract, "output .vcx file, or - for standard output")
     extract.set_defaults(handler=_extract)
 
     truncate = commands.add_parser(
@@ -297,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         "palette layers (coarse to fine), layer K the full-quality stream. `info` shows the bpp of each prefix.")
     truncate.add_argument("input", help=".vcx file made with compress --layers K")
     truncate.add_argument("--layers", type=int, required=True, metavar="k", help="how many layers to keep")
-    _output_options(truncate, "output .vcx file")
+    _output_options(truncate, "output .vcx file, or - for standard output")
     truncate.set_defaults(handler=_truncate)
 
     train = commands.add_parser(
@@ -366,13 +477,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # inside the try: a reader that stopped early fails this flush
+        return code
     except VersacodecError as exc:
         print(f"versacodec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("versacodec: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `versacodec info x.vcx | head -1`: the reader has all it wanted. Point stdout at /dev/null so
+        # that the interpreter's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

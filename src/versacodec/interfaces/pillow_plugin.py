@@ -5,10 +5,15 @@ checks the stream (size, mode) without loading a model; the pixels are decoded b
 on `load()` (any pixel access). The model is the API's default (`versacodec.set_default_model`,
 $VERSACODEC_MODEL, or the shipped one) unless `model=` is passed to `save`.
 A damaged stream raises `versacodec.StreamError` (a `VersacodecError`), at open or at load.
+Saving to a .vcx path encodes first and then replaces the file in one step, so a failed save
+leaves an existing file as it was (Pillow itself empties the file before a format's handler runs).
 """
 
 from __future__ import annotations
 
+import functools
+import os
+from collections.abc import Callable
 from typing import IO, Any
 
 from PIL import Image, ImageFile
@@ -53,13 +58,41 @@ class VcxDecoder(ImageFile.PyDecoder):
         return -1, 0
 
 
-def _save(image: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+def _encode(image: Image.Image, info: dict[str, Any]) -> bytes:
     from versacodec.api import compress
 
-    info: dict[str, Any] = image.encoderinfo
     options = {key: info[key] for key in SAVE_OPTIONS if key in info}
-    # Encode fully before writing, so a failed encode writes nothing (Pillow then removes the file).
-    fp.write(compress(image, model=info.get("model"), **options))
+    return compress(image, model=info.get("model"), **options)
+
+
+def _save(image: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+    # Encode fully before writing, so a failed encode writes nothing into the file object.
+    fp.write(_encode(image, image.encoderinfo))
+
+
+def _names_vcx(fp: object, format: str | None) -> bool:
+    if not isinstance(fp, str | bytes | os.PathLike):
+        return False
+    if format is not None:
+        return format.upper() == FORMAT
+    return os.path.splitext(os.fsdecode(fp))[1].lower() == EXTENSION
+
+
+def _save_keeping_existing_files(pillow_save: Callable[..., None]) -> Callable[..., None]:
+    """Image.save opens (truncates) a named file before any format's handler runs, so a failed
+    encode would leave an existing .vcx empty. For .vcx paths, encode first, then replace the file
+    in one step; every other save is Pillow's own."""
+
+    @functools.wraps(pillow_save)
+    def save(self: Image.Image, fp: Any, format: str | None = None, **params: Any) -> None:
+        if not _names_vcx(fp, format) or params.get("append") or params.get("save_all"):
+            return pillow_save(self, fp, format, **params)
+        from versacodec.fileio import atomic_write_bytes
+
+        atomic_write_bytes(os.fsdecode(fp), _encode(self, params))
+
+    save.keeps_existing_vcx = True  # type: ignore[attr-defined]
+    return save
 
 
 def register_pillow() -> None:
@@ -69,3 +102,5 @@ def register_pillow() -> None:
     Image.register_save(FORMAT, _save)
     Image.register_extension(FORMAT, EXTENSION)
     Image.register_mime(FORMAT, MIME_TYPE)
+    if not getattr(Image.Image.save, "keeps_existing_vcx", False):
+        Image.Image.save = _save_keeping_existing_files(Image.Image.save)  # type: ignore[method-assign]

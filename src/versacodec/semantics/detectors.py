@@ -8,6 +8,7 @@ Model files come from the configured model directory (`versacodec.paths`); calle
 from __future__ import annotations
 
 from functools import cache, cached_property
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -23,15 +24,17 @@ LETTERBOX_FILL = 114  # the grey YOLO models were trained with
 COCO_LABELS = "detection/coco_labels.txt"
 
 
-@cache
 def coco_class_names() -> tuple[str, ...] | None:
     """The 80 COCO class names in model output order, or None without the label file.
 
     The file lists the 90 category ids with "n/a" in the unused slots; model outputs follow the
     used ids in order."""
     path = third_party_model(COCO_LABELS)
-    if path is None:
-        return None
+    return None if path is None else _class_names(path)
+
+
+@cache  # per file: a label file that appears later (another VERSACODEC_MODELS) is still found
+def _class_names(path: Path) -> tuple[str, ...] | None:
     names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines())
     used = tuple(name for name in names if name and name != "n/a")
     return used if len(used) == 80 else None

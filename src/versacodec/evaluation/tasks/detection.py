@@ -1,6 +1,6 @@
 """COCO object detection with YOLOX-nano (onnxruntime), scored by pycocotools box mAP.
 
-Protocol (BASELINES.md, YOLOX's own evaluation settings): BGR 0-255 input letterboxed to the
+Protocol (docs/baselines.md, YOLOX's own evaluation settings): BGR 0-255 input letterboxed to the
 top-left of 416×416 with grey 114, score = objectness × best class score ≥ 0.01, class-aware NMS
 at IoU 0.65, at most 100 detections per image.
 """

@@ -78,7 +78,9 @@ async function useFile(blob, name) {
   let info;
   try {
     info = await api("/api/images", { method: "POST", body: blob,
-      headers: { "Content-Type": blob.type || "application/octet-stream" } });
+      // The server takes image/* or octet-stream bodies only (types no other site can send without
+      // asking first); a file of another type is sent as bytes and the server says what it is.
+      headers: { "Content-Type": blob.type.startsWith("image/") ? blob.type : "application/octet-stream" } });
   } catch (error) {
     showError($("upload-error"), `Cannot use ${name}: ${error.message}`);
     return;
@@ -192,6 +194,11 @@ function count(overlays, name) {
   return overlays[name] ? String(overlays[name].length) : "–";
 }
 
+// A metric the server could not compute (its network is not installed) is null: shown as a dash.
+function metric(value, digits) {
+  return value === null || value === undefined ? "–" : value.toFixed(digits);
+}
+
 function downloadLink(href, filename, text) {
   return element("a", { href, download: filename }, text);
 }
@@ -199,7 +206,7 @@ function downloadLink(href, filename, text) {
 function showTable(jobId, result) {
   const body = $("results").querySelector("tbody");
   const original = element("tr", { "data-key": "original" });
-  for (const text of ["original", "", "", "", `${result.width}×${result.height}`, "",
+  for (const text of ["original", "", "", "", "", "", `${result.width}×${result.height}`, "",
     count(result.original.overlays, "detection"), count(result.original.overlays, "faces"), ""]) {
     original.append(element("td", {}, text));
   }
@@ -207,7 +214,8 @@ function showTable(jobId, result) {
   for (const r of result.renditions) {
     const row = element("tr", { "data-key": r.key });
     const cells = [["label", r.label], ["bytes", String(r.bytes)], ["bpp", r.bpp.toFixed(4)],
-      ["psnr", r.psnr.toFixed(2)], ["setting", r.setting], ["seconds", r.seconds.toFixed(2)],
+      ["psnr", metric(r.psnr, 2)], ["lpips", metric(r.lpips, 4)], ["dists", metric(r.dists, 4)],
+      ["setting", r.setting], ["seconds", r.seconds.toFixed(2)],
       ["boxes", count(r.overlays, "detection")], ["faces", count(r.overlays, "faces")]];
     for (const [name, text] of cells) row.append(element("td", { class: name }, text));
     const extension = r.file.split(".").pop();

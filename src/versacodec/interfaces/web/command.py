@@ -17,13 +17,17 @@ DEFAULT_MAX_UPLOAD_MB = 25.0
 
 def add_serve_parser(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser(
-        "serve", help="local web page comparing versacodec with AVIF/WebP/JPEG on your images",
+        "serve", help="local web page comparing versacodec with AVIF/HEIF/WebP/JPEG on your images",
         description="Start a local web page: upload an image (or pick a sample), choose a target bpp and "
-        "decoder, and compare the reconstructions with AVIF, WebP and JPEG at the same real file size, "
+        "decoder, and compare the reconstructions with AVIF, HEIF, WebP and JPEG at the same real file size "
+        "(PSNR, LPIPS and DISTS of each), "
         "with detection and face overlays. Stop with Ctrl-C.")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="also answer requests for this host name (besides localhost, 127.0.0.1 and ::1), "
+                       "e.g. the machine's address when listening on a network; repeatable")
     serve.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
                        help=f"largest accepted upload in megabytes (default {DEFAULT_MAX_UPLOAD_MB:g})")
     serve.add_argument("--model", metavar="DIR",
@@ -43,7 +47,11 @@ def serve_command(args: argparse.Namespace) -> int:
     from versacodec.codec import Codec
 
     codec = Codec.from_pretrained(args.model)
-    app = create_app(codec, max_upload_bytes=int(args.max_upload_mb * 1e6))
+    # A server bound to one address answers requests for it; one bound to all (0.0.0.0, ::) only
+    # those for names given with --allow-host.
+    bound = set() if args.host in ("0.0.0.0", "::", "") else {args.host.strip("[]")}
+    app = create_app(codec, max_upload_bytes=int(args.max_upload_mb * 1e6),
+                     allowed_hosts=frozenset(bound | set(args.allow_host)))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the page polls; a log line per poll is noise
     try:
         server = make_server(args.host, args.port, app, threaded=True)

@@ -10,7 +10,6 @@ rate rule: the largest file within budget, shrinking the image below a codec's f
 from __future__ import annotations
 
 import io
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,18 +18,21 @@ from typing import Any
 from PIL import Image
 
 from versacodec.codec import Codec
-from versacodec.errors import InputError
+from versacodec.errors import InputError, ModelError
 from versacodec.evaluation.catalog import make_codec
 from versacodec.evaluation.codecs import BudgetTooSmall
 from versacodec.evaluation.quality import per_image_metrics
 from versacodec.imaging import LoadedImage, to_pil
 from versacodec.interfaces.web.overlays import Overlays
+from versacodec.options import check_bpp, check_seed
 from versacodec.semantics.profiles import available_profiles
 from versacodec.semantics.tagger import class_names
 
 # Baselines offered on the page: name in the evaluation catalog → (label, MIME type, extension).
-BASELINES = {"avif": ("AVIF", "image/avif", "avif"), "webp": ("WebP", "image/webp", "webp"),
-             "jpeg": ("JPEG", "image/jpeg", "jpg")}
+BASELINES = {"avif": ("AVIF", "image/avif", "avif"), "heif": ("HEIF", "image/heic", "heic"),
+             "webp": ("WebP", "image/webp", "webp"), "jpeg": ("JPEG", "image/jpeg", "jpg")}
+# Shown for every reconstruction: PSNR, and the perceptual distances the evaluation reports.
+METRICS = ("psnr", "lpips", "dists")
 VCX_MIME = "application/x-versacodec"
 Report = Callable[[str, int, int], None]
 
@@ -69,21 +71,21 @@ class Settings:
     @classmethod
     def from_json(cls, payload: dict[str, Any], capabilities: Capabilities) -> Settings:
         """Validate the page's request; every problem is an InputError naming the field."""
-        bpp = _number(payload, "bpp", float)
-        if bpp is None or not (math.isfinite(bpp) and bpp > 0):
+        bpp = check_bpp(_number(payload, "bpp", float))
+        if bpp is None:
             raise InputError("target bpp must be a positive number")
-        decoders = tuple(payload.get("decoders") or ())
+        decoders = _names(payload, "decoders")
         if not decoders:
             raise InputError("choose at least one decoder")
         unknown = [d for d in decoders if d not in capabilities.decoders]
         if unknown:
             raise InputError(f"decoder {unknown[0]!r} is not available; choose from {', '.join(capabilities.decoders)}")
-        baselines = tuple(payload.get("baselines") or ())
+        baselines = _names(payload, "baselines")
         unknown = [b for b in baselines if b not in BASELINES]
         if unknown:
             raise InputError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(BASELINES)}")
         task = payload.get("task") or None
-        if task is not None and task not in capabilities.task_profiles:
+        if task is not None and (not isinstance(task, str) or task not in capabilities.task_profiles):
             raise InputError(f"task profile {task!r} is not available" + (
                 f"; choose from {', '.join(capabilities.task_profiles)}" if capabilities.task_profiles else ""))
         layers = _number(payload, "layers", int)
@@ -92,8 +94,15 @@ class Settings:
         if layers is not None and layers < 1:
             raise InputError("layers must be at least 1")
         return cls(bpp=bpp, decoders=decoders, steps=_number(payload, "steps", int), cfg=_number(payload, "cfg", float),
-                   seed=_number(payload, "seed", int) or 0, task=task, layers=layers, baselines=baselines,
+                   seed=check_seed(_number(payload, "seed", int) or 0), task=task, layers=layers, baselines=baselines,
                    overlays=bool(payload.get("overlays", True)))
+
+
+def _names(payload: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = payload.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise InputError(f"{key} must be a list of names, not {value!r}")
+    return tuple(value)
 
 
 def _number(payload: dict[str, Any], key: str, kind: type[int] | type[float]) -> Any:
@@ -101,8 +110,10 @@ def _number(payload: dict[str, Any], key: str, kind: type[int] | type[float]) ->
     if value is None or value == "":
         return None
     try:
+        if isinstance(value, bool | list | dict):
+            raise TypeError
         number = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"{key} must be {'an integer' if kind is int else 'a number'}, not {value!r}") from None
     if kind is int and number != float(value):
         raise InputError(f"{key} must be an integer, not {value!r}")
@@ -120,13 +131,14 @@ class Rendition:
     bpp: float  # real file size × 8 / original pixels
     setting: str
     seconds: float
-    psnr: float
+    quality: dict[str, float | None]  # each of METRICS; None where its network is not installed
     overlays: dict[str, list[dict]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {"key": self.key, "label": self.label, "image": f"{self.key}.png", "file": self.file_name,
                 "bytes": self.file_bytes, "bpp": self.bpp, "setting": self.setting, "seconds": round(self.seconds, 3),
-                "psnr": round(self.psnr, 3), "overlays": self.overlays}
+                **{name: None if value is None else round(value, 4) for name, value in self.quality.items()},
+                "overlays": self.overlays}
 
 
 @dataclass
@@ -155,8 +167,18 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _psnr(original: Image.Image, decoded: Image.Image) -> float:
-    return per_image_metrics(original, decoded, ["psnr"])["psnr"]
+def _quality(original: Image.Image, decoded: Image.Image, messages: list[str]) -> dict[str, float | None]:
+    """METRICS of one reconstruction; a metric whose network is missing is None, said once in `messages`."""
+    values: dict[str, float | None] = {}
+    for name in METRICS:
+        try:
+            values[name] = per_image_metrics(original, decoded, [name])[name]
+        except ModelError as exc:
+            values[name] = None
+            skipped = f"{name.upper()} skipped: {exc}"
+            if skipped not in messages:
+                messages.append(skipped)
+    return values
 
 
 def run_comparison(codec: Codec, overlays: Overlays, loaded: LoadedImage, settings: Settings,
@@ -203,7 +225,7 @@ def run_comparison(codec: Codec, overlays: Overlays, loaded: LoadedImage, settin
         comparison.files[f"{key}.png"] = (png_bytes(decoded.image), "image/png")
         comparison.renditions.append(Rendition(key, label, "versacodec.vcx", len(encoded.data),
                                                encoded.bits_per_pixel, setting, encode_seconds + seconds,
-                                               _psnr(original, decoded.image)))
+                                               _quality(original, decoded.image, comparison.messages)))
 
     for name in settings.baselines:
         label, mime, extension = BASELINES[name]
@@ -226,7 +248,7 @@ def run_comparison(codec: Codec, overlays: Overlays, loaded: LoadedImage, settin
         comparison.files[f"{name}.png"] = (png_bytes(images[name]), "image/png")
         comparison.renditions.append(Rendition(name, label, f"{name}.{extension}", len(result.data), result.bpp,
                                                f"quality {result.setting}{shrink}", seconds,
-                                               _psnr(original, images[name])))
+                                               _quality(original, images[name], comparison.messages)))
 
     if settings.overlays and not overlays.any_available:
         comparison.messages.append("overlays skipped: " + "; ".join(s.reason for s in overlays.status))

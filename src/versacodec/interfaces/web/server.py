@@ -4,7 +4,15 @@ The page (plain HTML/CSS/JS in `versacodec/interfaces/static/`) uploads an image
 request body, starts a comparison job, polls its progress and then fetches the decoded images and
 coded files. Everything is served from the package; nothing is fetched from elsewhere.
 
-    POST /api/images            raw image bytes → {id, width, height, notes}
+Any web page the user visits can send requests to a local server, so the server answers only
+requests addressed to itself (a loopback Host or one allowed with --allow-host: a DNS-rebinding
+page's Host is its own domain), refuses POSTs from other origins, and accepts only content types
+that a cross-origin page cannot send without a preflight (image/*, application/octet-stream,
+application/json). Bodies above the upload limit get 413, also when sent chunked; an image's
+declared size is checked against the codec's memory limit before it is decoded, and the uploads
+kept for later jobs are bounded in bytes as well as in number.
+
+    POST /api/images            raw image bytes (image/* or application/octet-stream) → {id, width, height, notes}
     POST /api/jobs              JSON settings + image id → {id}
     GET  /api/jobs/ID           {state, stage, progress, error, result}
     GET  /api/images/ID.png     the uploaded image as the codec reads it
@@ -12,6 +20,8 @@ coded files. Everything is served from the package; nothing is fetched from else
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -35,21 +45,64 @@ STATIC_DIR = PACKAGE_DIR / "interfaces" / "static"
 SAMPLES_DIR = PACKAGE_DIR / "samples"
 DEFAULT_BPP = 0.1
 KEPT_UPLOADS = 8  # uploads and finished jobs kept in memory (decoded images are large)
+KEPT_UPLOAD_BYTES = 1 << 30  # and at most this much of uploaded pixels (float32, 12 bytes a pixel)
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+UPLOAD_TYPES = ("image/", "application/octet-stream")
 
 
 def _error(message: str, status: int) -> tuple[Response, int]:
     return jsonify(error=message), status
 
 
-def create_app(codec: Codec, *, max_upload_bytes: int, overlays: Overlays | None = None) -> Flask:
+def _hostname(host: str) -> str:
+    """'[::1]:8000' → '::1', 'Example.org:80' → 'example.org'; '' for what is no host name."""
+    try:
+        return (urlsplit(f"//{host}").hostname or "").lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return ""
+
+
+def _read_body(limit: int) -> bytes:
+    """The request body, or 413. Flask enforces the limit for a declared Content-Length, but cuts a
+    chunked body short at the limit without saying so, which would reach the image reader as a
+    damaged file."""
+    if request.content_length is not None:
+        return request.get_data(cache=False)
+    data = request.environ["wsgi.input"].read(limit + 1)
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    return data
+
+
+def create_app(codec: Codec, *, max_upload_bytes: int, overlays: Overlays | None = None,
+               allowed_hosts: frozenset[str] = frozenset(), kept_upload_bytes: int = KEPT_UPLOAD_BYTES) -> Flask:
+    """`allowed_hosts`: host names answered besides the loopback ones (the address of a server
+    listening on a network)."""
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
     # Flask rejects larger bodies with 413 before reading them; the handler below words it.
     app.config["MAX_CONTENT_LENGTH"] = max_upload_bytes
     overlays = overlays or Overlays()
     capabilities = Capabilities.of(codec)
-    uploads: Recent[LoadedImage] = Recent(KEPT_UPLOADS)
+    hosts = LOOPBACK_HOSTS | {host.lower() for host in allowed_hosts}
+    uploads: Recent[LoadedImage] = Recent(KEPT_UPLOADS, kept_upload_bytes,
+                                          lambda loaded: loaded.pixels.numel() * loaded.pixels.element_size())
     runner = JobRunner(KEPT_UPLOADS)
     app.extensions["versacodec-jobs"] = runner
+
+    @app.before_request
+    def only_this_server():
+        host = _hostname(request.host)
+        if host not in hosts:
+            return _error(f"this server answers only requests for {', '.join(sorted(hosts))}, not {host!r} "
+                          "(versacodec serve --allow-host)", 403)
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc.lower() != request.host.lower():
+            return _error(f"requests from other sites ({origin}) are refused", 403)
+        if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            return _error("requests from other sites are refused", 403)
+        return None
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_: RequestEntityTooLarge):
@@ -80,7 +133,10 @@ def create_app(codec: Codec, *, max_upload_bytes: int, overlays: Overlays | None
 
     @app.post("/api/images")
     def upload():
-        data = request.get_data(cache=False)
+        if not request.mimetype.startswith(UPLOAD_TYPES):
+            return _error("send the image as the request body with its image/* type or application/octet-stream, "
+                          f"not {request.mimetype or 'no type'}", 415)
+        data = _read_body(max_upload_bytes)
         if not data:
             return _error("the upload is empty: choose an image file", 400)
         try:
@@ -100,6 +156,8 @@ def create_app(codec: Codec, *, max_upload_bytes: int, overlays: Overlays | None
 
     @app.post("/api/jobs")
     def start_job():
+        if request.mimetype != "application/json":
+            return _error("the settings must be sent as application/json", 415)
         payload = request.get_json(silent=True)
         if not isinstance(payload, dict):
             return _error("the request body must be a JSON object", 400)

@@ -1,0 +1,385 @@
+"""The abuse run: the shipped default model, with the default limits, against hostile input at every entry point.
+
+    OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python benchmarks/abuse.py --streams 200 --out runs/abuse.json
+
+Every case ends in one of: `typed` (a VersacodecError, or Pillow's own DecompressionBombError
+raised by Pillow's own API; one line and exit 2 on the command line; a 4xx JSON answer from the
+server), `accepted` (the input was valid or the damage undetectable: a well-formed result),
+`other` (anything else: a traceback, an internal error, a 5xx; each one a bug) or `hang` (past
+--timeout). Four parts:
+
+1. streams: default-model streams damaged by benchmarks/fuzz.py's mutations, through the parser,
+   `Codec.decompress` and, every --cli-every'th case, `versacodec decompress`.
+2. bombs: an all-zero 16384x16384 PNG (the issue's file), PNGs whose header declares 9000x9000,
+   30000x30000 and 70000x70000 with the pixels cut short, and .vcx streams declaring 16384x16384 and
+   9000x9000, into `versacodec compress` / `decompress`, `versacodec.compress`, the Pillow plugin,
+   `versacodec batch` and the web upload. Each case runs in a process of its own, whose peak RSS is
+   reported beside the memory limit.
+3. hostile requests to the web server: foreign Host names (DNS rebinding), cross-site and simple
+   POSTs, oversize bodies declared and chunked, malformed and out-of-range job settings, path
+   traversal, unknown ids.
+4. clobbering: files created at the output path while `compress` runs, and concurrent runs to one path.
+
+The report (JSON) has the counts per part and entry point, the problems found, peak memory and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "tests"))  # the test suite's images
+
+from fuzz import Worker  # noqa: E402  (benchmarks/fuzz.py: the mutation worker)
+
+DECLARED_PNGS = {"declared-9000.png": 9000, "declared-30000.png": 30000, "declared-70000.png": 70000}
+DECLARED_STREAMS = {"declared-16384.vcx": 16384, "declared-9000.vcx": 9000}
+TYPED = "typed"
+
+# One bomb case in a process of its own: prints {"outcome", "message"} as one JSON line.
+BOMB_CASE = r"""
+import json, sys
+entry, path, out = sys.argv[1:4]
+from PIL import Image
+from versacodec.errors import VersacodecError
+def web():
+    from versacodec.codec import Codec
+    from versacodec.interfaces.web.server import create_app
+    app = create_app(Codec.from_pretrained(), max_upload_bytes=25_000_000)
+    try:
+        response = app.test_client().post("/api/images", data=open(path, "rb").read(), content_type="image/png")
+    finally:
+        app.extensions["versacodec-jobs"].shutdown()
+    kind = "typed" if 400 <= response.status_code < 500 and "error" in response.json else (
+        "accepted" if response.status_code == 200 else "other")
+    return kind, f"{response.status_code} {response.json}"
+try:
+    if entry == "api":
+        import versacodec
+        versacodec.compress(path, bpp=0.05)
+    elif entry == "pillow":
+        import versacodec.pillow
+        Image.open(path).save(out, bpp=0.05)
+    elif entry == "pillow-open":
+        import versacodec.pillow
+        Image.open(path).load()
+    elif entry == "web":
+        kind, message = web()
+        print(json.dumps({"outcome": kind, "message": message}))
+        sys.exit(0)
+    print(json.dumps({"outcome": "accepted", "message": ""}))
+except (VersacodecError, Image.DecompressionBombError) as exc:
+    print(json.dumps({"outcome": "typed", "message": f"{type(exc).__name__}: {exc}"}))
+except Exception as exc:
+    print(json.dumps({"outcome": "other", "message": f"{type(exc).__name__}: {exc}"}))
+"""
+
+
+# A case's own peak memory: its VmHWM (the high-water mark of the memory it mapped after exec;
+# rusage's maxrss would also count the parent's memory inherited before exec), written at exit.
+PEAK_PRELUDE = """import atexit, os
+def _peak():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM"))
+    with open(os.environ["VCX_ABUSE_PEAK"], "w") as out:
+        out.write(kib)
+atexit.register(_peak)
+"""
+CLI = "import runpy, sys\nsys.argv[0] = 'versacodec'\nrunpy.run_module('versacodec', run_name='__main__')\n"
+
+
+def _run(program: str, arguments: list[str], timeout: float) -> tuple[int | None, str, str, int]:
+    """Run the Python `program` with `arguments` in a process of its own: (exit status or None on a hang,
+    stdout, stderr, its peak RSS in bytes, 0 when it was killed)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(mode="r") as peak:
+        process = subprocess.Popen([sys.executable, "-c", PEAK_PRELUDE + program, *arguments], stdout=out, stderr=err,
+                                   env={**os.environ, "VCX_ABUSE_PEAK": peak.name})
+        try:
+            code = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            code = None
+        out.seek(0)
+        err.seek(0)
+        kib = peak.read().strip()
+        return code, out.read().decode(errors="replace"), err.read().decode(errors="replace"), int(kib or 0) * 1024
+
+
+def _cli_outcome(code: int | None, stderr: str) -> str:
+    if code is None:
+        return "hang"
+    if code == 0:
+        return "accepted"
+    one_line = stderr.startswith("versacodec: error:") and stderr.count("\n") == 1
+    return TYPED if code == 2 and one_line else "other"
+
+
+# --------------------------------------------------------------------------- 1. streams
+def part_streams(cases: int, seed: int, timeout: float, cli_every: int) -> dict:
+    from conftest import natural_image
+    from versacodec.codec import Codec
+    from versacodec.container.mutate import mutate, random_mutation
+    from versacodec.paths import default_model_dir
+
+    model = str(default_model_dir())
+    codec = Codec.from_pretrained(model)
+    bases = [codec.compress(natural_image(64, 48), quality=60).data,
+             codec.compress(natural_image(40, 72, seed=1).convert("L"), quality=10).data,
+             codec.compress(natural_image(130, 66, seed=2), quality=95).data]
+    del codec
+    worker = Worker({"default": model}, {})
+    rng = random.Random(seed)
+    counts = {entry: Counter() for entry in ("parser", "decode", "cli")}
+    problems, peak = [], 0
+    for index in range(cases):
+        data = mutate(rng.choice(bases), random_mutation(rng), donor=rng.choice(bases))
+        result = worker.run(("default", data, cli_every > 0 and index % cli_every == 0), timeout)
+        if result is None:
+            counts["decode"]["hang"] += 1
+            problems.append({"case": index, "outcome": "hang", "stream": data.hex()[:400]})
+            continue
+        peak = max(peak, result.pop("peak_rss"))
+        for entry, (outcome, message) in result.items():
+            outcome = {"rejected": TYPED, "unexpected": "other"}.get(outcome, outcome)
+            counts[entry][outcome] += 1
+            if outcome == "other":
+                problems.append({"case": index, "entry": entry, "message": message, "stream": data.hex()[:400]})
+    worker.close()
+    return {"cases": cases, "counts": {entry: dict(c) for entry, c in counts.items()}, "problems": problems,
+            "worker_peak_rss_mib": round(peak / 2**20, 1)}
+
+
+# --------------------------------------------------------------------------- 2. bombs
+def _make_bombs(folder: Path) -> dict[str, Path]:
+    from PIL import Image
+
+    from conftest import declared_png
+    from versacodec.codec import Codec
+    from versacodec.container.format import Section, SectionKind, Stream, StreamHeader, put_varint
+
+    files = {}
+    path = folder / "zero-16384.png"
+    Image.new("L", (16384, 16384)).save(path, optimize=True)
+    files[path.name] = path
+    for name, side in DECLARED_PNGS.items():
+        (folder / name).write_bytes(declared_png(side, side))
+        files[name] = folder / name
+    codec = Codec.from_pretrained()
+    for name, side in DECLARED_STREAMS.items():
+        header = StreamHeader(side, side, codec.model_id, codec.weights_hash, quality=50)
+        sections = [Section(SectionKind.HYPERPRIOR, bytes(64)), Section(SectionKind.LATENT, put_varint(0) + bytes(64))]
+        (folder / name).write_bytes(Stream(header, sections).to_bytes())
+        files[name] = folder / name
+    return files
+
+
+def part_bombs(folder: Path, timeout: float) -> dict:
+    from versacodec.limits import format_size, memory_limit
+
+    files = _make_bombs(folder)
+    cases = []
+    for name, path in files.items():
+        out = folder / f"out-{name}.{'png' if name.endswith('.vcx') else 'vcx'}"
+        if name.endswith(".vcx"):
+            entries = {"cli decompress": (CLI, ["decompress", str(path), "-o", str(out)]),
+                       "pillow-open": (BOMB_CASE, ["pillow-open", str(path), str(out)])}
+        else:
+            entries = {"cli compress": (CLI, ["compress", str(path), "-o", str(out), "--bpp", "0.05"]),
+                       "api": (BOMB_CASE, ["api", str(path), str(out)]),
+                       "pillow": (BOMB_CASE, ["pillow", str(path), str(folder / f"p-{name}.vcx")]),
+                       "web": (BOMB_CASE, ["web", str(path), str(out)])}
+        for entry, (program, arguments) in entries.items():
+            code, stdout, stderr, rss = _run(program, arguments, timeout)
+            if entry.startswith("cli"):
+                outcome, message = _cli_outcome(code, stderr), stderr.strip()[-300:]
+            elif code is None:
+                outcome, message = "hang", ""
+            else:
+                record = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {
+                    "outcome": "other", "message": stderr.strip()[-300:]}
+                outcome, message = record["outcome"], record["message"]
+            cases.append({"input": name, "entry": entry, "outcome": outcome, "peak_rss_mib": round(rss / 2**20, 1),
+                          "message": message[:300]})
+    batch_in = folder / "batch-in"
+    batch_in.mkdir()
+    for name, path in files.items():
+        if name.endswith(".png"):
+            os.link(path, batch_in / name)
+    code, _, stderr, rss = _run(CLI, ["batch", str(batch_in), str(folder / "batch-out"), "--bpp", "0.05",
+                                      "--no-progress"], timeout * len(DECLARED_PNGS))
+    manifest = (folder / "batch-out" / "manifest.csv")
+    rows = manifest.read_text().splitlines()[1:] if manifest.exists() else []
+    typed_rows = [row for row in rows if ",error," in row and not _looks_like_a_traceback(row.split(",error,", 1)[1])]
+    cases.append({"input": "all PNG bombs", "entry": "cli batch",
+                  "outcome": TYPED if code == 1 and len(typed_rows) == len(rows) == len(DECLARED_PNGS) + 1
+                  else ("hang" if code is None else "other"),
+                  "peak_rss_mib": round(rss / 2**20, 1), "message": f"exit {code}; " + " | ".join(rows)[:600]})
+    return {"memory_limit": format_size(memory_limit()), "cases": cases,
+            "counts": dict(Counter(case["outcome"] for case in cases)),
+            "peak_rss_mib": max(case["peak_rss_mib"] for case in cases)}
+
+
+def _looks_like_a_traceback(message: str) -> bool:
+    """batch records a bug on one input as 'ExceptionType: message'."""
+    head = message.split(":", 1)[0]
+    return head.isidentifier() and head.endswith(("Error", "Exception"))
+
+
+# --------------------------------------------------------------------------- 3. hostile requests
+def _hostile_payloads(rng: random.Random, image: str, count: int) -> list[dict]:
+    values = [None, "", "x", -1, 0, 1, 2.5, 1e305, float("inf"), "nan", True, [], {}, [1, 2], {"a": 1}, 1 << 70,
+              "0.05", "-0.1", "1e309", "../../etc/passwd", "generative", "direct", "people", "a" * 10_000]
+    fields = ("bpp", "decoders", "steps", "cfg", "seed", "task", "layers", "baselines", "overlays", "image")
+    payloads = []
+    for _ in range(count):
+        payload = {"image": image, "bpp": 0.5, "decoders": ["direct"], "baselines": [], "overlays": False}
+        for name in rng.sample(fields, rng.choice((1, 1, 2, 3))):
+            payload[name] = rng.choice(values)
+        payloads.append(payload)
+    return payloads
+
+
+def part_requests(seed: int, payload_count: int, job_timeout: float) -> dict:
+    from conftest import natural_image
+    from versacodec.codec import Codec
+    from versacodec.interfaces.web.server import create_app
+
+    limit = 1_000_000
+    app = create_app(Codec.from_pretrained(), max_upload_bytes=limit)
+    client = app.test_client()
+    counts, problems = Counter(), []
+    image = io.BytesIO()
+    natural_image(64, 48).save(image, format="PNG")
+    png = image.getvalue()
+
+    def check(name: str, response, expect: str) -> None:
+        is_json_error = response.is_json and "error" in (response.json or {})
+        ok = {"refused": 400 <= response.status_code < 500 and is_json_error,
+              "served": response.status_code < 300}[expect]
+        counts[TYPED if ok and expect == "refused" else ("accepted" if ok else "other")] += 1
+        if not ok:
+            problems.append({"request": name, "status": response.status_code, "body": response.data[:200].decode(
+                errors="replace")})
+
+    uploaded = client.post("/api/images", data=png, content_type="image/png")
+    image_id = uploaded.json["id"]
+    check("upload", uploaded, "served")
+    for host in ("attacker.example", "127.0.0.1.nip.io", "localhost.attacker.example", "[::2]:80", "0.0.0.0"):
+        check(f"Host {host}", client.get("/api/config", headers={"Host": host}), "refused")
+    for headers, content_type in (({"Origin": "http://evil.example"}, "image/png"),
+                                  ({"Origin": "null"}, "image/png"), ({"Sec-Fetch-Site": "cross-site"}, "image/png"),
+                                  ({}, "text/plain"), ({}, "multipart/form-data; boundary=x"),
+                                  ({}, "application/x-www-form-urlencoded")):
+        check(f"upload {content_type} {headers}", client.post("/api/images", data=png, content_type=content_type,
+                                                             headers=headers), "refused")
+    check("upload declared oversize", client.post("/api/images", data=b"\0" * (limit + 1), content_type="image/png"),
+          "refused")
+    check("upload chunked oversize", client.post(
+        "/api/images", input_stream=io.BytesIO(b"\0" * (limit + 1)), content_type="image/png",
+        headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True}), "refused")
+    for body in (b"not an image", b"\x89PNG\r\n\x1a\n" + bytes(100), b"GIF89a" + bytes(30), b""):
+        check(f"upload {body[:12]!r}", client.post("/api/images", data=body, content_type="image/png"), "refused")
+    for raw in (b"{", b"[]", b"null", b'"x"', b"{" * 5000 + b"}" * 5000):
+        check(f"job {raw[:12]!r}", client.post("/api/jobs", data=raw, content_type="application/json"), "refused")
+    for path in ("/api/jobs/nope", "/api/jobs/nope/files/x", "/api/images/nope.png", "/samples/..%2Fcodec.py",
+                 "/static/..%2F..%2Fcodec.py", "/api/jobs/..%2F..%2Fetc/files/passwd"):
+        check(f"GET {path}", client.get(path), "refused")
+    rng = random.Random(seed)
+    job_outcomes = Counter()
+    for payload in _hostile_payloads(rng, image_id, payload_count):
+        response = client.post("/api/jobs", data=json.dumps(payload), content_type="application/json")
+        if response.status_code != 202:
+            check(f"job {payload}", response, "refused")
+            continue
+        counts["accepted"] += 1  # accepted settings: the job must end done or with a one-line typed failure
+        job_id, deadline = response.json["id"], time.monotonic() + job_timeout
+        while (status := client.get(f"/api/jobs/{job_id}").json)["state"] in ("queued", "running"):
+            if time.monotonic() > deadline:
+                status = {"state": "hang"}
+                break
+            time.sleep(0.1)
+        state = status["state"]
+        if state == "failed" and status["error"].startswith("internal error"):
+            state = "internal error"
+            problems.append({"job": payload, "error": status["error"]})
+        job_outcomes[state] += 1
+    app.extensions["versacodec-jobs"].shutdown()
+    return {"requests": sum(counts.values()), "counts": dict(counts), "accepted_jobs": dict(job_outcomes),
+            "problems": problems[:20]}
+
+
+# --------------------------------------------------------------------------- 4. clobbering
+def part_clobber(folder: Path, rounds: int, timeout: float) -> dict:
+    from conftest import natural_image
+    from versacodec.container.format import Stream
+
+    source = folder / "in.png"
+    natural_image(96, 80).save(source)
+    command = [sys.executable, "-m", "versacodec", "compress", str(source), "--quality", "40"]
+    clobbered, outcomes = 0, Counter()
+    for index in range(rounds):
+        late = folder / f"late-{index}.vcx"
+        process = subprocess.Popen([*command, "-o", str(late)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5 + 0.4 * index)  # the file appears at a different moment of the run each round
+        late.write_bytes(b"the other program's file")
+        process.communicate(timeout=timeout)
+        outcomes[f"late file: exit {process.returncode}"] += 1
+        clobbered += late.read_bytes() != b"the other program's file"
+        shared = folder / f"shared-{index}.vcx"
+        racers = [subprocess.Popen([*command, "-o", str(shared)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                  for _ in range(2)]
+        codes = sorted(racer.wait(timeout=timeout) for racer in racers)
+        outcomes[f"two runs to one path: exits {codes}"] += 1
+        Stream.from_bytes(shared.read_bytes())  # whichever won, the file is whole
+        clobbered += codes != [0, 2]
+    return {"rounds": rounds, "outcomes": dict(outcomes), "clobbered": clobbered}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--streams", type=int, default=200, help="mutated streams (part 1)")
+    parser.add_argument("--payloads", type=int, default=150, help="random hostile job settings (part 3)")
+    parser.add_argument("--clobber-rounds", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per case before it counts as a hang")
+    parser.add_argument("--cli-every", type=int, default=25, help="run the CLI on every Nth mutated stream")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "abuse.json")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    report: dict = {"command": " ".join(sys.argv), "seed": args.seed, "timeout_s": args.timeout}
+    with tempfile.TemporaryDirectory(prefix="vcx-abuse-") as folder:
+        for name, run in (("streams", lambda: part_streams(args.streams, args.seed, args.timeout, args.cli_every)),
+                          ("bombs", lambda: part_bombs(Path(folder), args.timeout)),
+                          ("requests", lambda: part_requests(args.seed, args.payloads, args.timeout)),
+                          ("clobber", lambda: part_clobber(Path(folder), args.clobber_rounds, args.timeout))):
+            part_started = time.perf_counter()
+            report[name] = run()
+            report[name]["seconds"] = round(time.perf_counter() - part_started, 1)
+            print(f"{name}: {json.dumps(report[name], default=str)[:2000]}", file=sys.stderr, flush=True)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    text = json.dumps(report, indent=2, default=str)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    bad = (sum(c.get("other", 0) + c.get("hang", 0) for c in report["streams"]["counts"].values())
+           + report["bombs"]["counts"].get("other", 0) + report["bombs"]["counts"].get("hang", 0)
+           + report["requests"]["counts"].get("other", 0) + report["clobber"]["clobbered"]
+           + sum(v for k, v in report["requests"]["accepted_jobs"].items() if k in ("internal error", "hang")))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
