@@ -298,11 +298,10 @@ def _train(args: argparse.Namespace) -> int:
     from versacodec.training.registry import STAGES
     from versacodec.training.trainer import run_stage
 
-    registry = {name: config_class for name, (config_class, _) in STAGES.items()}
-    stage_name, config = load_yaml_config(args.config, registry, args.set)
+    stage_name, config = load_yaml_config(args.config, STAGES, args.set)
     if stage_name != args.stage:
         raise InputError(f"{args.config} configures stage {stage_name!r}, not {args.stage!r}")
-    stage = STAGES[stage_name][1](config)
+    stage = STAGES[stage_name](config)
     final = run_stage(stage, progress=not args.no_progress, export_only=args.export_only)
     print(f"{'exported' if args.export_only else 'trained'} {stage_name}: {final}")
     return 0

@@ -27,6 +27,7 @@ from PIL import Image
 
 from versacodec.errors import InputError
 from versacodec.paths import model_availability
+from versacodec.registry import Registry
 from versacodec.semantics.profiles import FinderSpec, TaskProfile
 
 
@@ -180,8 +181,8 @@ class BoxesFinder(Finder):
         raise InputError("the 'boxes' finder needs boxes from the user (compress --boxes FILE.json)")
 
 
-FINDERS: dict[str, type[Finder]] = {f.type: f for f in (ObjectFinder, FaceFinder, TextFinder, SalientFinder,
-                                                         BoxesFinder)}
+FINDERS: Registry[type[Finder]] = Registry("region finder", {
+    f.type: f for f in (ObjectFinder, FaceFinder, TextFinder, SalientFinder, BoxesFinder)})
 
 
 def load_boxes(path: str | Path) -> list[Region]:

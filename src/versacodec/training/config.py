@@ -14,6 +14,7 @@ import yaml
 
 from versacodec.errors import InputError, ModelError
 from versacodec.modeling import config_from_dict
+from versacodec.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,10 @@ class ScheduleConfig:
     time_budget_s: float | None = None
 
 
-def load_yaml_config(path: str | Path, registry: dict[str, type],
+def load_yaml_config(path: str | Path, stages: Registry[type],
                      overrides: Sequence[str] = ()) -> tuple[str, object]:
-    """Read a YAML training config; `stage` picks the dataclass from `registry`. `overrides` are
+    """Read a YAML training config; `stage` names the stage of `stages` whose `config_class` it
+    fills. `overrides` are
     `dotted.key=value` strings (value in YAML syntax) applied on top of the file, so one recipe
     can train on another autoencoder or for another time budget without a copy of the file."""
     path = Path(path)
@@ -60,12 +62,12 @@ def load_yaml_config(path: str | Path, registry: dict[str, type],
     if not isinstance(values, dict) or "stage" not in values:
         raise InputError(f"{path}: a training config needs a top-level 'stage' key")
     stage = values.pop("stage")
-    if stage not in registry:
-        raise InputError(f"{path}: unknown stage {stage!r}; known: {', '.join(sorted(registry))}")
+    if stage not in stages:
+        raise InputError(f"{path}: unknown stage {stage!r}; known: {', '.join(sorted(stages))}")
     for override in overrides:
         _apply_override(values, override)
     try:
-        return stage, config_from_dict(registry[stage], values)
+        return stage, config_from_dict(stages[stage].config_class, values)
     except (ModelError, TypeError) as exc:
         raise InputError(f"{path}: {exc}") from exc
 
