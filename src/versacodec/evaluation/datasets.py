@@ -94,8 +94,8 @@ def shown_path(path: Path) -> str:
 
 def load_image(path: Path) -> Image.Image:
     """An 8-bit RGB PIL image (EXIF orientation applied, other modes converted), as codecs receive it."""
-    from versacodec.container.format import DEFAULT_MAX_PIXELS
     from versacodec.imaging import open_image, to_pil
+    from versacodec.limits import DEFAULT_MAX_PIXELS
 
     return to_pil(open_image(path, DEFAULT_MAX_PIXELS).pixels)
 
