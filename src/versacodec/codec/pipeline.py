@@ -31,7 +31,7 @@ from versacodec.container.format import Stream, StreamHeader
 from versacodec.determinism import reproducible_inference
 from versacodec.errors import InputError, ModelError, StreamError, VersacodecError
 from versacodec.imaging import LoadedImage, open_image, pad_to_multiple, to_pil
-from versacodec.latent_codec.model import CompressedLatent, LatentCodec
+from versacodec.latent_codec.model import CompressedLatent, LatentBits, LatentCodec
 from versacodec.latent_codec.rate_control import highest_quality_within
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.layers.scalable import decode_palette, palette_layers
@@ -40,6 +40,11 @@ from versacodec.options import DecodeOptions, EncodeOptions, ModelDefaults
 from versacodec.semantics.partial import keep_sent_regions
 from versacodec.semantics.region_map import RegionSet
 from versacodec.tiling import tiled_map
+
+# How far an estimated stream size may lie above the real one (a byte per 1000, and the range
+# coder's last word), so that the rate search codes the next quality up only when it might fit.
+ESTIMATE_SLACK_BYTES = 4
+ESTIMATE_SLACK_FRACTION = 1e-3
 
 
 @dataclass(frozen=True)
@@ -222,10 +227,17 @@ class Codec:
                     streams[quality] = image_at(quality, self.latent_codec.compress_analysed(analysed, quality, masks))
                 return streams[quality]
 
+            def estimated_size(quality: int) -> int:
+                # The stream with placeholder strings of the estimated lengths: exact framing and overhead.
+                bits = self.latent_codec.estimate_bits(analysed, quality, masks)
+                return len(image_at(quality, _placeholder(bits, grid, masks)))
+
             if budget is None:
                 quality = options.rate.quality
             else:
-                quality = highest_quality_within(lambda q: len(stream_at(q)), budget, self.quality_levels).quality
+                quality = highest_quality_within(
+                    lambda q: len(stream_at(q)), budget, self.quality_levels, estimated_size,
+                    slack=ESTIMATE_SLACK_BYTES + ESTIMATE_SLACK_FRACTION * budget).quality
             data = stream_at(quality)
         return EncodedImage(data, quality, loaded.width, loaded.height, padded.shape[-1], padded.shape[-2], options,
                             budget, tags, list(loaded.notes), list(region_sets))
@@ -367,3 +379,10 @@ class Codec:
         decode = self.autoencoder.decode if pixel_decoder is None else partial(pixel_decoder.decode, self.autoencoder)
         return tiled_map(decode, (latent,), LATENT_SPACE_TILE, LATENT_SPACE_OVERLAP, scale=self.autoencoder.factor)
 
+
+def _placeholder(bits: LatentBits, grid: tuple[int, int], masks: tuple[torch.Tensor, ...]) -> CompressedLatent:
+    """Strings as long as the range coder would write for `bits` (whole 32-bit words)."""
+    def string(count: float) -> bytes:
+        return bytes(4 * math.ceil(count / 32))
+
+    return CompressedLatent(string(bits.hyperprior), tuple(string(part) for part in bits.parts), grid, masks)
