@@ -113,11 +113,8 @@ def _manifest(values: dict) -> BundleManifest:
 
 def write_manifest(root: Path, manifest: BundleManifest) -> None:
     """bundle.json naming every component's class; optional components it lacks are declared absent."""
-    from versacodec import __version__
-
     root.mkdir(parents=True, exist_ok=True)
-    payload: dict[str, Any] = {"_class_name": "Codec", "_versacodec_version": __version__,
-                               "model_id": manifest.model_id}
+    payload: dict[str, Any] = {"_class_name": "Codec", "model_id": manifest.model_id}
     for name, folder in manifest.components.items():
         if folder != name:
             raise ValueError(f"component {name} must be in the folder {name}/, not {folder}/")

@@ -183,6 +183,6 @@ def open_dataset(name_or_path: str, limit: int | None = None) -> Dataset:
         raise InputError(f"dataset '{name}' at {root} contains no images")
     if limit is not None:
         if limit < 1:
-            raise InputError(f"--limit must be at least 1, not {limit}")
+            raise InputError(f"limit must be at least 1, not {limit}", options=("limit",))
         dataset.items = dataset.items[:limit]
     return dataset

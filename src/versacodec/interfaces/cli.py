@@ -34,7 +34,7 @@ EXIT_USAGE = 2
 # The flag of each option an error may name (`VersacodecError.options`, in the API's spelling).
 FLAGS = {"model": "--model", "quality": "--quality", "bpp": "--bpp", "seed": "--seed", "tags": "--no-tags",
          "task": "--task", "boxes": "--boxes", "layers": "--layers", "decoder": "--decoder", "steps": "--steps",
-         "cfg": "--cfg"}
+         "cfg": "--cfg", "codecs": "--codecs", "workers": "--workers", "limit": "--limit", "set": "--set"}
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a tool killed by the signal reports
 STDIO = "-"  # as an input: standard input; as -o: standard output
 STREAM_SUFFIX = ".vcx"

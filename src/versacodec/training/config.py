@@ -76,16 +76,16 @@ def _apply_override(values: dict, override: str) -> None:
     key, separator, text = override.partition("=")
     names = key.strip().split(".")
     if not separator or not all(names):
-        raise InputError(f"--set {override!r}: expected KEY=VALUE, e.g. schedule.steps=500")
+        raise InputError(f"override {override!r}: expected KEY=VALUE, e.g. schedule.steps=500", options=("set",))
     if names == ["stage"]:
-        raise InputError("--set cannot change the stage: pick another config file")
+        raise InputError("an override cannot change the stage: pick another config file", options=("set",))
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InputError(f"--set {override!r}: the value is not valid YAML: {exc}") from exc
+        raise InputError(f"override {override!r}: the value is not valid YAML: {exc}", options=("set",)) from exc
     section = values
     for name in names[:-1]:
         section = section.setdefault(name, {})
         if not isinstance(section, dict):
-            raise InputError(f"--set {override!r}: {name!r} is a value, not a section")
+            raise InputError(f"override {override!r}: {name!r} is a value, not a section", options=("set",))
     section[names[-1]] = value
