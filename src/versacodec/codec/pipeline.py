@@ -32,7 +32,7 @@ from versacodec.determinism import reproducible_inference
 from versacodec.errors import InputError, ModelError, StreamError, VersacodecError
 from versacodec.imaging import LoadedImage, open_image, pad_to_multiple, to_pil
 from versacodec.latent_codec.model import CompressedLatent, LatentBits, LatentCodec
-from versacodec.latent_codec.rate_control import highest_quality_within
+from versacodec.latent_codec.rate_control import RateChoice, highest_quality_within
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.layers.scalable import decode_palette, palette_layers
 from versacodec.limits import MEMORY_VARIABLE, format_size, memory_limit, pixel_limit
@@ -58,6 +58,7 @@ class EncodedImage:
     options: EncodeOptions
     budget: int | None = None  # the most bytes the rate allowed; None: a fixed quality
     tags: tuple[int, ...] | None = None  # sent (None: no tags section)
+    rate_search: RateChoice | None = None  # how the quality was found (None: a fixed quality)
     notes: list[str] = field(default_factory=list)
     regions: list[RegionSet] = field(default_factory=list)
 
@@ -232,15 +233,13 @@ class Codec:
                 bits = self.latent_codec.estimate_bits(analysed, quality, masks)
                 return len(image_at(quality, _placeholder(bits, grid, masks)))
 
-            if budget is None:
-                quality = options.rate.quality
-            else:
-                quality = highest_quality_within(
-                    lambda q: len(stream_at(q)), budget, self.quality_levels, estimated_size,
-                    slack=ESTIMATE_SLACK_BYTES + ESTIMATE_SLACK_FRACTION * budget).quality
+            search = None if budget is None else highest_quality_within(
+                lambda q: len(stream_at(q)), budget, self.quality_levels, estimated_size,
+                slack=ESTIMATE_SLACK_BYTES + ESTIMATE_SLACK_FRACTION * budget)
+            quality = options.rate.quality if search is None else search.quality
             data = stream_at(quality)
         return EncodedImage(data, quality, loaded.width, loaded.height, padded.shape[-1], padded.shape[-2], options,
-                            budget, tags, list(loaded.notes), list(region_sets))
+                            budget, tags, search, list(loaded.notes), list(region_sets))
 
     @property
     def region_cell(self) -> int:
