@@ -65,7 +65,7 @@ def decompress(data: bytes, model: ModelSpec = None, **options: Any) -> Image.Im
 
 
 def extract(data: bytes, task: str, layers: int | None = None) -> bytes:
-    """The partial stream of a `--task` stream that keeps only `task`'s regions (its name or the
+    """The partial stream of a `task=` stream that keeps only `task`'s regions (its name or the
     profile .yaml it was made with), and of a layered one also only the first `layers` layers.
     Sections are dropped, nothing is re-encoded; the result decodes with `decompress`. Raises
     `InputError` when the stream has no such task or layers."""

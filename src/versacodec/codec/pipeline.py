@@ -194,6 +194,8 @@ class Codec:
     def compress(self, source, options: EncodeOptions | None = None, **values) -> EncodedImage:
         """`encode` with options given as keywords (`EncodeOptions.of`: quality, bpp, max_bytes,
         seed, tags, task, boxes, layers)."""
+        if options is not None and values:
+            raise TypeError("give options or keywords, not both")
         return self.encode(source, EncodeOptions.of(**values) if options is None else options)
 
     def encode(self, source, options: EncodeOptions | None = None) -> EncodedImage:
@@ -336,6 +338,8 @@ class Codec:
 
     def decompress(self, data: bytes, options: DecodeOptions | None = None, **values) -> DecodedImage:
         """`decode` with options given as keywords (`DecodeOptions`: decoder, steps, cfg, seed)."""
+        if options is not None and values:
+            raise TypeError("give options or keywords, not both")
         return self.decode(data, DecodeOptions(**values) if options is None else options)
 
     def decode(self, data: bytes, options: DecodeOptions | None = None) -> DecodedImage:

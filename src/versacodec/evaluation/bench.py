@@ -84,7 +84,7 @@ def run_bench(model: str | None, repeats: int, threads: int, memory_side: int) -
         results["target_bpp_over_fixed_quality"] = results["encode_target_bpp_s"] / results["encode_quality_s"]
         results["startup"] = _startup(model, path, encoded.quality, threads, repeats, results["encode_quality_s"])
     results["decode_direct_s"] = _seconds(lambda: codec.decompress(encoded.data, decoder="direct"), repeats)
-    if codec.generative is not None:
+    if "generative" in codec.defaults.decoders:
         for steps in GENERATIVE_STEPS:
             results[f"decode_generative_{steps}_steps_s"] = _seconds(
                 lambda s=steps: codec.decompress(encoded.data, decoder="generative", steps=s),
