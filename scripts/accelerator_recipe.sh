@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train on a lent GPU machine in two calls of under ten minutes each (see MODEL_CARD.md):
+# Train on a lent GPU machine in two calls of under ten minutes each (see docs/experiments/model-history-v1-v3.md):
 #   base     cache latents of .gpu/train, then the latent codec and the prior side by side
 #   control  control stages 1-3 on their outputs
 #   all      both, returning fp16 bundles instead (the whole model and the codec alone)

@@ -3,7 +3,7 @@
 A task-only stream leaves parts of y out; the latent codec fills them with its entropy model's
 predicted means, which the codec's own synthesis never saw in training. Fine-tuning that
 synthesis on randomly dropped regions makes partial decodes better but costs full streams
-0.6–1.5 dB (MODEL_CARD.md), so the mask-trained copy ships beside it as the bundle's optional
+0.6–1.5 dB (docs/experiments/model-history-v1-v3.md), so the mask-trained copy ships beside it as the bundle's optional
 `partial_synthesis` component and decodes only streams that lack sections. It reads the same y
 and writes the same latent as `LatentCodec.synthesis`, so it changes no bitstream.
 """

@@ -67,16 +67,21 @@ def periodic_ratio(original: torch.Tensor, decoded: torch.Tensor, period: int = 
 
 
 def periodic_excess(rendered: torch.Tensor, target: torch.Tensor, period: int = PERIOD,
-                    margin: float = 1.5) -> torch.Tensor:
+                    margin: float = 1.1) -> torch.Tensor:
     """Training penalty against periodic artifacts, differentiable in `rendered`.
 
     For batches (N, 3, H, W) with H and W multiples of `period` (every grid frequency is then an
-    exact bin), the batch-mean spectrum's peak-to-ring ratio (ring mean instead of median) at each
-    grid frequency is compared with the targets'; the penalty is the sum over the frequencies of
-    the excess of the log ratio beyond log(`margin`) (a sum: a 2-px checkerboard lives on 3 of the
-    63 frequencies and must not be diluted by the others). A pattern at a fixed phase of the grid
-    adds up over the batch, texture at random phases does not, so the batch mean shows what the
-    measure sees on whole images."""
+    exact bin) cut at one phase of the grid, the peak-to-ring ratio (ring mean instead of median)
+    of the power of the batch's mean complex spectrum at each grid frequency is compared with the
+    targets'; the penalty is the sum over the frequencies of the excess of the log ratio beyond
+    log(`margin`) (a sum: a 2-px checkerboard lives on 3 of the 63 frequencies and must not be
+    diluted by the others).
+
+    Why the mean of complex spectra: a pattern locked to the grid has the same phase in every crop
+    and keeps its power, while content at random phases loses a factor N. A periodic component's
+    peak-to-ring ratio grows with the pixels of the spectrum (its power with their square, that of
+    broadband content linearly), so one small crop would hide a pattern that a whole photo shows;
+    N crops added in phase see it as a picture of N times their size does."""
     height, width = rendered.shape[-2:]
     if height % period or width % period:
         raise ValueError(f"crop sides must be multiples of {period}, not {width}x{height}")
@@ -90,7 +95,7 @@ def periodic_excess(rendered: torch.Tensor, target: torch.Tensor, period: int = 
         luma = torch.einsum("nchw,c->nhw", images.float(), torch.tensor(LUMA, device=images.device))
         window = torch.outer(torch.hann_window(height, periodic=False, device=images.device),
                              torch.hann_window(width, periodic=False, device=images.device))
-        power = torch.fft.fft2((luma - luma.mean((1, 2), keepdim=True)) * window).abs().square().mean(0)
+        power = torch.fft.fft2((luma - luma.mean((1, 2), keepdim=True)) * window).mean(0).abs().square()
         floor = power.mean() * 1e-6 + 1e-12
         peak = power[(grid_y[:, None, None] + near[:, None]) % height,
                      (grid_x[:, None, None] + near[None, :]) % width].amax((1, 2))

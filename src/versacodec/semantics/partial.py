@@ -4,7 +4,8 @@ A partial stream keeps only a task's region section (DISCOVER's partial transmis
 `versacodec.codec.layout.extract`): the hyperprior, region map and tags stay, so it decodes to a
 whole image, the missing latent predicted from the hyperprior and composed by the generative
 decoder. `keep_sent_regions` keeps the latent that was sent as it was decoded: the prior composes
-only what was dropped (re-generating the sent regions too cost 1.2 mAP, MODEL_CARD.md).
+only what was dropped (re-generating the sent regions too cost 1.2 mAP,
+docs/experiments/model-history-v1-v3.md).
 """
 
 from __future__ import annotations
