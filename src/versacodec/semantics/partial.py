@@ -4,7 +4,8 @@
 re-encoding; the hyperprior, region map and tags stay, so the partial stream decodes to a whole
 image (the missing latent is predicted from the hyperprior and composed by the generative
 decoder). `keep_sent_regions` then keeps the latent that was sent as it was decoded: the prior
-composes only what was dropped (re-generating the sent regions too cost 1.2 mAP, docs/experiments/model-history-v1-v3.md).
+composes only what was dropped (re-generating the sent regions too cost 1.2 mAP,
+docs/experiments/model-history-v1-v3.md).
 """
 
 from __future__ import annotations
