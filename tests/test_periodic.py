@@ -31,6 +31,26 @@ def test_a_grid_pattern_of_any_upsampling_stride_raises_the_peak(period):
     assert periodic_ratio(image, image) == pytest.approx(1.0)
 
 
+def test_a_colour_dither_counts_and_the_originals_own_traces_do_not_hide_it():
+    image = photo()
+    dither = torch.zeros_like(image)
+    dither[..., 0, ::2, ::2], dither[..., 2, ::2, ::2] = 0.04, -0.04  # chroma at period 2, luma barely
+    dithered = (image + dither).clamp(0, 1)
+    assert periodic_ratio(image, dithered) > 10
+    # An original whose chroma already has period-2 peaks still shows a period-4 pattern of a decode.
+    assert periodic_ratio(dithered, with_grid(dithered, 4)) > 10
+
+
+def test_the_notch_removes_a_grid_pattern_and_keeps_a_photo():
+    from versacodec.metrics.quality import psnr
+    from versacodec.pixel_decoders.grid_notch import GridNotch
+
+    image = photo((192, 160))
+    notch = GridNotch(8)
+    assert periodic_ratio(image, notch(with_grid(image, 2)).clamp(0, 1)) < 2
+    assert psnr(notch(image).clamp(0, 1), image) > 30
+
+
 def test_blur_and_noise_are_not_periodic():
     image = photo()
     blurred = torch.nn.functional.avg_pool2d(image, 3, 1, 1)

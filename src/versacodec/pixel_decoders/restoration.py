@@ -4,6 +4,7 @@ then Real-ESRGAN's ×4 generator.
     latent ─ autoencoder decoder layers [:head_layers] (frozen, not stored) ─ features at 1/4
         ├─ 1×1 conv ─ RGB at 1/4 ─ Real-ESRGAN generator ─ image
         └─ 3×3 conv (zero-initialised) ─ added to the generator's first activations
+    (then, optionally, a fixed notch at the latent grid's frequencies: grid_notch.py)
 
 The autoencoder's own upsampling to full resolution (its pixel shuffles, the source of the
 checkerboard its decodes carried) is replaced by a generator pretrained on real-world photos
@@ -24,6 +25,7 @@ from torch import nn
 from versacodec.errors import ModelError
 from versacodec.latent_space.autoencoder import Autoencoder, AutoencoderConfig, Decoder
 from versacodec.modeling import PretrainedModule
+from versacodec.pixel_decoders.grid_notch import GridNotch
 from versacodec.pixel_decoders.realesrgan.networks import RRDBConfig, RRDBNet, SRVGGConfig, SRVGGNetCompact
 
 NETWORKS = ("srvgg", "rrdb")
@@ -36,6 +38,7 @@ class RestorationDecoderConfig:
     network: str = "srvgg"  # "srvgg" (realesr-general-x4v3) or "rrdb" (RealESRGAN_x4plus)
     srvgg: SRVGGConfig = field(default_factory=SRVGGConfig)
     rrdb: RRDBConfig = field(default_factory=RRDBConfig)
+    grid_notch: bool = False  # a fixed notch at the latent grid's frequencies on the output (grid_notch.py)
 
     def __post_init__(self) -> None:
         if self.network not in NETWORKS:
@@ -75,6 +78,9 @@ class RestorationDecoder(PretrainedModule):
         nn.init.zeros_(self.features.weight)
         nn.init.zeros_(self.features.bias)
         self.generator = SRVGGNetCompact(config.srvgg) if config.network == "srvgg" else RRDBNet(config.rrdb)
+        # The generator's ×4 pixel shuffle and the head's ×2 one can draw patterns locked to the
+        # latent grid that the losses reward; the notch takes them out, in training too.
+        self.notch = GridNotch(config.autoencoder.factor) if config.grid_notch else nn.Identity()
 
     def check_fits(self, autoencoder: Autoencoder) -> None:
         if self.config.autoencoder != autoencoder.config:
@@ -88,7 +94,7 @@ class RestorationDecoder(PretrainedModule):
 
     def render(self, features: torch.Tensor) -> torch.Tensor:
         """Head features → image in [0, 1] (unclamped)."""
-        return self.generator(self.colour(features), self.features(features))
+        return self.notch(self.generator(self.colour(features), self.features(features)))
 
     def forward(self, autoencoder: Autoencoder, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents → image in [0, 1] (unclamped, for training)."""

@@ -13,6 +13,7 @@ computed. The autoencoder, codec and prior stay frozen, so streams are unchanged
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -82,6 +83,7 @@ class RestorationStart:
     pretrained: str = "general-x4v3"  # or "x4plus"
     head_layers: int = 10  # autoencoder decoder layers before the generator (to 1/4 resolution)
     colour_fit_pairs: int = 64  # training pairs the colour projection's least-squares fit uses
+    grid_notch: bool = False  # the decoder's fixed notch at the grid frequencies (RestorationDecoderConfig)
 
     def __post_init__(self) -> None:
         if self.pretrained not in PRETRAINED_NETWORKS:
@@ -154,7 +156,7 @@ class PixelDecoderStage:
             GeneratedPairsConfig(config.validation_pairs, config.pairs.crop_size, config.pairs.qualities,
                                  config.pairs.decoder, seed=12345), cache)
         self.factor = factor
-        pixel_decoder = (load_pixel_decoder(Path(config.init_from)) if config.init_from
+        pixel_decoder = (self._continued(load_pixel_decoder(Path(config.init_from))) if config.init_from
                          else self._new_pixel_decoder(codec.autoencoder))
         pixel_decoder.check_fits(codec.autoencoder)
         discriminator = FeatureDiscriminator(config.discriminator) if config.loss.adversarial > 0 else None
@@ -162,12 +164,22 @@ class PixelDecoderStage:
         self.lpips, self.dists = LPIPS("alex"), DISTS()
         self._baseline: dict[str, float] | None = None
 
+    def _continued(self, decoder: PixelDecoder) -> PixelDecoder:
+        """A previous run's decoder, with the fixed (weightless) grid notch as this config asks."""
+        wanted = self.config.restoration.grid_notch
+        if not isinstance(decoder, RestorationDecoder) or decoder.config.grid_notch == wanted:
+            return decoder
+        continued = RestorationDecoder(dataclasses.replace(decoder.config, grid_notch=wanted))
+        continued.load_state_dict(decoder.state_dict())
+        return continued
+
     def _new_pixel_decoder(self, autoencoder: Autoencoder) -> PixelDecoder:
         if self.config.architecture == "tail":
             return DecoderTail.from_autoencoder(autoencoder, self.config.first_layer, self.config.anti_alias)
         start = self.config.restoration
         decoder = RestorationDecoder(RestorationDecoderConfig(autoencoder.config, start.head_layers,
-                                                              PRETRAINED_NETWORKS[start.pretrained]))
+                                                              PRETRAINED_NETWORKS[start.pretrained],
+                                                              grid_notch=start.grid_notch))
         decoder.generator.load_state_dict(load_pretrained(start.pretrained).state_dict())
         count = min(start.colour_fit_pairs, len(self.pairs.images))
         images = self.pairs.images[:count].float().div(255)
