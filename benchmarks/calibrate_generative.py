@@ -31,13 +31,13 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from versacodec.api import truncate
 from versacodec.bundle import read_manifest
 from versacodec.codec import Codec
 from versacodec.determinism import reproducible_inference
 from versacodec.evaluation.quality import per_image_metrics
 from versacodec.generative.decoder import CONFIG_NAME
 from versacodec.imaging import to_pil
-from versacodec.layers.scalable import truncate_layers
 from versacodec.training.data import list_images, split_train_validation, training_root
 
 ONE_STEP_TIMESTEPS = (0, 50, 100, 200, 300, 450)
@@ -116,16 +116,15 @@ def calibrate_multi_step(codec: Codec, coded: list[CodedImage]) -> tuple[dict, d
 def palette_prefix_scores(codec: Codec, image: Image.Image) -> list[dict[int, float]]:
     """LPIPS + DISTS of each palette level's prefix decoded from each candidate start."""
     data = codec.compress(image, bpp=LAYERED_RATE, layers=PALETTE_LEVELS + 1).data
-    last = codec.generative.schedule.num_train_timesteps - 1
     scores = []
     for level in range(1, PALETTE_LEVELS + 1):
-        stream = codec.read_stream(truncate_layers(data, level))
-        tags = codec.read_tags(stream)
+        stream = codec.read_stream(truncate(data, level))
+        tags = list(codec.read_compressed(stream).tags or ())
         decoded = {}
         with reproducible_inference():
             palette = codec.decode_latent(stream)
             for start in LAYER_STARTS:
-                latent = codec.generative.sample(palette, tags, steps=1, strength=start / last)
+                latent = codec.generative.sample(palette, tags, steps=1, start=start)
                 decoded[start] = to_pil(codec.decode_pixels(latent, "generative")[..., : image.height, : image.width])
         scores.append({start: perceptual_error(image, picture) for start, picture in decoded.items()})
     return scores

@@ -20,10 +20,10 @@ import json
 
 import torch
 
+from versacodec.api import extract as extract_task
 from versacodec.codec import Codec
 from versacodec.container.format import SectionKind
 from versacodec.evaluation.datasets import load_image, open_dataset
-from versacodec.semantics.partial import extract_task
 
 
 def main() -> None:

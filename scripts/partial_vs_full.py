@@ -15,9 +15,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from versacodec.api import extract as extract_task
 from versacodec.codec import Codec
 from versacodec.paths import data_dir
-from versacodec.semantics.partial import extract_task
 
 COLUMN_WIDTH = 320
 LABEL_HEIGHT = 18

@@ -24,7 +24,11 @@ def run_doctests(target, globs: dict) -> None:
 
 
 def test_api_docstring_examples_run(tiny_bundle, tmp_path):
+    from versacodec import options, registry
+
     run_doctests(api, {"model_dir": tiny_bundle})
+    run_doctests(options, {})
+    run_doctests(registry, {})
     run_doctests(batch, {"model_dir": tiny_bundle, "photos": tmp_path / "photos", "streams": tmp_path / "streams"})
 
 

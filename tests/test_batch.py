@@ -155,12 +155,12 @@ SLOW_BATCH = """
 import sys, time
 from versacodec.codec import Codec
 from versacodec.interfaces.cli import main
-original = Codec.compress
+original = Codec.encode
 def slow(self, *args, **kwargs):
     print("coding", flush=True)
     time.sleep(60)
     return original(self, *args, **kwargs)
-Codec.compress = slow
+Codec.encode = slow
 sys.exit(main(["batch", *sys.argv[1:3], "--model", sys.argv[3], "--quality", "30", "--no-progress"]))
 """
 

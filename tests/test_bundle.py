@@ -38,3 +38,62 @@ def test_bundle_refuses_a_non_empty_folder_and_missing_parts(tiny_bundle, tmp_pa
     assert code == 0 and "cli-test" in capsys.readouterr().out
     with pytest.raises(ModelError):
         Codec.from_pretrained(tmp_path / "busy")
+
+
+def test_bundle_json_names_each_component_s_class_and_the_absent_optional_ones(tiny_bundle, tmp_path):
+    import json
+
+    assemble_bundle(tmp_path / "b", "classes", tiny_bundle / "autoencoder", tiny_bundle / "latent_codec", half=False)
+    written = json.loads((tmp_path / "b" / "bundle.json").read_text())
+    assert written == {"_class_name": "Codec", "model_id": "classes", "autoencoder": ["versacodec", "Autoencoder"],
+                       "latent_codec": ["versacodec", "LatentCodec"], "generative": [None, None],
+                       "partial_synthesis": [None, None], "direct_decoder": [None, None]}
+    assert Codec.from_pretrained(tmp_path / "b").weights_hash == Codec.from_pretrained(tiny_bundle).weights_hash
+    for entry, message in ((["versacodec", "Nope"], "unknown model component class 'Nope'"),
+                           (["diffusers", "AutoencoderKL"], "a bundle holds versacodec classes")):
+        (tmp_path / "b" / "bundle.json").write_text(json.dumps(written | {"autoencoder": entry}))
+        with pytest.raises(ModelError, match=message):
+            Codec.from_pretrained(tmp_path / "b")
+
+
+def test_bundles_from_before_class_names_load_as_they_are():
+    import json
+    from pathlib import Path
+
+    from versacodec.bundle import read_manifest
+    from versacodec.paths import default_model_dir
+
+    for root in (default_model_dir(), Path(__file__).parent / "data" / "fixture_bundle"):
+        assert "components" in json.loads((root / "bundle.json").read_text())  # the old layout
+        manifest = read_manifest(root)
+        assert manifest.class_name(root, "autoencoder") == "Autoencoder"
+        assert manifest.class_name(root, "generative") == "GenerativeDecoder"
+
+
+def test_any_latent_space_serves_the_codec(tmp_path):
+    """A bundle whose latent space is a diffusers VAE codes and decodes like one with versacodec's
+    own autoencoder (components are loaded by the class bundle.json names)."""
+    from diffusers import AutoencoderKL
+
+    from conftest import TINY_CODEC
+    from versacodec.bundle import BundleManifest, write_manifest
+    from versacodec.latent_codec.model import LatentCodec
+    from versacodec.latent_space.sd_vae import StableDiffusionVAE
+
+    torch.manual_seed(0)
+    AutoencoderKL(block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+                  up_block_types=("UpDecoderBlock2D",) * 2, layers_per_block=1, latent_channels=4,
+                  norm_num_groups=4, scaling_factor=0.5).save_pretrained(tmp_path / "vae" / "autoencoder")
+    codec = LatentCodec(TINY_CODEC).eval()
+    codec.build_tables()
+    codec.save_pretrained(tmp_path / "vae" / "latent_codec")
+    write_manifest(tmp_path / "vae", BundleManifest("sd-vae-test", {"autoencoder": "autoencoder",
+                                                                    "latent_codec": "latent_codec"},
+                                                    {"autoencoder": "StableDiffusionVAE"}))
+    loaded = Codec.from_pretrained(tmp_path / "vae")
+    assert isinstance(loaded.autoencoder, StableDiffusionVAE) and loaded.block == 16
+    image = natural_image(40, 28)
+    encoded = loaded.compress(image, bpp=2.0)
+    assert len(encoded.data) <= encoded.budget
+    decoded = loaded.decompress(encoded.data)
+    assert decoded.image.size == (40, 28) and decoded.decoder == "direct"

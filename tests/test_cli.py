@@ -222,13 +222,13 @@ def test_a_file_that_appears_while_compressing_is_kept(tmp_path, image_file, tin
     from versacodec.codec import Codec
 
     output = tmp_path / "race.vcx"
-    original = Codec.compress
+    original = Codec.encode
 
-    def compress_while_another_run_writes(self, *args, **kwargs):
+    def encode_while_another_run_writes(self, *args, **kwargs):
         output.write_bytes(b"the other run's file")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Codec, "compress", compress_while_another_run_writes)
+    monkeypatch.setattr(Codec, "encode", encode_while_another_run_writes)
     code, _, err = run(capsys, "compress", image_file, "-o", output, "--quality", "40", "--model", tiny_bundle)
     assert code == 2 and "kept it" in err and output.read_bytes() == b"the other run's file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.png", "race.vcx"]

@@ -18,3 +18,6 @@ def test_bench_measures_every_decoder(generative_bundle, monkeypatch, tmp_path):
     results = run_bench(str(generative_bundle), repeats=1, threads=1, memory_side=128)
     assert results["decode_direct_s"] > 0 and results["decode_generative_20_steps_s"] > 0
     assert results["large_decode"]["generative"]["peak_rss_mb"] > 0
+    assert results["rate_control"]["real_codings"] >= 1 and results["target_bpp_over_fixed_quality"] > 0
+    startup = results["startup"]
+    assert startup["cli_compress_s"] > startup["import_torch_s"] > 0

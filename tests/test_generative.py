@@ -48,12 +48,13 @@ def test_one_step_and_multi_step_start_from_the_compressed_latent(decoder):
     assert torch.equal(decoder.sample(latent, [], steps=0, seed=0), latent)  # no diffusion at all
 
 
-def test_bad_sampling_settings_are_clear_errors(decoder):
-    latent = torch.randn(1, 4, 8, 8)
-    with pytest.raises(InputError, match="steps"):
-        decoder.sample(latent, [], steps=-1)
-    with pytest.raises(InputError, match="cfg"):
-        decoder.sample(latent, [], cfg=-1)
+def test_bad_sampling_settings_are_clear_errors():
+    from versacodec.options import DecodeOptions
+
+    with pytest.raises(InputError, match="steps must be between 0 and 1000"):
+        DecodeOptions(steps=-1)
+    with pytest.raises(InputError, match="cfg must be between 0 and 50"):
+        DecodeOptions(cfg=-1)
 
 
 def test_tiles_cover_the_image_and_blend_exactly_for_pointwise_functions():

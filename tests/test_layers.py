@@ -8,12 +8,14 @@ import pytest
 import torch
 
 from conftest import generative_settings, natural_image
+from versacodec.api import truncate as truncate_layers
 from versacodec.container.format import Section, SectionKind, Stream, get_varint, put_varint
 from versacodec.entropy.range_coder import SymbolReader, SymbolWriter
 from versacodec.errors import InputError, ModelError, StreamError
 from versacodec.interfaces.cli import main
+from versacodec.interfaces.inspect import layer_summary
 from versacodec.layers.palette import build_palette, read_level, reconstruct, write_level
-from versacodec.layers.scalable import layer_start_timestep, layer_summary, read_layers, truncate_layers
+from versacodec.layers.scalable import layer_start_timestep
 
 
 def test_palette_levels_refine_and_round_trip():
@@ -65,7 +67,8 @@ def test_layered_generative_prefix_uses_the_calibrated_start(generative_codec):
     encoded = generative_codec.compress(natural_image(128, 96), quality=50, layers=3)
     prefix = truncate_layers(encoded.data, 1)
     first = generative_codec.decompress(prefix, steps=2)
-    assert first.image.size == (128, 96) and first.tags == generative_codec.read_tags(Stream.from_bytes(prefix))
+    assert first.image.size == (128, 96)
+    assert tuple(first.tags) == generative_codec.read_compressed(Stream.from_bytes(prefix)).tags
     assert np.array_equal(np.asarray(first.image), np.asarray(generative_codec.decompress(prefix, steps=2).image))
 
 
@@ -73,9 +76,11 @@ def test_layer_starts_come_from_the_calibrated_table(generative_codec):
     image = natural_image(128, 96)
     with generative_settings(generative_codec, layer_start_timesteps=(120, 0)):
         data = generative_codec.compress(image, quality=50, layers=4).data
-    assert [layer.start_timestep for layer in read_layers(Stream.from_bytes(data))] == [120, 0, 0]
+    layers = generative_codec.read_compressed(Stream.from_bytes(data)).layers
+    assert [layer.start_timestep for layer in layers] == [120, 0, 0]
     with generative_settings(generative_codec, layer_start_timesteps=()):
-        plain_start = read_layers(Stream.from_bytes(generative_codec.compress(image, quality=50, layers=2).data))
+        plain_start = generative_codec.read_compressed(
+            Stream.from_bytes(generative_codec.compress(image, quality=50, layers=2).data)).layers
     assert [layer.start_timestep for layer in plain_start] == [generative_codec.generative.config.one_step_timestep]
 
     def decoded(prefix: bytes, decoder: str) -> np.ndarray:

@@ -1,14 +1,16 @@
 import pytest
 
+from conftest import natural_image
 from versacodec.errors import InputError
 from versacodec.latent_codec.rate_control import highest_quality_within
 
+SIZES = [100 + 37 * q + (q * q) // 3 for q in range(101)]
+
 
 def test_bisection_finds_the_highest_setting_within_budget():
-    sizes = [100 + 37 * q + (q * q) // 3 for q in range(101)]
     for budget in (100, 150, 999, 2500, 10_000, 100_000):
-        choice = highest_quality_within(lambda q, s=sizes: s[q], budget, 101)
-        expected = max(q for q in range(101) if sizes[q] <= budget)
+        choice = highest_quality_within(lambda q: SIZES[q], budget, 101)
+        expected = max(q for q in range(101) if SIZES[q] <= budget)
         assert choice.quality == expected and choice.size <= budget
         assert choice.trials <= 9
 
@@ -16,3 +18,57 @@ def test_bisection_finds_the_highest_setting_within_budget():
 def test_budget_below_the_smallest_file_is_a_clear_error():
     with pytest.raises(InputError, match="below this model's smallest file"):
         highest_quality_within(lambda q: 500 + q, 100, 101)
+    with pytest.raises(InputError, match="below this model's smallest file"):
+        highest_quality_within(lambda q: 500 + q, 100, 101, estimate_at=lambda q: 500 + q)
+
+
+@pytest.mark.parametrize("bias", [0.0, -3.0, 2.0])  # estimates exact, a little low, a little high
+def test_with_estimates_one_real_coding_confirms_the_same_choice(bias):
+    for budget in (150, 999, 2500, 10_000):
+        coded = []
+
+        def size_at(q, coded=coded):
+            coded.append(q)
+            return SIZES[q]
+
+        choice = highest_quality_within(size_at, budget, 101, lambda q: SIZES[q] + bias, slack=4)
+        assert choice.quality == max(q for q in range(101) if SIZES[q] <= budget)
+        assert choice.trials == len(set(coded)) <= 2 and choice.estimates <= 8
+
+
+def test_misleading_estimates_fall_back_to_real_sizes_and_still_fit():
+    for budget in (999, 2500, 10_000):
+        low_by_far = highest_quality_within(lambda q: SIZES[q], budget, 101, lambda q: SIZES[q] * 0.7)
+        assert low_by_far.size <= budget
+        assert low_by_far.quality == max(q for q in range(101) if SIZES[q] <= budget)
+
+
+def test_a_target_bpp_encode_codes_for_real_once_or_twice(tiny_codec, monkeypatch):
+    """The estimate from the entropy model decides; real coding confirms it (the size is never over)."""
+    codec = tiny_codec.latent_codec
+    image = natural_image(128, 96)
+    sizes = [len(tiny_codec.compress(image, quality=q).data) for q in range(0, 101, 10)]
+    original, calls = codec.compress_analysed, []
+
+    def counted(*args, **kwargs):
+        calls.append(args[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(codec, "compress_analysed", counted)
+    for size in sizes[2:-1]:
+        calls.clear()
+        target = size * 8 / (128 * 96)
+        encoded = tiny_codec.compress(image, bpp=target)
+        assert len(encoded.data) <= encoded.budget == size and len(set(calls)) <= 2
+
+
+def test_estimates_are_close_to_the_real_strings(tiny_codec):
+    from versacodec.imaging import pad_to_multiple
+
+    pixels = pad_to_multiple(tiny_codec.load(natural_image(160, 128)).pixels, tiny_codec.block)
+    analysed = tiny_codec.latent_codec.analyse(tiny_codec.encode_pixels(pixels))
+    for quality in (30, 60, 90):
+        real = tiny_codec.latent_codec.compress_analysed(analysed, quality)
+        estimate = tiny_codec.latent_codec.estimate_bits(analysed, quality)
+        assert estimate.hyperprior / 8 == pytest.approx(len(real.hyperprior), abs=4)
+        assert estimate.parts[0] / 8 == pytest.approx(len(real.parts[0]), rel=0.03, abs=8)  # whole words

@@ -3,10 +3,11 @@
 import pytest
 
 from conftest import natural_image
+from versacodec.codec.layout import read_region_sets
 from versacodec.container.format import Section, SectionKind, Stream, put_varint
-from versacodec.container.inspect import describe
 from versacodec.errors import InputError, StreamError
-from versacodec.semantics.region_map import RegionSet, pack_region_map, read_region_sets, unpack_region_section
+from versacodec.interfaces.inspect import describe
+from versacodec.semantics.region_map import RegionSet, pack_region_map, unpack_region_map
 from versacodec.semantics.regions import Region
 
 GRID = (27, 40)  # y's grid of a 640x427 COCO image
@@ -17,6 +18,10 @@ SETS = [RegionSet("detection", (("person", 0, 0, 40, 27), ("dog", 3, 4, 9, 12), 
 
 def _section(payload: bytes) -> Section:
     return Section(SectionKind.REGION_MAP, payload)
+
+
+def unpack_region_section(section: Section, grid: tuple[int, int] | None = None) -> list[RegionSet]:
+    return unpack_region_map(section.payload, grid)
 
 
 def test_region_sets_round_trip_with_one_label_table_per_set():

@@ -9,12 +9,13 @@ import torch
 from PIL import Image
 
 from conftest import natural_image, shared_dir
+from versacodec.api import extract as extract_task
 from versacodec.codec import Codec
-from versacodec.container.format import SectionKind, Stream, latent_part
+from versacodec.codec.layout import latent_part_index
+from versacodec.container.format import SectionKind, Stream
 from versacodec.errors import InputError, StreamError
 from versacodec.imaging import pad_to_multiple
 from versacodec.interfaces.cli import main
-from versacodec.semantics.partial import extract_task
 from versacodec.semantics.profiles import available_profiles, load_profile
 from versacodec.semantics.regions import Region, region_grid_boxes
 
@@ -33,10 +34,10 @@ def test_task_stream_has_a_region_section_that_decodes_alone(tiny_codec, image):
     assert kinds.count(SectionKind.LATENT) == 2 and SectionKind.REGION_MAP in kinds
     partial = extract_task(encoded.data, "boxes")
     assert len(partial) < len(encoded.data)
-    assert [latent_part(s)[0] for s in Stream.from_bytes(partial).sections_of(SectionKind.LATENT)] == [0]
-    full_y = tiny_codec.latent_codec.decode_y(tiny_codec.compressed_latent(stream), 80)
-    part_y = tiny_codec.latent_codec.decode_y(tiny_codec.compressed_latent(Stream.from_bytes(partial)), 80)
-    region = tiny_codec.compressed_latent(stream).regions[0]
+    assert [latent_part_index(s) for s in Stream.from_bytes(partial).sections_of(SectionKind.LATENT)] == [0]
+    full_y = tiny_codec.latent_codec.decode_y(tiny_codec.read_compressed(stream).latent, 80)
+    part_y = tiny_codec.latent_codec.decode_y(tiny_codec.read_compressed(Stream.from_bytes(partial)).latent, 80)
+    region = tiny_codec.read_compressed(stream).latent.regions[0]
     assert region.any() and not region.all()
     assert torch.equal(full_y[..., region], part_y[..., region])
     assert not torch.equal(full_y[..., ~region], part_y[..., ~region])
@@ -85,7 +86,7 @@ def test_bad_boxes_and_stream_misuse_are_clear_errors(tiny_codec, image):
         tiny_codec.compress(image, task="boxes", boxes=[Region("x", (500.0, 500.0, 600.0, 600.0))])
     with pytest.raises(InputError, match="empty or inverted"):
         tiny_codec.compress(image, task="boxes", boxes=[Region("x", (50.0, 50.0, 10.0, 60.0))])
-    with pytest.raises(InputError, match="--boxes"):
+    with pytest.raises(InputError, match="user boxes"):
         tiny_codec.compress(image, task="boxes")
     plain = tiny_codec.compress(image, quality=10).data
     with pytest.raises(InputError, match="no task regions"):
@@ -97,7 +98,7 @@ def test_bad_boxes_and_stream_misuse_are_clear_errors(tiny_codec, image):
 
 def test_background_without_its_region_section_is_refused(tiny_codec, image):
     stream = Stream.from_bytes(tiny_codec.compress(image, quality=50, task="boxes", boxes=BOXES).data)
-    no_region = [s for s in stream.sections if not (s.kind == SectionKind.LATENT and latent_part(s)[0] == 0)]
+    no_region = [s for s in stream.sections if not (s.kind == SectionKind.LATENT and latent_part_index(s) == 0)]
     with pytest.raises(StreamError, match="needs every region section"):
         tiny_codec.decompress(stream.with_sections(no_region).to_bytes())
 
@@ -164,7 +165,7 @@ def test_extract_can_also_truncate_a_layered_task_stream(tmp_path, tiny_bundle, 
     record = json.loads(capsys.readouterr().out)
     kept = Stream.from_bytes(output.read_bytes())
     assert record["layers"] == 3 and len(kept.sections_of(SectionKind.LAYER)) == 2
-    assert [latent_part(s)[0] for s in kept.sections_of(SectionKind.LATENT)] == [0]  # the task's part only
+    assert [latent_part_index(s) for s in kept.sections_of(SectionKind.LATENT)] == [0]  # the task's part only
     assert output.read_bytes() == versacodec.extract(layered, "salient", layers=3)
     assert tiny_codec.decompress(output.read_bytes()).image.size == (256, 192)
     base = versacodec.extract(layered, "salient", layers=1)
@@ -194,7 +195,7 @@ def test_a_partial_synthesis_decodes_only_streams_with_dropped_sections(tmp_path
     assert np.array_equal(*same)
     plain, composed = (codec.decode_latent(Stream.from_bytes(partial)) for codec in (tiny_codec, with_partial))
     assert not torch.equal(plain, composed)
-    y_hat = tiny_codec.latent_codec.decode_y(tiny_codec.compressed_latent(Stream.from_bytes(partial)), 60)
+    y_hat = tiny_codec.latent_codec.decode_y(tiny_codec.read_compressed(Stream.from_bytes(partial)).latent, 60)
     assert torch.equal(composed, partial_synthesis(y_hat.float()))
 
 
@@ -210,7 +211,7 @@ def test_a_partial_synthesis_for_another_codec_is_refused(tmp_path, tiny_bundle)
     components = manifest.components | {"partial_synthesis": "partial_synthesis"}
     write_manifest(tmp_path / "bundle", BundleManifest(manifest.model_id, components))
     with pytest.raises(ModelError, match="partial synthesis for 7 y channels"):
-        Codec.from_pretrained(tmp_path / "bundle")
+        Codec.from_pretrained(tmp_path / "bundle").load_components()
 
 
 def test_overlapping_region_sets_decode_as_they_were_coded(tiny_codec, image):

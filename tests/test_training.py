@@ -17,8 +17,6 @@ from versacodec.training.config import ScheduleConfig, load_yaml_config
 from versacodec.training.registry import STAGES
 from versacodec.training.trainer import parameter_groups, run_stage
 
-CONFIGS = {name: config for name, (config, _) in STAGES.items()}
-
 
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path) as handle:
@@ -138,13 +136,13 @@ def test_bad_configs_are_input_errors(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     with pytest.raises(InputError, match=message):
-        load_yaml_config(path, CONFIGS)
+        load_yaml_config(path, STAGES)
 
 
 def test_set_overrides_nested_values_on_top_of_the_file():
     config_file = Path(__file__).parents[1] / "configs" / "accelerator" / "latent_codec_decoded.yaml"
-    _, plain = load_yaml_config(config_file, CONFIGS)
-    _, changed = load_yaml_config(config_file, CONFIGS, [
+    _, plain = load_yaml_config(config_file, STAGES)
+    _, changed = load_yaml_config(config_file, STAGES, [
         "autoencoder=runs/new_autoencoder", "schedule.time_budget_s=480", "loss.lambdas=[0.007, 0.03, 12.0]"])
     assert changed.autoencoder == "runs/new_autoencoder" and changed.schedule.time_budget_s == 480
     assert tuple(changed.loss.lambdas) == (0.007, 0.03, 12.0)
@@ -162,7 +160,7 @@ def test_set_overrides_nested_values_on_top_of_the_file():
 def test_bad_overrides_are_input_errors(override, message):
     config_file = Path(__file__).parents[1] / "configs" / "accelerator" / "latent_codec_decoded.yaml"
     with pytest.raises(InputError, match=message):
-        load_yaml_config(config_file, CONFIGS, [override])
+        load_yaml_config(config_file, STAGES, [override])
 
 
 @pytest.mark.parametrize(("name", "stage"), [
@@ -177,7 +175,7 @@ def test_bad_overrides_are_input_errors(override, message):
     ("direct_decoder_perceptual", "pixel_decoder"),
 ])
 def test_shipped_configs_load(name, stage):
-    loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", CONFIGS)
+    loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", STAGES)
     assert loaded == stage and config.schedule.steps > 0
 
 
@@ -188,7 +186,7 @@ def test_shipped_configs_load(name, stage):
     ("autoencoder_finetune", "autoencoder"),
 ])
 def test_accelerator_configs_load_with_a_time_budget(name, stage):
-    loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / "accelerator" / f"{name}.yaml", CONFIGS)
+    loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / "accelerator" / f"{name}.yaml", STAGES)
     assert loaded == stage and config.schedule.time_budget_s > 0
 
 
@@ -200,8 +198,8 @@ def run_yaml_stage(tmp_path: Path, images: int, yaml_text: str, size: int = 64) 
         natural_image(size, size, seed=index).save(data / f"image{index}.png")
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml_text.replace("DATA", str(data)))
-    stage_name, config = load_yaml_config(config_file, CONFIGS)
-    return run_stage(STAGES[stage_name][1](config), progress=False)
+    stage_name, config = load_yaml_config(config_file, STAGES)
+    return run_stage(STAGES[stage_name](config), progress=False)
 
 
 @pytest.mark.parametrize("distortion", ["latent", "decoder_weighted", "decoded"])
@@ -319,18 +317,18 @@ loss: {{lpips: 0.0}}
 def test_autoencoder_stage_refuses_inconsistent_settings(tmp_path, settings, message):
     config = tmp_path / "config.yaml"
     config.write_text("stage: autoencoder\n" + settings)
-    stage_name, parsed = load_yaml_config(config, CONFIGS)
+    stage_name, parsed = load_yaml_config(config, STAGES)
     with pytest.raises(InputError, match=message):
-        STAGES[stage_name][1](parsed)
+        STAGES[stage_name](parsed)
 
 
 def test_frozen_decoder_layers_must_exist(tmp_path, tiny_bundle):
     config = tmp_path / "config.yaml"
     config.write_text(f"stage: autoencoder\ninit_from: {tiny_bundle / 'autoencoder'}\n"
                       "train_encoder: false\nfrozen_decoder_layers: 99\n")
-    stage_name, parsed = load_yaml_config(config, CONFIGS)
+    stage_name, parsed = load_yaml_config(config, STAGES)
     with pytest.raises(InputError, match="frozen_decoder_layers must be in"):
-        STAGES[stage_name][1](parsed)
+        STAGES[stage_name](parsed)
 
 
 def test_partial_synthesis_training_leaves_the_control_branch_and_exports_the_component(tmp_path, generative_bundle):

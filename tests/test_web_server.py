@@ -22,6 +22,7 @@ from versacodec.interfaces.web.comparison import Capabilities, Settings
 from versacodec.interfaces.web.jobs import JobRunner, Recent
 from versacodec.interfaces.web.overlays import Overlays, OverlayStatus
 from versacodec.interfaces.web.server import SAMPLES_DIR, create_app
+from versacodec.options import ModelDefaults
 
 REPO = Path(__file__).resolve().parent.parent
 UPLOAD_LIMIT = 300_000
@@ -148,7 +149,7 @@ def test_job_failure_is_reported_in_one_line(client):
     ({"bpp": -1}, 400, "target bpp must be a positive number up to 64, not -1"),
     ({"bpp": "lots"}, 400, "bpp must be a number, not 'lots'"),
     ({"decoders": []}, 400, "choose at least one decoder"),
-    ({"decoders": ["generative"]}, 400, "decoder 'generative' is not available; choose from direct"),
+    ({"decoders": ["generative"]}, 400, "this model bundle has no generative decoder; decode with the direct one"),
     ({"baselines": ["bmp"]}, 400, "unknown baseline 'bmp'; choose from avif, heif, webp, jpeg"),
     ({"bpp": 1e305}, 400, "target bpp must be a positive number up to 64, not 1e+305"),
     ({"seed": -1}, 400, "seed must be from 0 to 34359738367, not -1"),
@@ -158,7 +159,7 @@ def test_job_failure_is_reported_in_one_line(client):
     ({"task": ["people"]}, 400, "task profile ['people'] is not available; choose from boxes, detection, people, "
                                 "salient, text, vehicles"),
     ({"cfg": True}, 400, "cfg must be a number, not True"),
-    ({"layers": 0}, 400, "layers must be at least 1"),
+    ({"layers": 1}, 400, "layers must be between 2 and 9, not 1"),
     ({"task": "no-such-task"}, 400,
      "task profile 'no-such-task' is not available; choose from boxes, detection, people, salient, text, vehicles"),
 ])
@@ -171,11 +172,12 @@ def test_bad_job_settings_are_refused(client, change, status, message):
 
 
 def test_settings_parse_numbers_strictly():
-    capabilities = Capabilities(decoders=("direct", "generative"), task_profiles=("people",), layers=True,
-                                default_steps=1, default_cfg=5.0)
+    capabilities = Capabilities(ModelDefaults(101, ("direct", "generative"), steps=1, cfg=5.0),
+                                task_profiles=("people",), layers=True)
     settings = Settings.from_json({"bpp": "0.05", "decoders": ["generative"], "steps": "4", "cfg": "2.5",
                                    "seed": "", "task": "people", "layers": "3"}, capabilities)
-    assert (settings.bpp, settings.steps, settings.cfg, settings.seed, settings.task, settings.layers) == (
+    encode, (decode,) = settings.encode, settings.decodes
+    assert (encode.rate.bpp, decode.steps, decode.cfg, encode.seed, encode.task.name, encode.layers) == (
         0.05, 4, 2.5, 0, "people", 3)
     with pytest.raises(InputError, match=re.escape("steps must be an integer, not '2.5'")):
         Settings.from_json({"bpp": 1, "decoders": ["direct"], "steps": "2.5"}, capabilities)

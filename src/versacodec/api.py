@@ -3,7 +3,8 @@
 Both take a `model`: a model bundle folder, a loaded `Codec`, or None for the default model
 ($VERSACODEC_MODEL, else the model shipped in the package; `set_default_model` changes it).
 Loaded models are cached, so repeated calls pay the loading cost once. For full control (coded
-size, quality chosen by rate control, the decoded header) use a `Codec` directly.
+size, quality chosen by rate control, the decoded header) use a `Codec` directly, with
+`versacodec.options.EncodeOptions` / `DecodeOptions`.
 
 >>> import versacodec
 >>> from PIL import Image
@@ -24,8 +25,9 @@ from typing import Any
 
 from PIL import Image
 
-from versacodec.codec import Codec
+from versacodec.codec import Codec, layout
 from versacodec.imaging import LoadedImage
+from versacodec.options import DecodeOptions, EncodeOptions
 
 ImageSource = str | os.PathLike[str] | bytes | Image.Image | LoadedImage
 ModelSpec = str | os.PathLike[str] | Codec | None
@@ -39,45 +41,42 @@ def compress(image: ImageSource, bpp: float | None = None, quality: int | None =
     """Compress an image (a path, encoded file bytes or a PIL image) to a .vcx stream.
 
     `bpp`: the stream is at most this many bits per pixel of the image (its real size); `quality`:
-    a fixed rate setting 0..100 instead (default 75). `options` go to `Codec.compress` (`seed`,
-    `tags`). Raises `InputError` for an unusable image or setting.
+    a fixed rate setting instead (`versacodec.options.Rate`). `options` are the other
+    `EncodeOptions` (`seed`, `tags`, `task`, `boxes`, `layers`). Raises `InputError` for an
+    unusable image or setting.
 
     >>> data = compress(Image.new("L", (40, 30), 128), quality=20, model=model_dir)
     >>> data[:4]
     b'\\x89VCX'
     """
-    return load_codec(model).compress(image, bpp=bpp, quality=quality, **options).data
+    return load_codec(model).encode(image, EncodeOptions.of(bpp=bpp, quality=quality, **options)).data
 
 
 def decompress(data: bytes, model: ModelSpec = None, **options: Any) -> Image.Image:
     """Decode a .vcx stream to a PIL image ("RGB", or "L" for a greyscale original); the same stream
-    always gives the identical image. `options` go to `Codec.decompress` (`decoder`, `steps`,
-    `cfg`, `seed`). Raises `StreamError` for a damaged stream or one made by another model.
+    always gives the identical image. `options` are `DecodeOptions` (`decoder`, `steps`, `cfg`,
+    `seed`). Raises `StreamError` for a damaged stream or one made by another model.
 
     >>> image = decompress(compress(Image.new("L", (40, 30), 128), model=model_dir), model=model_dir)
     >>> image.mode, image.size
     ('L', (40, 30))
     """
-    return load_codec(model).decompress(data, **options).image
+    return load_codec(model).decode(data, DecodeOptions(**options)).image
 
 
 def extract(data: bytes, task: str, layers: int | None = None) -> bytes:
-    """The partial stream of a `--task` stream that keeps only `task`'s regions (its name or the
+    """The partial stream of a `task=` stream that keeps only `task`'s regions (its name or the
     profile .yaml it was made with), and of a layered one also only the first `layers` layers.
     Sections are dropped, nothing is re-encoded; the result decodes with `decompress`. Raises
     `InputError` when the stream has no such task or layers."""
-    from versacodec.semantics.partial import extract_task
-
-    partial = extract_task(data, task)
+    partial = layout.extract(data, task)
     return partial if layers is None else truncate(partial, layers)
 
 
 def truncate(data: bytes, layers: int) -> bytes:
     """The first `layers` layers of a stream compressed with `layers=K` (no re-encoding); any
     prefix decodes with `decompress`. Raises `InputError` for a stream without layers."""
-    from versacodec.layers.scalable import truncate_layers
-
-    return truncate_layers(data, layers)
+    return layout.truncate(data, layers)
 
 
 def load_codec(model: ModelSpec = None) -> Codec:

@@ -1,14 +1,19 @@
 """A model bundle: the folder holding every component one codec needs, and its identity.
 
-    bundle.json        {"model_id": ..., "components": {"autoencoder": "autoencoder", ...}}
-    autoencoder/       save_pretrained folders, one per component
+    bundle.json        which class each component is, as diffusers' model_index.json does:
+                       {"model_id": "...", "autoencoder": ["versacodec", "Autoencoder"], ...,
+                        "direct_decoder": [null, null]}   ← an optional component this bundle lacks
+    autoencoder/       save_pretrained folders, one per component, named after it
     latent_codec/
     generative/        optional (the generative decoder)
-    direct_decoder/    optional (the direct path's pixel decoder; else the autoencoder's decoder)
+    direct_decoder/    optional (the direct path's pixel decoder; else the latent space's decoder)
     partial_synthesis/ optional (decodes streams whose sections were extracted away)
 
-The weights hash written into every stream covers the components that define the bitstream
-(autoencoder and latent codec); a stream made by other weights is refused with both ids named.
+Bundles written before class names had {"model_id": ..., "components": {name: subfolder}}; they
+load as they are, each component's class taken from its config.json (`_class_name`), else the
+one that component always had. The weights hash written into every stream covers the components
+that define the bitstream (latent space and latent codec); a stream made by other weights is
+refused with both ids named.
 """
 
 from __future__ import annotations
@@ -17,25 +22,62 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from versacodec.container.format import HASH_BYTES
 from versacodec.errors import ModelError
-from versacodec.modeling import WEIGHTS_NAME, file_sha256
+from versacodec.modeling import CONFIG_NAME, WEIGHTS_NAME, file_sha256
 from versacodec.paths import default_model_dir
+from versacodec.registry import Registry
 
 BUNDLE_FILE = "bundle.json"
+LIBRARY = "versacodec"  # the only library whose classes a bundle.json may name
 BITSTREAM_COMPONENTS = ("autoencoder", "latent_codec")
-DIRECT_DECODER = "direct_decoder"  # optional: the direct path's own pixel decoder (versacodec.pixel_decoders)
+DIRECT_DECODER = "direct_decoder"  # the direct path's own pixel decoder (versacodec.pixel_decoders)
+OPTIONAL_COMPONENTS = ("generative", "partial_synthesis", DIRECT_DECODER)
+# The classes a component may be, each loaded with `from_pretrained(folder)`.
+COMPONENT_CLASSES: Registry[Any] = Registry("model component class", {
+    "Autoencoder": "versacodec.latent_space.autoencoder:Autoencoder",
+    "TAEF2": "versacodec.latent_space.taef2:TAEF2",
+    "StableDiffusionVAE": "versacodec.latent_space.sd_vae:StableDiffusionVAE",
+    "LatentCodec": "versacodec.latent_codec.model:LatentCodec",
+    "PartialSynthesis": "versacodec.latent_codec.partial_synthesis:PartialSynthesis",
+    "GenerativeDecoder": "versacodec.generative.decoder:GenerativeDecoder",
+    "DecoderTail": "versacodec.pixel_decoders.tail:DecoderTail",
+    "PixelDecoder": "versacodec.pixel_decoders.tail:DecoderTail",  # the tail's name in v1–v3 bundles
+    "RestorationDecoder": "versacodec.pixel_decoders.restoration:RestorationDecoder",
+}, error=ModelError)
+# Components of bundles from before class names whose folder's config does not name its class.
+_LEGACY_CLASSES = {"generative": "GenerativeDecoder"}
 
 
 @dataclass(frozen=True)
 class BundleManifest:
     model_id: str
     components: dict[str, str] = field(default_factory=dict)  # component → subfolder
+    classes: dict[str, str] = field(default_factory=dict)  # component → class name (else read from its folder)
 
     def path(self, root: Path, component: str) -> Path | None:
         sub = self.components.get(component)
         return None if sub is None else root / sub
+
+    def class_name(self, root: Path, component: str) -> str:
+        if component in self.classes:
+            return self.classes[component]
+        folder = self.path(root, component)
+        try:
+            return json.loads((folder / CONFIG_NAME).read_text())["_class_name"]
+        except (OSError, ValueError, KeyError, TypeError):
+            if component in _LEGACY_CLASSES:
+                return _LEGACY_CLASSES[component]
+            raise ModelError(f"{folder}: its config does not name the component's class") from None
+
+    def load(self, root: Path, component: str) -> Any:
+        """The component loaded from its folder, or None when the bundle has none."""
+        folder = self.path(root, component)
+        if folder is None:
+            return None
+        return COMPONENT_CLASSES[self.class_name(root, component)].from_pretrained(folder)
 
 
 def read_manifest(root: Path) -> BundleManifest:
@@ -44,7 +86,7 @@ def read_manifest(root: Path) -> BundleManifest:
         raise ModelError(f"{root} is not a versacodec model folder ({BUNDLE_FILE} missing)")
     try:
         values = json.loads(path.read_text())
-        manifest = BundleManifest(values["model_id"], dict(values["components"]))
+        manifest = _manifest(values)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{path} is unreadable: {exc}") from exc
     missing = [c for c in BITSTREAM_COMPONENTS if c not in manifest.components]
@@ -53,16 +95,43 @@ def read_manifest(root: Path) -> BundleManifest:
     return manifest
 
 
+def _manifest(values: dict) -> BundleManifest:
+    if "components" in values:  # written before class names
+        return BundleManifest(values["model_id"], dict(values["components"]))
+    components, classes = {}, {}
+    for name, entry in values.items():
+        if name.startswith("_") or name == "model_id":
+            continue
+        library, class_name = entry
+        if library is None:  # an optional component declared absent
+            continue
+        if library != LIBRARY:
+            raise ValueError(f"component {name} is a {library}.{class_name}; a bundle holds {LIBRARY} classes")
+        components[name], classes[name] = name, class_name
+    return BundleManifest(values["model_id"], components, classes)
+
+
 def write_manifest(root: Path, manifest: BundleManifest) -> None:
+    """bundle.json naming every component's class; optional components it lacks are declared absent."""
     root.mkdir(parents=True, exist_ok=True)
-    payload = {"model_id": manifest.model_id, "components": manifest.components}
+    payload: dict[str, Any] = {"_class_name": "Codec", "model_id": manifest.model_id}
+    for name, folder in manifest.components.items():
+        if folder != name:
+            raise ValueError(f"component {name} must be in the folder {name}/, not {folder}/")
+        payload[name] = [LIBRARY, manifest.class_name(root, name)]
+    payload |= {name: [None, None] for name in OPTIONAL_COMPONENTS if name not in manifest.components}
     (root / BUNDLE_FILE).write_text(json.dumps(payload, indent=2) + "\n")
 
 
 def weights_hash(root: Path, manifest: BundleManifest) -> bytes:
     digest = hashlib.sha256()
     for component in BITSTREAM_COMPONENTS:
-        digest.update(bytes.fromhex(file_sha256(manifest.path(root, component) / WEIGHTS_NAME)))
+        folder = manifest.path(root, component)
+        weights = folder / WEIGHTS_NAME
+        # A versacodec module's single weights file (what every stream so far was hashed by), else
+        # every file of the component (a latent space with weights of its own layout).
+        digest.update(bytes.fromhex(file_sha256(weights)) if weights.is_file()
+                      else component_hash(root, manifest, component))
     return digest.digest()[:HASH_BYTES]
 
 

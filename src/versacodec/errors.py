@@ -1,8 +1,17 @@
-"""Exception types that the command line turns into one-line messages and exit status 2."""
+"""Exception types that the command line turns into one-line messages and exit status 2.
+
+Messages speak of values and of option names as the Python API spells them (`layers`, `task`);
+`options` names the settings an error concerns, so that the command line can point at its own
+flags (`--layers`) without the core knowing them.
+"""
 
 
 class VersacodecError(Exception):
     """Base class for every error versacodec reports to a user (never a bug)."""
+
+    def __init__(self, message: str, *, options: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.options = options  # the API names of the settings to change, e.g. ("model",)
 
 
 class StreamError(VersacodecError):

@@ -16,6 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from versacodec.container.format import ColourMode
 from versacodec.errors import InputError
 from versacodec.fileio import atomic_write_bytes
+from versacodec.limits import PIXELS_VARIABLE
 
 # Checks an image's declared width and height before its pixels are decoded (the codec's memory limit).
 SizeCheck = Callable[[int, int], None]
@@ -80,7 +81,7 @@ def _check_size(image: Image.Image, max_pixels: int, check_size: SizeCheck | Non
         raise InputError(f"image is {image.width}x{image.height} pixels: nothing to code")
     if image.width * image.height > max_pixels:
         raise InputError(f"image is {image.width}x{image.height}, above the pixel limit {max_pixels} "
-                         "(raise it with VERSACODEC_MAX_PIXELS if this is intended)")
+                         f"(raise it with {PIXELS_VARIABLE} if this is intended)")
     if check_size is not None:
         check_size(image.width, image.height)
 

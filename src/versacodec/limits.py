@@ -1,10 +1,14 @@
-"""The working-memory limit for coding one image.
+"""Every size limit on coding one image, in one place.
 
-Pixels and sections are limited where streams are parsed (container.format); memory is limited
-here. A stream of a few bytes can declare a very large image, so the decoder compares an estimate
-of the peak memory that image needs against the limit before allocating anything of that size.
-The limit is the `max_memory` argument, else $VERSACODEC_MAX_MEMORY (bytes, or with a K/M/G/T
-suffix: "512M", "8G"), else half of the machine's physical memory.
+A stream of a few bytes can declare a very large image, and an image file a very large size, so
+sizes are checked before anything of that size is allocated:
+
+- pixels (width × height) of an image or of what a stream declares: `max_pixels`, else
+  $VERSACODEC_MAX_PIXELS, else 2²⁸;
+- sections per stream: `max_sections`, else $VERSACODEC_MAX_SECTIONS, else 4096;
+- working memory: the estimate of the peak memory an image needs (`Codec.working_memory`)
+  against `max_memory`, else $VERSACODEC_MAX_MEMORY (bytes, or with a K/M/G/T suffix: "512M",
+  "8G"), else half of the machine's physical memory.
 """
 
 from __future__ import annotations
@@ -14,10 +18,46 @@ import re
 
 from versacodec.errors import InputError
 
+PIXELS_VARIABLE = "VERSACODEC_MAX_PIXELS"
+SECTIONS_VARIABLE = "VERSACODEC_MAX_SECTIONS"
 MEMORY_VARIABLE = "VERSACODEC_MAX_MEMORY"
+DEFAULT_MAX_PIXELS = 1 << 28  # 268 megapixels
+DEFAULT_MAX_SECTIONS = 4096
 _FALLBACK_PHYSICAL = 16 << 30  # when the platform cannot report its memory
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)I?B?", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def pixel_limit(max_pixels: int | None = None) -> int:
+    """The largest image (width × height) to code or to accept from a stream."""
+    return _whole_number(max_pixels, PIXELS_VARIABLE, DEFAULT_MAX_PIXELS)
+
+
+def section_limit(max_sections: int | None = None) -> int:
+    return _whole_number(max_sections, SECTIONS_VARIABLE, DEFAULT_MAX_SECTIONS)
+
+
+def memory_limit(max_memory: int | None = None) -> int:
+    if max_memory is not None:
+        return max_memory
+    configured = os.environ.get(MEMORY_VARIABLE)
+    if not configured:
+        return physical_memory() // 2
+    try:
+        return parse_size(configured)
+    except ValueError as exc:
+        raise InputError(f"{MEMORY_VARIABLE}: {exc}") from exc
+
+
+def _whole_number(value: int | None, variable: str, default: int) -> int:
+    if value is not None:
+        return value
+    configured = os.environ.get(variable)
+    if not configured:
+        return default
+    if not configured.isdigit():
+        raise InputError(f"{variable}={configured!r} is not a whole number")
+    return int(configured)
 
 
 def parse_size(text: str) -> int:
@@ -40,15 +80,3 @@ def physical_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         return _FALLBACK_PHYSICAL
-
-
-def memory_limit(max_memory: int | None = None) -> int:
-    if max_memory is not None:
-        return max_memory
-    configured = os.environ.get(MEMORY_VARIABLE)
-    if not configured:
-        return physical_memory() // 2
-    try:
-        return parse_size(configured)
-    except ValueError as exc:
-        raise InputError(f"{MEMORY_VARIABLE}: {exc}") from exc

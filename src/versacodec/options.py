@@ -1,54 +1,241 @@
-"""Coding settings checked where they enter (API, CLI, batch, web page), so that every value the
-encoder accepts gives a stream that decodes, and a bad value is an InputError naming it."""
+"""Coding settings as typed values, checked once where they are made.
+
+The API, the command line, batch mode, the web page, the Pillow plugin and the evaluation harness
+all build these objects from what their users wrote; the pipeline takes them as they are. Every
+value the encoder accepts gives a stream that decodes, and a bad value is an InputError naming it.
+
+- `Rate`: how many bits an encode may spend: a fixed quality, a target bpp or a byte budget.
+  `Rate.budget` is the one place a target becomes bytes.
+- `EncodeOptions` and `DecodeOptions`: everything else; None means "the model's default".
+- `ModelDefaults`: what one model bundle offers (its quality levels, decoders and their defaults),
+  read from its configs; it fills in the defaults and checks what only the model can judge.
+
+>>> options = EncodeOptions.of(bpp=0.05, layers=3)
+>>> options.rate.budget(768, 512), options.layers
+(2457, 3)
+>>> EncodeOptions().rate.quality  # neither a quality nor a target: the default quality
+75
+>>> DecodeOptions(decoder="direct", steps=4)
+Traceback (most recent call last):
+...
+versacodec.errors.InputError: steps and cfg apply to the generative decoder only
+"""
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass, fields
 from numbers import Integral, Real
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from versacodec.container.format import MAX_VARINT
-from versacodec.errors import InputError
+from versacodec.errors import InputError, ModelError
+from versacodec.layers import MAX_LAYERS
+from versacodec.semantics.profiles import TaskProfile, load_profile
+from versacodec.semantics.tag_stream import pack_tags
 
+if TYPE_CHECKING:
+    from versacodec.semantics.regions import Region
+
+DEFAULT_QUALITY = 75  # the rate when neither a quality nor a target is given
 MAX_SEED = MAX_VARINT  # the header stores the seed as a varint
 # Far above any useful rate (uncompressed 16-bit RGB is 48 bpp); larger targets only overflow budgets.
 MAX_BPP = 64.0
+DECODERS = ("direct", "generative")
+MAX_STEPS = 1000  # the diffusion schedule's length
+MAX_CFG = 50.0
 
 
-def check_integer(value: object, name: str) -> int:
+def _integer(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise InputError(f"{name} must be an integer, not {value!r}")
+        raise InputError(f"{name} must be an integer, not {value!r}", options=(name,))
     return int(value)
 
 
-def check_quality(quality: object, levels: int) -> int | None:
-    if quality is None:
-        return None
-    quality = check_integer(quality, "quality")
-    if not 0 <= quality < levels:
-        raise InputError(f"quality must be an integer from 0 to {levels - 1}, not {quality}")
-    return quality
+def _number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise InputError(f"{name} must be a number, not {value!r}", options=(name,))
+    return float(value)
 
 
-def check_bpp(bpp: object) -> float | None:
-    if bpp is None:
-        return None
-    if isinstance(bpp, bool) or not isinstance(bpp, Real):
-        raise InputError(f"target bpp must be a number, not {bpp!r}")
-    bpp = float(bpp)
-    if not (math.isfinite(bpp) and 0 < bpp <= MAX_BPP):
-        raise InputError(f"target bpp must be a positive number up to {MAX_BPP:g}, not {bpp:g}")
-    return bpp
-
-
-def check_seed(seed: object) -> int:
-    seed = check_integer(seed, "seed")
+def _seed(value: object) -> int:
+    seed = _integer(value, "seed")
     if not 0 <= seed <= MAX_SEED:
-        raise InputError(f"seed must be from 0 to {MAX_SEED}, not {seed}")
+        raise InputError(f"seed must be from 0 to {MAX_SEED}, not {seed}", options=("seed",))
     return seed
 
 
-def check_rate(bpp: object, quality: object, levels: int) -> tuple[float | None, int | None]:
-    """(bpp, quality) after checking each and that at most one is given."""
-    if quality is not None and bpp is not None:
-        raise InputError("give either a quality or a target bpp, not both")
-    return check_bpp(bpp), check_quality(quality, levels)
+def _set(instance: object, name: str, value: object) -> None:
+    object.__setattr__(instance, name, value)  # frozen dataclasses store their checked values so
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most one of: a fixed `quality`, a target `bpp` (bits per pixel of the original image,
+    real file size) or `max_bytes`; none given is the default quality."""
+
+    quality: int | None = None
+    bpp: float | None = None
+    max_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        given = [name for name in ("quality", "bpp", "max_bytes") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise InputError("give either a quality or a target bpp, not both", options=tuple(given))
+        if self.quality is not None:
+            quality = _integer(self.quality, "quality")
+            if quality < 0:  # the model's own highest is checked by `ModelDefaults.encode`
+                raise InputError(f"quality must be an integer from 0 to the model's highest, not {quality}",
+                                 options=("quality",))
+            _set(self, "quality", quality)
+        elif self.bpp is not None:
+            bpp = _number(self.bpp, "target bpp")
+            if not (math.isfinite(bpp) and 0 < bpp <= MAX_BPP):
+                raise InputError(f"target bpp must be a positive number up to {MAX_BPP:g}, not {bpp:g}",
+                                 options=("bpp",))
+            _set(self, "bpp", bpp)
+        elif self.max_bytes is not None:
+            max_bytes = _integer(self.max_bytes, "max_bytes")
+            if max_bytes < 0:
+                raise InputError(f"max_bytes must not be negative, not {max_bytes}", options=("max_bytes",))
+            _set(self, "max_bytes", max_bytes)
+        else:
+            _set(self, "quality", DEFAULT_QUALITY)
+
+    def budget(self, width: int, height: int) -> int | None:
+        """The most bytes a stream of a width × height image may have; None for a fixed quality."""
+        if self.bpp is not None:
+            return math.floor(self.bpp * width * height / 8)
+        return self.max_bytes
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How to encode: the rate, the seed stored for generative decoding, the tags (True: the
+    tagger's classes when the model has a generative decoder, False: none, or ImageNet class ids),
+    a task profile (a name or a .yaml file: a task-structured stream) with the user's `boxes`
+    (Regions, or a JSON file of them) for its 'boxes' finder, and `layers` (K: a scalable stream
+    of K layers)."""
+
+    rate: Rate = Rate()
+    seed: int = 0
+    tags: bool | tuple[int, ...] = True
+    task: TaskProfile | None = None
+    boxes: tuple[Region, ...] | None = None
+    layers: int | None = None
+
+    @classmethod
+    def of(cls, **values: Any) -> EncodeOptions:
+        """From flat keywords, as the API and the command line spell them: `quality`, `bpp` or
+        `max_bytes`, and the fields above. An unknown keyword is a TypeError."""
+        rate = Rate(**{name: values.pop(name) for name in RATE_KEYWORDS if name in values})
+        return cls(rate, **values)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rate, Rate):
+            raise TypeError(f"rate must be a Rate, not {self.rate!r}")
+        _set(self, "seed", _seed(self.seed))
+        if not isinstance(self.tags, bool):
+            try:
+                tags = tuple(self.tags)
+                pack_tags(list(tags))
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"invalid tags: {exc}", options=("tags",)) from exc
+            _set(self, "tags", tags)
+        if self.task is not None and not isinstance(self.task, TaskProfile):
+            _set(self, "task", load_profile(str(self.task)))
+        if self.boxes is not None:
+            from versacodec.semantics.regions import load_boxes
+
+            _set(self, "boxes", tuple(load_boxes(self.boxes) if isinstance(self.boxes, str | Path) else self.boxes))
+        if self.layers is not None:
+            layers = _integer(self.layers, "layers")
+            if not 2 <= layers <= MAX_LAYERS:
+                raise InputError(f"layers must be between 2 and {MAX_LAYERS}, not {layers}", options=("layers",))
+            _set(self, "layers", layers)
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How to decode: `decoder` "direct" (synthesis → pixel decoder) or "generative" (the
+    diffusion prior: `steps` 1 is the one-step mode, 0 no diffusion; `cfg` the guidance scale on
+    the tags; `seed` instead of the stream's). None: the model's default."""
+
+    decoder: str | None = None
+    steps: int | None = None
+    cfg: float | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.decoder is not None and self.decoder not in DECODERS:
+            raise InputError(f"decoder must be one of {', '.join(DECODERS)}", options=("decoder",))
+        if self.decoder == "direct" and (self.steps is not None or self.cfg is not None):
+            raise InputError("steps and cfg apply to the generative decoder only", options=("steps", "cfg"))
+        if self.steps is not None:
+            steps = _integer(self.steps, "steps")
+            if not 0 <= steps <= MAX_STEPS:
+                raise InputError(f"steps must be between 0 and {MAX_STEPS}", options=("steps",))
+            _set(self, "steps", steps)
+        if self.cfg is not None:
+            cfg = _number(self.cfg, "cfg")
+            if not 0.0 <= cfg <= MAX_CFG:
+                raise InputError(f"cfg must be between 0 and {MAX_CFG:g}", options=("cfg",))
+            _set(self, "cfg", cfg)
+        if self.seed is not None:
+            _set(self, "seed", _seed(self.seed))
+
+
+RATE_KEYWORDS = tuple(field.name for field in fields(Rate))
+# The flat keywords of `EncodeOptions.of` and of `DecodeOptions` (a `seed` goes to both).
+ENCODE_KEYWORDS = (*RATE_KEYWORDS, *(field.name for field in fields(EncodeOptions) if field.name != "rate"))
+DECODE_KEYWORDS = tuple(field.name for field in fields(DecodeOptions))
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    """What one model bundle offers, read from its configs (no weights are loaded)."""
+
+    quality_levels: int
+    decoders: tuple[str, ...]  # the first is the default
+    steps: int | None = None  # the generative decoder's defaults
+    cfg: float | None = None
+
+    @classmethod
+    def read(cls, root: Path) -> ModelDefaults:
+        from versacodec.bundle import read_manifest
+        from versacodec.generative.config import GenerativeConfig
+        from versacodec.modeling import CONFIG_NAME
+
+        manifest = read_manifest(root)
+        config_path = manifest.path(root, "latent_codec") / CONFIG_NAME
+        try:
+            levels = int(json.loads(config_path.read_text())["quality_levels"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{config_path}: the latent codec's config is unreadable ({exc})") from exc
+        generative = manifest.path(root, "generative")
+        if generative is None:
+            return cls(levels, ("direct",))
+        config = GenerativeConfig.read(generative)
+        return cls(levels, ("generative", "direct"), config.default_steps, config.default_cfg)
+
+    def encode(self, options: EncodeOptions) -> EncodeOptions:
+        """`options`, checked against this model: its quality range."""
+        quality = options.rate.quality
+        if quality is not None and quality >= self.quality_levels:
+            raise InputError(f"quality must be an integer from 0 to {self.quality_levels - 1}, not {quality}",
+                             options=("quality",))
+        return options
+
+    def decode(self, options: DecodeOptions) -> DecodeOptions:
+        """`options` with this model's defaults filled in: a decoder always, and for the
+        generative one its steps and guidance scale."""
+        decoder = options.decoder or self.decoders[0]
+        if decoder not in self.decoders:
+            raise InputError(f"this model bundle has no {decoder} decoder; decode with the "
+                             f"{self.decoders[0]} one", options=("decoder",))
+        if decoder == "direct":
+            return DecodeOptions("direct", seed=options.seed)
+        return DecodeOptions(decoder, self.steps if options.steps is None else options.steps,
+                             self.cfg if options.cfg is None else options.cfg, options.seed)

@@ -10,17 +10,15 @@ dimensions are capped by a pixel limit, and each failure is a StreamError saying
 from __future__ import annotations
 
 import enum
-import os
 import struct
 import zlib
 from dataclasses import dataclass, field, replace
 
-from versacodec.errors import InputError, StreamError
+from versacodec.errors import StreamError
+from versacodec.limits import PIXELS_VARIABLE, SECTIONS_VARIABLE, pixel_limit, section_limit
 
 MAGIC = b"\x89VCX"
 FORMAT_VERSION = (1, 0)  # (major, minor): a reader accepts any minor of its major
-DEFAULT_MAX_PIXELS = 1 << 28  # 268 megapixels; override with VERSACODEC_MAX_PIXELS or max_pixels=
-MAX_SECTIONS = 4096  # default; override with VERSACODEC_MAX_SECTIONS or max_sections=
 HASH_BYTES = 8
 _CRC = struct.Struct(">I")
 _MAX_VARINT_BYTES = 5
@@ -35,6 +33,9 @@ class ColourMode(enum.IntEnum):
 
 
 class SectionKind(enum.IntEnum):
+    """The kinds of section a reader knows; which a stream holds and what their payloads mean is
+    `versacodec.codec.layout`'s business."""
+
     HYPERPRIOR = 1  # side information z; always needed
     LATENT = 2  # latent groups y (one section per region set when task-structured)
     TAGS = 3  # semantic tag ids for the generative decoder
@@ -44,17 +45,7 @@ class SectionKind(enum.IntEnum):
     REGION_MAP = 7  # which latent positions each region section covers
 
 
-REGION_MAP_KINDS = (SectionKind.REGION_MAP, SectionKind.REGION_MAP_V1)
-
-
 SECTION_CRITICAL = 0x01  # a reader that does not know the kind must refuse the stream
-
-
-def latent_part(section: Section) -> tuple[int, bytes]:
-    """A LATENT section's payload is a varint part index followed by the coded pass: part i < n is
-    region set i of the REGION_MAP, part n the background (a plain stream has one part, 0)."""
-    index, offset = get_varint(section.payload, 0, "the latent part index")
-    return index, section.payload[offset:]
 
 
 def put_varint(value: int) -> bytes:
@@ -171,26 +162,6 @@ class Stream:
         return cls(header, sections)
 
 
-def pixel_limit(max_pixels: int | None = None) -> int:
-    """The largest image (width × height) a stream may declare: the argument, else the environment."""
-    return _limit(max_pixels, "VERSACODEC_MAX_PIXELS", DEFAULT_MAX_PIXELS)
-
-
-def section_limit(max_sections: int | None = None) -> int:
-    return _limit(max_sections, "VERSACODEC_MAX_SECTIONS", MAX_SECTIONS)
-
-
-def _limit(value: int | None, variable: str, default: int) -> int:
-    if value is not None:
-        return value
-    configured = os.environ.get(variable)
-    if not configured:
-        return default
-    if not configured.isdigit():
-        raise InputError(f"{variable}={configured!r} is not a whole number")
-    return int(configured)
-
-
 def _encode_header(header: StreamHeader, section_count: int) -> bytes:
     model_id = header.model_id.encode("utf-8")
     if len(model_id) > 255:
@@ -254,7 +225,7 @@ def _decode_header(data: bytes, max_pixels: int, max_sections: int) -> tuple[Str
         raise StreamError(f"corrupted: image size {width}x{height}")
     if width * height > max_pixels:
         raise StreamError(f"image size {width}x{height} exceeds the pixel limit {max_pixels} "
-                          "(raise it with VERSACODEC_MAX_PIXELS if this is intended)")
+                          f"(raise it with {PIXELS_VARIABLE} if this is intended)")
     try:
         colour = ColourMode(colour_byte & 0x0F)
         bit_depth = {0: 8, 1: 16}[colour_byte >> 4]
@@ -262,6 +233,6 @@ def _decode_header(data: bytes, max_pixels: int, max_sections: int) -> tuple[Str
         raise StreamError(f"corrupted: unknown colour byte {colour_byte:#04x}") from exc
     if count > max_sections:
         raise StreamError(f"corrupted: {count} sections exceeds the limit of {max_sections} "
-                          "(raise it with VERSACODEC_MAX_SECTIONS if this is intended)")
+                          f"(raise it with {SECTIONS_VARIABLE} if this is intended)")
     header = StreamHeader(width, height, model_id, weights_hash, quality, seed, colour, bit_depth, flags)
     return header, end + _CRC.size, count

@@ -30,11 +30,22 @@ class GaussianConditional(nn.Module):
         self.register_buffer("scale_table", table)
         # Geometric midpoints: a scale maps to the table entry nearest in log-space.
         self.register_buffer("scale_boundaries", torch.sqrt(table[1:] * table[:-1]))
-        pmf, lengths, offsets = gaussian_tables(table, TABLE_WIDTH)
-        self.register_buffer("pmf", pmf)
-        self.register_buffer("pmf_length", lengths)
-        self.register_buffer("pmf_offset", offsets)
+        # The coding tables follow from the scale table and are stored with the weights. A model
+        # loaded from its weights reads them; a new one computes them when first needed (to code,
+        # or to save them), since computing takes scipy, a third of a second to import.
+        self.register_buffer("pmf", torch.zeros(len(table), TABLE_WIDTH, dtype=torch.int32))
+        self.register_buffer("pmf_length", torch.zeros(len(table), dtype=torch.int32))
+        self.register_buffer("pmf_offset", torch.zeros(len(table), dtype=torch.int32))
+        self._tables_ready = False
         self._tables: TableSet | None = None
+        self.register_state_dict_pre_hook(lambda module, prefix, keep_vars: module._ready_tables())
+
+    def _ready_tables(self) -> None:
+        if not self._tables_ready:
+            for buffer, values in zip((self.pmf, self.pmf_length, self.pmf_offset),
+                                      gaussian_tables(self.scale_table, TABLE_WIDTH), strict=True):
+                buffer.copy_(values)
+            self._tables_ready = True
 
     @property
     def lower_bound(self) -> float:
@@ -62,6 +73,7 @@ class GaussianConditional(nn.Module):
 
     def tables(self) -> TableSet:
         if self._tables is None:
+            self._ready_tables()
             self._tables = TableSet(self.pmf, self.pmf_length, self.pmf_offset)
         return self._tables
 
@@ -87,5 +99,5 @@ class GaussianConditional(nn.Module):
         return torch.where(mask, y_hat, torch.zeros_like(y_hat))
 
     def _load_from_state_dict(self, *args, **kwargs):
-        self._tables = None
+        self._tables, self._tables_ready = None, True
         super()._load_from_state_dict(*args, **kwargs)

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, features
 
 from versacodec.evaluation.rate_search import SettingCodec
+from versacodec.registry import Registry
 
 _QUALITY_0_100 = tuple(range(101))
 _SVT_FORMAT = "AVIF-SVT"
@@ -256,6 +257,6 @@ class JPEGXL(SettingCodec):
         return _open(data)
 
 
-BASELINES: dict[str, type[SettingCodec]] = {
+BASELINES: Registry[type[SettingCodec]] = Registry("baseline codec", {
     "jpeg": JPEG, "webp": WebP, "avif": AVIF, "avif-svt": AVIFSvt, "heif": HEIF, "jp2": JPEG2000, "jxl": JPEGXL,
-}
+})

@@ -1,13 +1,17 @@
 """`versacodec bench`: speed and memory of the codec on this machine (benchmarks, not tests).
 
-Times, per Kodak-size image (768×512), encoding at a fixed quality and at a target bpp, and
-decoding directly and generatively with 1, 4 and 20 steps, on a fixed number of torch threads.
-Peak memory of decoding a 2048×2048 image is measured in a fresh subprocess (ru_maxrss).
+Times, per Kodak-size image (768×512), encoding at a fixed quality and at a target bpp (with how
+many real codings and size estimates rate control took, against the fixed-quality encode of the
+quality it chose), and decoding directly and generatively with 0, 1, 4 and 20 steps, on a fixed
+number of torch threads. Start-up: a `versacodec compress` of the same image at that quality, in a
+fresh process, against `python -c "import torch"` plus the in-process encode. Peak memory of
+decoding a 2048×2048 image is measured in a fresh subprocess (ru_maxrss).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -22,16 +26,19 @@ from PIL import Image
 from versacodec.paths import data_dir
 
 GENERATIVE_STEPS = (0, 1, 4, 20)
+TARGET_BPP = 0.05
 
 
-def _kodak_size_image() -> tuple[Image.Image, str]:
+def _kodak_size_image(folder: Path) -> tuple[Path, str]:
+    """The benchmark image's file (a Kodak image, else a synthetic one written into `folder`)."""
     root = data_dir()
     if root is not None and (root / "kodak" / "kodim01.png").is_file():
-        return Image.open(root / "kodak" / "kodim01.png").convert("RGB"), "kodak/kodim01.png"
+        return root / "kodak" / "kodim01.png", "kodak/kodim01.png"
     rng = np.random.default_rng(0)
     smooth = np.cumsum(np.cumsum(rng.normal(size=(512, 768, 3)), 0), 1)
     smooth = (smooth - smooth.min()) / np.ptp(smooth) * 255
-    return Image.fromarray(smooth.astype(np.uint8)), "synthetic 768x512"
+    Image.fromarray(smooth.astype(np.uint8)).save(folder / "synthetic.png")
+    return folder / "synthetic.png", "synthetic 768x512"
 
 
 def _seconds(function, repeats: int) -> float:
@@ -64,21 +71,43 @@ def run_bench(model: str | None, repeats: int, threads: int, memory_side: int) -
 
     torch.set_num_threads(threads)
     codec = Codec.from_pretrained(model)
-    image, source = _kodak_size_image()
-    loaded = codec.load(image)
-    encoded = codec.compress(loaded, bpp=0.05)
-    results: dict = {"model": codec.model_id, "image": source, "threads": threads, "repeats": repeats,
-                     "machine": platform.processor() or platform.machine(), "bpp": encoded.bits_per_pixel}
-    results["encode_quality_s"] = _seconds(lambda: codec.compress(loaded, quality=encoded.quality), repeats)
-    results["encode_target_bpp_s"] = _seconds(lambda: codec.compress(loaded, bpp=0.05), repeats)
+    with tempfile.TemporaryDirectory() as folder:
+        path, source = _kodak_size_image(Path(folder))
+        loaded = codec.load(path)
+        encoded = codec.compress(loaded, bpp=TARGET_BPP)
+        results: dict = {"model": codec.model_id, "image": source, "threads": threads, "repeats": repeats,
+                         "machine": platform.processor() or platform.machine(), "bpp": encoded.bits_per_pixel,
+                         "quality": encoded.quality, "rate_control": {"real_codings": encoded.rate_search.trials,
+                                                                      "estimates": encoded.rate_search.estimates}}
+        results["encode_quality_s"] = _seconds(lambda: codec.compress(loaded, quality=encoded.quality), repeats)
+        results["encode_target_bpp_s"] = _seconds(lambda: codec.compress(loaded, bpp=TARGET_BPP), repeats)
+        results["target_bpp_over_fixed_quality"] = results["encode_target_bpp_s"] / results["encode_quality_s"]
+        results["startup"] = _startup(model, path, encoded.quality, threads, repeats, results["encode_quality_s"])
     results["decode_direct_s"] = _seconds(lambda: codec.decompress(encoded.data, decoder="direct"), repeats)
-    if codec.generative is not None:
+    if "generative" in codec.defaults.decoders:
         for steps in GENERATIVE_STEPS:
             results[f"decode_generative_{steps}_steps_s"] = _seconds(
                 lambda s=steps: codec.decompress(encoded.data, decoder="generative", steps=s),
                 1 if steps > 4 else repeats)
     results["large_decode"] = _large_decode_memory(codec, model, memory_side)
     return results
+
+
+def _startup(model: str | None, image: Path, quality: int, threads: int, repeats: int, encode_s: float) -> dict:
+    """A command-line compress in a fresh process against importing torch plus the encode itself:
+    what a process spends beyond the work is loading what the command needs."""
+    environment = os.environ | {"OMP_NUM_THREADS": str(threads)}
+
+    def run(*arguments: str) -> None:
+        subprocess.run([sys.executable, *arguments], check=True, capture_output=True, env=environment)
+
+    with tempfile.TemporaryDirectory() as folder:
+        command = ["-m", "versacodec", "compress", str(image), "-o", str(Path(folder) / "x.vcx"), "--overwrite",
+                   "--quality", str(quality), *(["--model", model] if model else [])]
+        import_torch = _seconds(lambda: run("-c", "import torch"), repeats)
+        cli = _seconds(lambda: run(*command), repeats)
+    return {"import_torch_s": import_torch, "cli_compress_s": cli, "encode_in_process_s": encode_s,
+            "cli_over_torch_and_encode": cli / (import_torch + encode_s)}
 
 
 def _large_decode_memory(codec, model: str | None, side: int) -> dict:
@@ -101,10 +130,18 @@ def _large_decode_memory(codec, model: str | None, side: int) -> dict:
 
 def print_bench(results: dict) -> None:
     print(f"model {results['model']} on {results['machine']}, {results['threads']} torch threads, "
-          f"{results['image']} at {results['bpp']:.4f} bpp (median of {results['repeats']})")
+          f"{results['image']} at {results['bpp']:.4f} bpp, quality {results['quality']} "
+          f"(median of {results['repeats']})")
     for key, value in results.items():
         if key.endswith("_s"):
             print(f"  {key[:-2].replace('_', ' '):<32}{value:8.2f} s")
+    rate = results["rate_control"]
+    print(f"  target bpp / fixed quality        {results['target_bpp_over_fixed_quality']:8.2f}   "
+          f"({rate['real_codings']} real coding(s), {rate['estimates']} estimates)")
+    startup = results["startup"]
+    print(f"  cli compress (fresh process)      {startup['cli_compress_s']:8.2f} s   = "
+          f"{startup['cli_over_torch_and_encode']:.2f} x (import torch {startup['import_torch_s']:.2f} s "
+          f"+ encode {startup['encode_in_process_s']:.2f} s)")
     large = results["large_decode"]
     for decoder in ("direct", "generative"):
         if decoder in large:

@@ -14,10 +14,14 @@ from versacodec.errors import InputError
 from versacodec.evaluation.baselines import BASELINES
 from versacodec.evaluation.cache import EncodeCache
 from versacodec.evaluation.codecs import ImageCodec
+from versacodec.registry import Registry
 
-# versacodec names and the decoder each implies.
-VERSACODEC_NAMES = {"versacodec": None, "versacodec-direct": "direct", "versacodec-generative": "generative"}
-CODEC_NAMES = (*BASELINES, *VERSACODEC_NAMES)
+# Every codec a spec may name; each class builds itself from the spec's options (`from_spec`).
+CODECS: Registry[type] = Registry("codec", {
+    **BASELINES,
+    **{name: "versacodec.evaluation.versacodec_codec:VersacodecCodec"
+       for name in ("versacodec", "versacodec-direct", "versacodec-generative")},
+})
 
 
 def _value(text: str) -> Any:
@@ -37,23 +41,11 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
         if not sep or not key:
             raise InputError(f"codec option '{pair}' in '{spec}' must look like key=value")
         options[key] = _value(value)
-    if name not in CODEC_NAMES:
-        raise InputError(f"unknown codec '{name}'; choose from {', '.join(CODEC_NAMES)}")
+    CODECS[name]
     return name, options
 
 
 def make_codec(spec: str, *, cache: EncodeCache | None = None, always_shrink: bool = False,
                model: str | Path | None = None) -> ImageCodec:
     name, options = parse_spec(spec)
-    if name in BASELINES:
-        if options:
-            raise InputError(f"baseline codec '{name}' takes no options (got {', '.join(options)})")
-        return BASELINES[name](spec, always_shrink=always_shrink, cache=cache)
-    from versacodec.evaluation.versacodec_codec import VersacodecCodec
-
-    decoder = VERSACODEC_NAMES[name]
-    if decoder is not None:
-        if options.get("decoder", decoder) != decoder:
-            raise InputError(f"'{name}' implies decoder={decoder}; use 'versacodec:decoder=...' to choose another")
-        options["decoder"] = decoder
-    return VersacodecCodec(spec, model=options.pop("model", model), cache=cache, **options)
+    return CODECS[name].from_spec(spec, options, cache=cache, always_shrink=always_shrink, model=model)

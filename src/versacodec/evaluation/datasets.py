@@ -94,8 +94,8 @@ def shown_path(path: Path) -> str:
 
 def load_image(path: Path) -> Image.Image:
     """An 8-bit RGB PIL image (EXIF orientation applied, other modes converted), as codecs receive it."""
-    from versacodec.container.format import DEFAULT_MAX_PIXELS
     from versacodec.imaging import open_image, to_pil
+    from versacodec.limits import DEFAULT_MAX_PIXELS
 
     return to_pil(open_image(path, DEFAULT_MAX_PIXELS).pixels)
 
@@ -183,6 +183,6 @@ def open_dataset(name_or_path: str, limit: int | None = None) -> Dataset:
         raise InputError(f"dataset '{name}' at {root} contains no images")
     if limit is not None:
         if limit < 1:
-            raise InputError(f"--limit must be at least 1, not {limit}")
+            raise InputError(f"limit must be at least 1, not {limit}", options=("limit",))
         dataset.items = dataset.items[:limit]
     return dataset

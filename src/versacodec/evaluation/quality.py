@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from versacodec.container.format import DEFAULT_MAX_PIXELS
 from versacodec.imaging import open_image
+from versacodec.limits import DEFAULT_MAX_PIXELS
 
 # Metric names as users type them; "lpips" is LPIPS-alex, the variant codec papers report.
 # "periodic" is the periodic-artifact ratio (metrics.periodic): the decoded image's spectral peaks

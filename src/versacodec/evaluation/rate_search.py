@@ -10,26 +10,24 @@ better-looking smaller one.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
 
 from PIL import Image
 
+from versacodec.errors import InputError
 from versacodec.evaluation.cache import EncodeCache, image_hash
 from versacodec.evaluation.codecs import BudgetTooSmall, EncodedResult
 from versacodec.latent_codec.rate_control import highest_quality_within
+from versacodec.options import Rate
 
 SHRINK_FACTORS = (1 / 1.5, 1 / 2, 1 / 3, 1 / 4, 1 / 6, 1 / 8)
 
 
 def resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
-
-
-def byte_budget(image: Image.Image, target_bpp: float) -> int:
-    """The most bytes a file of `image` may have at `target_bpp` (of the original's pixels)."""
-    return math.floor(target_bpp * image.width * image.height / 8)
 
 
 def shrunk_size(width: int, height: int, factor: float) -> tuple[int, int]:
@@ -46,6 +44,13 @@ class SettingCodec(ABC):
         self.name = name
         self.always_shrink = always_shrink
         self.cache = cache
+
+    @classmethod
+    def from_spec(cls, spec: str, options: dict[str, Any], *, cache: EncodeCache | None = None,
+                  always_shrink: bool = False, model: str | Path | None = None) -> Self:
+        if options:
+            raise InputError(f"baseline codec '{spec.split(':')[0]}' takes no options (got {', '.join(options)})")
+        return cls(spec, always_shrink=always_shrink, cache=cache)
 
     @property
     @abstractmethod
@@ -71,7 +76,7 @@ class SettingCodec(ABC):
         return resize(self.decode_bytes(encoded.data).convert("RGB"), (encoded.width, encoded.height))
 
     def encode(self, image: Image.Image, target_bpp: float) -> EncodedResult:
-        budget = byte_budget(image, target_bpp)
+        budget = Rate(bpp=target_bpp).budget(image.width, image.height)
         key = image_hash(image)
         full = self.fit(image, budget, 1.0, key)
         if full is not None and not self.always_shrink:

@@ -66,11 +66,11 @@ class RunConfig:
 
     def validate(self) -> None:
         if not self.codecs:
-            raise InputError("no codecs given (--codecs)")
+            raise InputError("no codecs given", options=("codecs",))
         if not self.rates or any(not rate > 0 for rate in self.rates):
-            raise InputError("target rates must be positive bits per pixel (--bpp)")
+            raise InputError("target rates must be positive bits per pixel", options=("bpp",))
         if self.workers < 1:
-            raise InputError("--workers must be at least 1")
+            raise InputError("workers must be at least 1", options=("workers",))
         for plan in self.plans:
             unknown = [m for m in plan.metrics if m not in ALL_METRICS]
             if unknown:

@@ -1,8 +1,9 @@
 """versacodec itself behind the harness's codec interface.
 
-Mode options (decoder, and later steps, cfg, task, layers, ...) are routed by name to whichever of
-`Codec.compress` / `Codec.decompress` accepts them, so new modes plug in without touching the
-harness: `versacodec-generative:steps=4:cfg=2.5` passes steps and cfg to the decoder.
+A spec's options are the fields of `versacodec.options.EncodeOptions` and `DecodeOptions` (a
+`seed` goes to both), built once when the spec is read, so new modes plug in without touching the
+harness: `versacodec-generative:steps=4:cfg=2.5` decodes with 4 steps and guidance 2.5. The
+harness sets the rate.
 
 Two options act on the coded stream instead, as a sender would before transmitting it:
 `extract=true` (with `task=NAME`) keeps only the task's sections (`versacodec extract`), and
@@ -13,8 +14,8 @@ then applies to the full stream and the measured bpp is that of what is actually
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,29 +23,34 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from versacodec.bundle import DIRECT_DECODER
-from versacodec.container.format import SectionKind
+from versacodec.container.format import SectionKind, Stream
 from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cache import EncodeCache, image_hash
 from versacodec.evaluation.codecs import BudgetTooSmall, EncodedResult
-from versacodec.evaluation.rate_search import SHRINK_FACTORS, byte_budget, resize, shrunk_size
+from versacodec.evaluation.rate_search import SHRINK_FACTORS, resize, shrunk_size
+from versacodec.options import DECODE_KEYWORDS, ENCODE_KEYWORDS, RATE_KEYWORDS, DecodeOptions, EncodeOptions, Rate
 
 if TYPE_CHECKING:
     from versacodec.semantics.profiles import TaskProfile
 
-# Set by the harness (rate) or by the codec name (decoder): not user options.
-_RESERVED = {"source", "data", "bpp", "quality"}
-
-
-def _parameters(function) -> set[str]:
-    return {name for name, p in inspect.signature(function).parameters.items()
-            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name != "self"}
+# The decoder each catalog name implies.
+IMPLIED_DECODERS = {"versacodec": None, "versacodec-direct": "direct", "versacodec-generative": "generative"}
 
 
 class VersacodecCodec:
+    @classmethod
+    def from_spec(cls, spec: str, options: dict[str, Any], *, cache: EncodeCache | None = None,
+                  always_shrink: bool = False, model: str | Path | None = None) -> VersacodecCodec:
+        name = spec.strip().split(":")[0]
+        decoder = IMPLIED_DECODERS[name]
+        if decoder is not None:
+            if options.get("decoder", decoder) != decoder:
+                raise InputError(f"'{name}' implies decoder={decoder}; use 'versacodec:decoder=...' to choose another")
+            options["decoder"] = decoder
+        return cls(spec, model=options.pop("model", model), cache=cache, **options)
+
     def __init__(self, name: str, *, model: str | Path | None = None, cache: EncodeCache | None = None,
                  **options: Any) -> None:
-        from versacodec.codec import Codec
-
         self.name = name
         self.model = model
         self.cache = cache
@@ -56,16 +62,19 @@ class VersacodecCodec:
             raise InputError(f"{name}: extract=true needs task=NAME")
         if self.keep_layers is not None and "layers" not in options:
             raise InputError(f"{name}: keep_layers=K needs layers=N")
-        bad = sorted(_RESERVED & options.keys())
+        bad = sorted(set(RATE_KEYWORDS) & options.keys())
         if bad:
             raise InputError(f"{name}: option(s) {', '.join(bad)} are set by the harness, not by the codec spec")
-        compress_names, decompress_names = _parameters(Codec.compress), _parameters(Codec.decompress)
-        unknown = sorted(set(options) - compress_names - decompress_names)
+        encode_names = [key for key in ENCODE_KEYWORDS if key not in RATE_KEYWORDS]
+        unknown = sorted(set(options) - set(encode_names) - set(DECODE_KEYWORDS))
         if unknown:
-            raise InputError(f"{name}: unknown option(s) {', '.join(unknown)}; Codec.compress accepts "
-                             f"{sorted(compress_names - _RESERVED)}, Codec.decompress {sorted(decompress_names)}")
-        self.compress_options = {k: v for k, v in options.items() if k in compress_names}
-        self.decompress_options = {k: v for k, v in options.items() if k in decompress_names}
+            raise InputError(f"{name}: unknown option(s) {', '.join(unknown)}; the encoder takes "
+                             f"{', '.join(encode_names)}, the decoder {', '.join(DECODE_KEYWORDS)}")
+        # As written in the spec: they name the cached streams.
+        self.compress_options = {k: v for k, v in options.items() if k in encode_names}
+        self.decompress_options = {k: v for k, v in options.items() if k in DECODE_KEYWORDS}
+        self.encode_options = EncodeOptions.of(**self.compress_options)
+        self.decode_options = DecodeOptions(**self.decompress_options)
         # Streams depend on the encoder options only: every decoder, extract and keep_layers variant
         # of one encoding shares its cached files.
         self.cache_name = "versacodec:" + ":".join(f"{k}={v}" for k, v in sorted(self.compress_options.items()))
@@ -106,7 +115,7 @@ class VersacodecCodec:
         from versacodec.generative.decoder import CONFIG_NAME
 
         weights = component_hash(self.codec.root, self.codec.manifest, "generative", frozenset({CONFIG_NAME}))
-        settings = self.codec.generative.config.settings_read_by_decoding(partial_streams=self.extract)
+        settings = self.codec.generative_config.settings_read_by_decoding(partial_streams=self.extract)
         digest = hashlib.sha256(weights + json.dumps(settings, sort_keys=True).encode())
         return digest.hexdigest()[:12]
 
@@ -123,12 +132,9 @@ class VersacodecCodec:
             version += ", layer starts " + "/".join(map(str, codec.layer_start_timesteps))
         return version
 
-    @cached_property
+    @property
     def task_profile(self) -> TaskProfile | None:
-        from versacodec.semantics.profiles import load_profile
-
-        task = self.compress_options.get("task")
-        return None if task is None else load_profile(str(task))
+        return self.encode_options.task
 
     @property
     def rate_rule(self) -> str:
@@ -140,8 +146,8 @@ class VersacodecCodec:
         unsupported mode skips the codec once instead of failing every image."""
         try:
             probe = Image.new("RGB", (64, 64), (120, 130, 140))
-            data = self.codec.compress(probe, quality=0, **self.compress_options).data
-            self.codec.decompress(data, **self.decompress_options)
+            data = self.codec.encode(probe, replace(self.encode_options, rate=Rate(quality=0))).data
+            self.codec.decode(data, self.decode_options)
         except VersacodecError as exc:
             return False, f"{self.name}: {exc}"
         return True, ""
@@ -151,45 +157,44 @@ class VersacodecCodec:
         baselines' (`rate_search`): the image shrunk by 1/1.5 .. 1/8 and upsampled back on decode,
         here at the largest factor that fits (a decode per factor to compare PSNRs would cost a
         generative decode each)."""
-        budget = byte_budget(image, target_bpp)
+        full_size = Rate(bpp=target_bpp)
+        budget = full_size.budget(image.width, image.height)
         key = image_hash(image)
         full_size_error = None
         for factor in (1.0, *SHRINK_FACTORS):
             coded = resize(image, shrunk_size(image.width, image.height, factor))
             # At full size the knob is the target itself (the label older caches hold); shrunk, the
-            # same byte budget spread over fewer pixels.
-            bpp = target_bpp if factor == 1.0 else budget * 8 / (coded.width * coded.height)
-            label = f"bpp={target_bpp:g}" if factor == 1.0 else f"bpp={target_bpp:g}@{factor:.4f}"
+            # same byte budget for fewer pixels.
+            rate = full_size if factor == 1.0 else Rate(max_bytes=budget)
+            label = f"bpp={target_bpp:g}" if factor == 1.0 else f"bytes={budget}@{factor:.4f}"
             try:
-                data = self._encode_within(coded, bpp, label, key)
+                data, quality = self._encode_within(coded, rate, label, key)
             except InputError as exc:  # below the model's smallest file (or size) for this image
                 full_size_error = full_size_error or exc
                 continue
-            data = self._as_sent(data)
-            quality = self.codec.read_stream(data).header.quality
-            return EncodedResult.measure(data, quality, factor, image.width, image.height)
+            return EncodedResult.measure(self._as_sent(data), quality, factor, image.width, image.height)
         raise BudgetTooSmall(f"{self.name}: even at 1/{1 / SHRINK_FACTORS[-1]:g} size the smallest file exceeds "
                              f"the budget of {budget} bytes (full size: {full_size_error})")
 
-    def _encode_within(self, image: Image.Image, bpp: float, label: str, key: str) -> bytes:
+    def _encode_within(self, image: Image.Image, rate: Rate, label: str, key: str) -> tuple[bytes, int]:
+        """The stream (cached) and its quality: as chosen, or for a cached stream as its header says."""
         data = None if self.cache is None else self.cache.get(self.cache_name, self._encoder_version, key, label)
-        if data is None:
-            data = self.codec.compress(image, bpp=bpp, **self.compress_options).data
-            if self.cache is not None:
-                self.cache.put(self.cache_name, self._encoder_version, key, label, data)
-        return data
+        if data is not None:
+            return data, Stream.from_bytes(data).header.quality
+        encoded = self.codec.encode(image, replace(self.encode_options, rate=rate))
+        if self.cache is not None:
+            self.cache.put(self.cache_name, self._encoder_version, key, label, encoded.data)
+        return encoded.data, encoded.quality
 
     def _as_sent(self, data: bytes) -> bytes:
+        from versacodec.codec import layout
+
         if self.extract:
-            from versacodec.semantics.partial import extract_task
-
-            data = extract_task(data, self.options["task"])
+            data = layout.extract(data, self.options["task"])
         if self.keep_layers is not None:
-            from versacodec.layers.scalable import truncate_layers
-
-            data = truncate_layers(data, int(self.keep_layers))
+            data = layout.truncate(data, int(self.keep_layers))
         return data
 
     def decode(self, encoded: EncodedResult) -> Image.Image:
-        decoded = self.codec.decompress(encoded.data, **self.decompress_options).image.convert("RGB")
+        decoded = self.codec.decode(encoded.data, self.decode_options).image.convert("RGB")
         return resize(decoded, (encoded.width, encoded.height))

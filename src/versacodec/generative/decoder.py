@@ -11,8 +11,6 @@ Folder layout (diffusers formats where diffusers defines one):
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,73 +18,14 @@ import torch
 from diffusers import ControlNetModel, DDIMScheduler, UNet2DConditionModel
 from torch import nn
 
-from versacodec.errors import InputError, ModelError
+from versacodec.errors import ModelError
+from versacodec.generative.config import CONFIG_NAME, GenerativeConfig
 from versacodec.generative.schedule import BETA_END, BETA_START, TRAIN_TIMESTEPS, NoiseSchedule
 from versacodec.generative.tags import TagEmbedding, TagEmbeddingConfig
-from versacodec.modeling import config_from_dict
 from versacodec.pixel_decoders import PixelDecoder, load_pixel_decoder
 from versacodec.tiling import tiled_map
 
-CONFIG_NAME = "generative.json"
 PIXEL_DECODER = "pixel_decoder"
-
-
-@dataclass(frozen=True)
-class GenerativeConfig:
-    default_steps: int = 1
-    default_cfg: float = 5.0
-    start_strength: float = 0.7  # multi-step sampling starts from ẑ noised to this fraction of T
-    one_step_timestep: int = 600  # one-step mode: a single x0 prediction from ẑ noised to this t
-    # One-step start by the stream's quality, overriding one_step_timestep: (lowest quality, t)
-    # pairs in rising quality, a stream taking the last pair its quality reaches. Finer streams
-    # need less of the prior; t = 0 uses ẑ as it is. benchmarks/calibrate_generative.py measures it.
-    one_step_timesteps_by_quality: tuple[tuple[int, int], ...] = ()
-    tile_size: int = 96  # latent tiles (768 px) for large images, blended over tile_overlap
-    tile_overlap: int = 16
-    # Start timestep of each palette layer's prefix by palette level (1: two clusters; deeper levels
-    # use the last entry; empty: one_step_timestep); 0 decodes the prefix without diffusion.
-    # benchmarks/calibrate_generative.py measures it.
-    layer_start_timesteps: tuple[int, ...] = ()
-    # Start timestep for streams whose background was extracted away: the dropped regions hold
-    # only predicted means and need more of the prior than a full stream of the same quality.
-    # None: start them like a full stream.
-    partial_stream_timestep: int | None = None
-    # Whether a partial stream's sent regions keep their decoded latent (the prior then composes
-    # only the dropped background) or are generated with it.
-    partial_stream_keeps_regions: bool = True
-
-    def __post_init__(self) -> None:
-        if not all(0 <= start < TRAIN_TIMESTEPS for start in self.layer_start_timesteps):
-            raise ModelError(f"layer_start_timesteps must lie in [0, {TRAIN_TIMESTEPS}), "
-                             f"not {self.layer_start_timesteps}")
-        if self.partial_stream_timestep is not None and not 0 <= self.partial_stream_timestep < TRAIN_TIMESTEPS:
-            raise ModelError(f"partial_stream_timestep must lie in [0, {TRAIN_TIMESTEPS}), "
-                             f"not {self.partial_stream_timestep}")
-        table = tuple(tuple(pair) for pair in self.one_step_timesteps_by_quality)
-        qualities = [pair[0] for pair in table]
-        if (any(len(pair) != 2 or not 0 <= pair[1] < TRAIN_TIMESTEPS for pair in table)
-                or qualities != sorted(set(qualities))):
-            raise ModelError("one_step_timesteps_by_quality must be (quality, timestep) pairs in rising quality "
-                             f"with timesteps in [0, {TRAIN_TIMESTEPS}), not {self.one_step_timesteps_by_quality}")
-        object.__setattr__(self, "one_step_timesteps_by_quality", table)
-
-    def settings_read_by_decoding(self, partial_streams: bool) -> dict:
-        """The settings that decoding a stream reads (evaluation versions its records by them):
-        the layer starts are written into layered streams by the encoder, and the partial-stream
-        settings concern only streams whose background was extracted away."""
-        settings = dataclasses.asdict(self)
-        del settings["layer_start_timesteps"]
-        if not partial_streams:
-            del settings["partial_stream_timestep"], settings["partial_stream_keeps_regions"]
-        return settings
-
-    def one_step_start(self, quality: int | None) -> int:
-        """The one-step mode's start timestep for a stream of this quality (None: unknown)."""
-        start = self.one_step_timestep
-        for lowest, timestep in self.one_step_timesteps_by_quality:
-            if quality is not None and quality >= lowest:
-                start = timestep
-        return start
 
 
 @dataclass(frozen=True)
@@ -143,7 +82,7 @@ class GenerativeDecoder(nn.Module):
         self.tags.save_pretrained(directory / "tags")
         if self.pixel_decoder is not None:
             self.pixel_decoder.save_pretrained(directory / PIXEL_DECODER)
-        (directory / CONFIG_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=2) + "\n")
+        self.config.write(directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> GenerativeDecoder:
@@ -161,7 +100,7 @@ class GenerativeDecoder(nn.Module):
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot load the generative decoder from {directory}: {exc}") from exc
         tags = TagEmbedding.from_pretrained(directory / "tags")
-        config = config_from_dict(GenerativeConfig, json.loads((directory / CONFIG_NAME).read_text()))
+        config = GenerativeConfig.read(directory)
         pixel_decoder = (load_pixel_decoder(directory / PIXEL_DECODER)
                          if (directory / PIXEL_DECODER).is_dir() else None)
         return cls(unet.eval(), controlnet.eval(), tags.eval(), scheduler, config, pixel_decoder)
@@ -211,25 +150,17 @@ class GenerativeDecoder(nn.Module):
 
     @torch.no_grad()
     def sample(self, latent_hat: torch.Tensor, tags: list[int], *, steps: int | None = None,
-               cfg: float | None = None, seed: int = 0, strength: float | None = None,
+               cfg: float | None = None, seed: int = 0, start: int | None = None,
                quality: int | None = None) -> torch.Tensor:
-        """ẑ (1, C, h, w) → generated latent. `steps` = 1 is the one-step mode (from the timestep
-        calibrated for the stream's `quality`); more steps run DDIM from ẑ noised to `strength`·T;
-        0 skips the prior (ẑ goes to the generative pixel decoder as it is). A start of 0 also
-        returns ẑ. Deterministic given `seed`; large latents are denoised in tiles."""
+        """ẑ (1, C, h, w) → generated latent. `steps` = 1 is the one-step mode, more run DDIM, from ẑ
+        noised to `start` (None: where the config starts a stream of this `quality`, see
+        `GenerativeConfig.start_timestep`); 0 steps or a start of 0 return ẑ as it is (it goes to
+        the generative pixel decoder). Deterministic given `seed`; large latents are denoised in
+        tiles. Settings are taken as given (`versacodec.options.DecodeOptions` checks them)."""
         steps = self.config.default_steps if steps is None else steps
         cfg = self.config.default_cfg if cfg is None else cfg
-        if steps < 0 or steps > 1000:
-            raise InputError("steps must be between 0 and 1000")
-        if not 0.0 <= cfg <= 50.0:
-            raise InputError("cfg must be between 0 and 50")
-        T = self.schedule.num_train_timesteps
-        if steps == 1 and strength is None:
-            start = self.config.one_step_start(quality)
-        else:
-            start = round((self.config.start_strength if strength is None else strength) * (T - 1))
-        if not 0 <= start < T:
-            raise InputError("strength must be in [0, 1]")
+        if start is None:
+            start = self.config.start_timestep(steps, quality, self.schedule.num_train_timesteps)
         if start == 0 or steps == 0:
             return latent_hat
         generator = torch.Generator().manual_seed(seed)

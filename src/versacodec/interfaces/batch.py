@@ -42,9 +42,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from versacodec.container.format import Stream
-from versacodec.errors import InputError, ModelError, VersacodecError
+from versacodec.errors import InputError, VersacodecError
 from versacodec.fileio import atomic_write_bytes
-from versacodec.options import check_rate
+from versacodec.options import DEFAULT_QUALITY, EncodeOptions
 
 if TYPE_CHECKING:
     from versacodec.codec import Codec
@@ -60,13 +60,21 @@ EXIT_SOME_FAILED = 1
 
 @dataclass(frozen=True)
 class BatchSettings:
-    """What every worker needs to code one input (picklable, sent to each worker once)."""
+    """What the user asked for (its fields, as given, identify the job in the resume journal)."""
 
     model: str | None = None
     decode: bool = False
     bpp: float | None = None
     quality: int | None = None
     task: str | None = None
+
+
+@dataclass(frozen=True)
+class Work:
+    """What every worker needs to code one input (picklable, sent to each worker once)."""
+
+    model: str | None
+    encode: EncodeOptions | None  # None: decode the inputs
 
 
 @dataclass(frozen=True)
@@ -120,29 +128,28 @@ class WorkResult:
 _codecs: dict[str | None, Codec] = {}  # per worker process: the model, loaded on first use
 
 
-def _codec(settings: BatchSettings) -> Codec:
-    if settings.model not in _codecs:
+def _codec(model: str | None) -> Codec:
+    if model not in _codecs:
         from versacodec.codec import Codec
 
-        _codecs[settings.model] = Codec.from_pretrained(settings.model)
-    return _codecs[settings.model]
+        _codecs[model] = Codec.from_pretrained(model)
+    return _codecs[model]
 
 
-def code_one(settings: BatchSettings, data: bytes) -> WorkResult:
+def code_one(work: Work, data: bytes) -> WorkResult:
     """Compress (or decode) one input's bytes. Any failure becomes an error result, never an exception,
     so one bad image cannot stop the batch."""
     try:
-        codec = _codec(settings)
+        codec = _codec(work.model)
         started = time.perf_counter()
-        if settings.decode:
-            decoded = codec.decompress(data)
+        if work.encode is None:
+            decoded = codec.decode(data)
             buffer = io.BytesIO()
             decoded.image.save(buffer, format="PNG")
             header = decoded.header
             return WorkResult(buffer.getvalue(), len(data), len(data) * 8 / (header.width * header.height),
                               time.perf_counter() - started)
-        task = {} if settings.task is None else {"task": settings.task}
-        encoded = codec.compress(data, bpp=settings.bpp, quality=settings.quality, **task)
+        encoded = codec.encode(data, work.encode)
         return WorkResult(encoded.data, len(encoded.data), encoded.bits_per_pixel, time.perf_counter() - started)
     except VersacodecError as exc:
         return WorkResult(None, error=str(exc))
@@ -168,18 +175,18 @@ def _init_worker(threads: int, parent: int | None = None) -> None:
         threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="versacodec-parent-watch").start()
 
 
-def _read_and_code(settings: BatchSettings, path: Path) -> WorkResult:
+def _read_and_code(work: Work, path: Path) -> WorkResult:
     try:
         data = path.read_bytes()
     except OSError as exc:
         return WorkResult(None, error=f"cannot read: {exc.strerror}")
-    return code_one(settings, data)
+    return code_one(work, data)
 
 
-def _local(items: list[Item], settings: BatchSettings, workers: int) -> Iterator[tuple[Item, WorkResult]]:
+def _local(items: list[Item], work: Work, workers: int) -> Iterator[tuple[Item, WorkResult]]:
     if workers == 1:
         for item in items:
-            yield item, _read_and_code(settings, item.source)
+            yield item, _read_and_code(work, item.source)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     # spawn, not fork: forking a process whose torch thread pools are running can deadlock.
@@ -191,7 +198,7 @@ def _local(items: list[Item], settings: BatchSettings, workers: int) -> Iterator
             while True:
                 # A bounded window keeps memory flat however many inputs there are.
                 for item in queue:
-                    pending[pool.submit(_read_and_code, settings, item.source)] = item
+                    pending[pool.submit(_read_and_code, work, item.source)] = item
                     if len(pending) >= 2 * workers:
                         break
                 if not pending:
@@ -212,15 +219,15 @@ def _local(items: list[Item], settings: BatchSettings, workers: int) -> Iterator
 class _RayWorker:
     """One Ray actor: loads the model once, then codes the inputs it is sent."""
 
-    def __init__(self, settings: BatchSettings) -> None:
+    def __init__(self, work: Work) -> None:
         _init_worker(1)
-        self.settings = settings
+        self.work = work
 
     def run(self, index: int, data: bytes) -> tuple[int, WorkResult]:
-        return index, code_one(self.settings, data)
+        return index, code_one(self.work, data)
 
 
-def _ray(items: list[Item], settings: BatchSettings, workers: int | None) -> Iterator[tuple[Item, WorkResult]]:
+def _ray(items: list[Item], work: Work, workers: int | None) -> Iterator[tuple[Item, WorkResult]]:
     try:
         import ray
         from ray.util import ActorPool
@@ -230,7 +237,7 @@ def _ray(items: list[Item], settings: BatchSettings, workers: int | None) -> Ite
         ray.init()  # joins the cluster named by RAY_ADDRESS, else starts a local one
     count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     actor = ray.remote(num_cpus=1)(_RayWorker)
-    pool = ActorPool([actor.remote(settings) for _ in range(max(1, min(count, len(items))))])
+    pool = ActorPool([actor.remote(work) for _ in range(max(1, min(count, len(items))))])
     submitted: dict[int, Item] = {}
 
     def collect() -> tuple[Item, WorkResult]:
@@ -340,9 +347,9 @@ def write_manifest(path: Path, outcomes: Iterable[Outcome]) -> None:
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
-def _check(in_dir: Path, settings: BatchSettings, workers: int | None, engine: str) -> str:
-    """Refuse a bad job before any input is read (a usage error, exit 2), and return what identifies
-    the model and settings in every input's resume key."""
+def _check(in_dir: Path, settings: BatchSettings, workers: int | None, engine: str) -> tuple[Work, str]:
+    """Refuse a bad job before any input is read (a usage error, exit 2), and return the work and
+    what identifies the model and settings in every input's resume key."""
     if not in_dir.is_dir():
         raise InputError(f"input folder {in_dir} does not exist")
     if engine not in ENGINES:
@@ -352,26 +359,21 @@ def _check(in_dir: Path, settings: BatchSettings, workers: int | None, engine: s
     if settings.decode and (settings.bpp is not None or settings.quality is not None or settings.task is not None):
         raise InputError("--bpp, --quality and --task apply to compression, not --decode")
     from versacodec.bundle import DIRECT_DECODER, component_hash, read_manifest, resolve_model_dir, weights_hash
-    from versacodec.modeling import CONFIG_NAME
+    from versacodec.options import ModelDefaults
 
+    # Bad settings, an unknown task or a broken profile, a missing or broken model: each fails here, once.
+    options = None if settings.decode else EncodeOptions.of(bpp=settings.bpp, quality=settings.quality,
+                                                            task=settings.task)
     root = resolve_model_dir(settings.model)
-    manifest = read_manifest(root)  # a missing or broken model fails here, once, not on every image
-    try:
-        config = json.loads((manifest.path(root, "latent_codec") / CONFIG_NAME).read_text())
-        levels = int(config["quality_levels"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{root}: the latent codec's config is unreadable ({exc})") from exc
-    check_rate(settings.bpp, settings.quality, levels)
-    if settings.task is not None:
-        from versacodec.semantics.profiles import load_profile
-
-        load_profile(settings.task)  # an unknown task or a broken profile fails once, before any image
+    manifest = read_manifest(root)
+    if options is not None:
+        ModelDefaults.read(root).encode(options)
     identity = {"model_id": manifest.model_id, "weights": weights_hash(root, manifest).hex(),
                 "settings": {**asdict(settings), "model": None}}
     if settings.decode:  # decoded pixels depend on the decoders too, which the weights hash does not cover
         identity["decoders"] = {name: (digest.hex() if (digest := component_hash(root, manifest, name)) else None)
                                 for name in ("generative", DIRECT_DECODER)}
-    return json.dumps(identity, sort_keys=True)
+    return Work(settings.model, options), json.dumps(identity, sort_keys=True)
 
 
 def run_batch(in_dir: str | Path, out_dir: str | Path, settings: BatchSettings = BatchSettings(), *,
@@ -391,7 +393,7 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, settings: BatchSettings =
     'skipped'
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
-    identity = _check(in_dir, settings, workers, engine)
+    work, identity = _check(in_dir, settings, workers, engine)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = BatchReport(manifest=out_dir / MANIFEST_NAME)
     journal = Journal(out_dir / JOURNAL_NAME)
@@ -407,7 +409,7 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, settings: BatchSettings =
             todo.append(item)
         else:
             report.outcomes.append(_existing(item, out_dir, keys[item], journal, settings.decode))
-    results = _ray(todo, settings, workers) if engine == "ray" else _local(todo, settings, workers or 1)
+    results = _ray(todo, work, workers) if engine == "ray" else _local(todo, work, workers or 1)
     bar = tqdm(total=len(todo) + len(report.outcomes), initial=len(report.outcomes), unit="image",
                desc="decode" if settings.decode else "compress", disable=not progress, file=sys.stderr)
     try:
@@ -466,9 +468,8 @@ def add_batch_parser(commands: argparse._SubParsersAction) -> None:
         "and skipped. Exit status: 0 all ok or skipped, 1 some failed, 2 usage error (nothing run).")
     batch.add_argument("in_dir", help="folder of images (searched recursively)")
     batch.add_argument("out_dir", help="output folder (created; the folder layout is kept)")
-    rate = batch.add_mutually_exclusive_group()
-    rate.add_argument("--bpp", type=float, help="target bits per pixel for every image")
-    rate.add_argument("--quality", type=int, help="rate setting 0..100 for every image (default 75)")
+    batch.add_argument("--bpp", type=float, help="target bits per pixel for every image")
+    batch.add_argument("--quality", type=int, help=f"rate setting for every image (default {DEFAULT_QUALITY})")
     batch.add_argument("--task", help="machine task profile for task-structured streams (see compress --task)")
     batch.add_argument("--decode", action="store_true", help="decode .vcx streams to PNG instead")
     batch.add_argument("--workers", type=int,

@@ -28,8 +28,13 @@ from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cli import add_eval_parser
 from versacodec.interfaces.batch import add_batch_parser
 from versacodec.interfaces.web.command import add_serve_parser
+from versacodec.options import DEFAULT_QUALITY
 
 EXIT_USAGE = 2
+# The flag of each option an error may name (`VersacodecError.options`, in the API's spelling).
+FLAGS = {"model": "--model", "quality": "--quality", "bpp": "--bpp", "seed": "--seed", "tags": "--no-tags",
+         "task": "--task", "boxes": "--boxes", "layers": "--layers", "decoder": "--decoder", "steps": "--steps",
+         "cfg": "--cfg", "codecs": "--codecs", "workers": "--workers", "limit": "--limit", "set": "--set"}
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a tool killed by the signal reports
 STDIO = "-"  # as an input: standard input; as -o: standard output
 STREAM_SUFFIX = ".vcx"
@@ -134,6 +139,12 @@ def _emit(args: argparse.Namespace, to_stdout: bool, record: dict, line: str) ->
         _say(args, line)
 
 
+def describe_error(exc: VersacodecError) -> str:
+    """The message, with the flags of the options it concerns: the core names options, not flags."""
+    flags = [FLAGS[name] for name in exc.options if name in FLAGS]
+    return f"{exc} ({', '.join(flags)})" if flags else str(exc)
+
+
 def _each_input(args: argparse.Namespace, suffix: str, code: Callable[[str, Path | None], None]) -> int:
     """Run `code` on every input with its output path; a failing input is reported in one line
     and the others still run. Exit status 2 if any failed."""
@@ -147,20 +158,23 @@ def _each_input(args: argparse.Namespace, suffix: str, code: Callable[[str, Path
         except VersacodecError as exc:
             if len(args.inputs) == 1:
                 raise
-            print(f"versacodec: error: {name}: {exc}", file=sys.stderr)
+            print(f"versacodec: error: {name}: {describe_error(exc)}", file=sys.stderr)
             failed += 1
     return EXIT_USAGE if failed else 0
 
 
 # --------------------------------------------------------------------------- commands
 def _compress(args: argparse.Namespace) -> int:
+    from versacodec.options import EncodeOptions
+
+    options = EncodeOptions.of(quality=args.quality, bpp=args.bpp, seed=args.seed, tags=not args.no_tags,
+                               task=args.task, boxes=args.boxes, layers=args.layers)
     codec = _load_codec(args)
 
     def compress_one(name: str, output: Path | None) -> None:
         started = time.perf_counter()
         source = _read_input(STDIO) if name == STDIO else Path(name)
-        encoded = codec.compress(source, quality=args.quality, bpp=args.bpp, seed=args.seed, tags=not args.no_tags,
-                                 task=args.task, boxes=args.boxes, layers=args.layers)
+        encoded = codec.encode(source, options)
         seconds = time.perf_counter() - started
         _write_output(output, encoded.data, args.overwrite)
         for note in encoded.notes:
@@ -178,13 +192,15 @@ def _compress(args: argparse.Namespace) -> int:
 
 def _decompress(args: argparse.Namespace) -> int:
     from versacodec.imaging import encode_image
+    from versacodec.options import DecodeOptions
 
+    options = DecodeOptions(decoder=args.decoder, steps=args.steps, cfg=args.cfg, seed=args.seed)
     codec = _load_codec(args)
 
     def decompress_one(name: str, output: Path | None) -> None:
         data = _read_input(name)
         started = time.perf_counter()
-        decoded = codec.decompress(data, decoder=args.decoder, steps=args.steps, cfg=args.cfg, seed=args.seed)
+        decoded = codec.decode(data, options)
         seconds = time.perf_counter() - started
         _write_output(output, encode_image(decoded.image, DECODED_SUFFIX if output is None else output.suffix),
                       args.overwrite)
@@ -241,7 +257,7 @@ def _bundle(args: argparse.Namespace) -> int:
                              partial_synthesis=Path(args.partial_synthesis) if args.partial_synthesis else None,
                              pixel_decoder=Path(args.pixel_decoder) if args.pixel_decoder else None,
                              direct_decoder=Path(args.direct_decoder) if args.direct_decoder else None)
-    codec = Codec.from_pretrained(output)  # proves the bundle loads strictly
+    codec = Codec.from_pretrained(output).load_components()  # proves the bundle loads strictly
     extras = [", partial streams with their own synthesis"] if codec.partial_synthesis is not None else []
     extras += [f", {path} pixels from its own {type(decoder).__name__}"
                for path, decoder in codec.pixel_decoders.items() if decoder is not None]
@@ -269,7 +285,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from versacodec.container.inspect import describe
+    from versacodec.interfaces.inspect import describe
 
     data = _read_input(args.input)
     report = describe(data)
@@ -298,11 +314,10 @@ def _train(args: argparse.Namespace) -> int:
     from versacodec.training.registry import STAGES
     from versacodec.training.trainer import run_stage
 
-    registry = {name: config_class for name, (config_class, _) in STAGES.items()}
-    stage_name, config = load_yaml_config(args.config, registry, args.set)
+    stage_name, config = load_yaml_config(args.config, STAGES, args.set)
     if stage_name != args.stage:
         raise InputError(f"{args.config} configures stage {stage_name!r}, not {args.stage!r}")
-    stage = STAGES[stage_name][1](config)
+    stage = STAGES[stage_name](config)
     final = run_stage(stage, progress=not args.no_progress, export_only=args.export_only)
     print(f"{'exported' if args.export_only else 'trained'} {stage_name}: {final}")
     return 0
@@ -338,14 +353,16 @@ def build_parser() -> argparse.ArgumentParser:
     compress = commands.add_parser(
         "compress", help="image (PNG/JPEG/WebP/...) → .vcx stream",
         description="Compress an image. With --bpp the real file is at most that many bits per pixel of "
-        "the original image (rate control by bisection on the coded size); with --quality (0-100) the "
-        "rate setting is fixed. Any size works: the image is padded internally and cropped back on "
+        "the original image (the highest quality whose size the entropy model predicts within it, "
+        "confirmed on the coded file); with --quality the rate setting is fixed. Any size works: the "
+        "image is padded internally and cropped back on "
         "decode. RGBA, greyscale, palette and 16-bit inputs are converted, with a note.")
     compress.add_argument("inputs", nargs="+", metavar="INPUT", help="image file(s); - reads standard input")
     _output_options(compress, "output .vcx file, or - for standard output" + OUTPUTS_HELP)
-    rate = compress.add_mutually_exclusive_group()
-    rate.add_argument("--bpp", type=float, help="target bits per pixel (file size × 8 / pixels)")
-    rate.add_argument("--quality", type=int, help="rate setting 0 (smallest) .. 100 (best); default 75")
+    compress.add_argument("--bpp", type=float, help="target bits per pixel (file size × 8 / pixels)")
+    compress.add_argument("--quality", type=int,
+                          help=f"rate setting from 0 (smallest) to the model's best (100 for the shipped one); "
+                          f"default {DEFAULT_QUALITY}")
     compress.add_argument("--seed", type=int, default=0, help="seed stored for generative decoding")
     compress.add_argument("--no-tags", action="store_true",
                           help="do not send semantic tags (saves ~4-8 bytes; the generative decoder then runs "
@@ -481,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # inside the try: a reader that stopped early fails this flush
         return code
     except VersacodecError as exc:
-        print(f"versacodec: error: {exc}", file=sys.stderr)
+        print(f"versacodec: error: {describe_error(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("versacodec: interrupted", file=sys.stderr)

@@ -34,7 +34,7 @@ def run_demo(model: str | None, output: Path) -> list[dict]:
     from versacodec.metrics.quality import psnr
 
     codec = Codec.from_pretrained(model)
-    decoders = ["direct"] + (["generative"] if codec.generative is not None else [])
+    decoders = ["direct"] + (["generative"] if "generative" in codec.defaults.decoders else [])
     output.mkdir(parents=True, exist_ok=True)
     lpips = LPIPS("alex")
     rows = []

@@ -1,6 +1,7 @@
 """The .vcx format in Pillow: `Image.open("x.vcx")` decodes, `image.save("x.vcx", bpp=0.05)` encodes.
 
-Registered by `import versacodec.pillow` or `versacodec.register_pillow()`. Opening parses and
+Registered by `import versacodec.pillow` or `versacodec.register_pillow()`. `image.save` takes
+every `versacodec.options.EncodeOptions` keyword and `model=`. Opening parses and
 checks the stream (size, mode) without loading a model; the pixels are decoded by the model
 on `load()` (any pixel access). The model is the API's default (`versacodec.set_default_model`,
 $VERSACODEC_MODEL, or the shipped one) unless `model=` is passed to `save`.
@@ -19,11 +20,11 @@ from typing import IO, Any
 from PIL import Image, ImageFile
 
 from versacodec.container.format import MAGIC, ColourMode, Stream
+from versacodec.options import ENCODE_KEYWORDS
 
 FORMAT = "VCX"
 EXTENSION = ".vcx"
 MIME_TYPE = "image/x-vcx"
-SAVE_OPTIONS = ("bpp", "quality", "seed", "tags")  # image.save keywords passed to Codec.compress
 
 
 def _accept(prefix: bytes) -> bool:
@@ -59,10 +60,12 @@ class VcxDecoder(ImageFile.PyDecoder):
 
 
 def _encode(image: Image.Image, info: dict[str, Any]) -> bytes:
-    from versacodec.api import compress
+    from versacodec.api import load_codec
+    from versacodec.options import EncodeOptions
 
-    options = {key: info[key] for key in SAVE_OPTIONS if key in info}
-    return compress(image, model=info.get("model"), **options)
+    # Pillow merges the keywords of an image's earlier saves into `info`: take only the encoder's.
+    options = EncodeOptions.of(**{key: info[key] for key in ENCODE_KEYWORDS if key in info})
+    return load_codec(info.get("model")).encode(image, options).data
 
 
 def _save(image: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:

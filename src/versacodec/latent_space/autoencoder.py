@@ -91,6 +91,12 @@ class Autoencoder(PretrainedModule):
     def channels(self) -> int:
         return self.config.latent_channels
 
+    @property
+    def peak_channels_per_pixel(self) -> float:
+        # Full resolution: the output layer; half resolution: the decoder's last and encoder's first stage.
+        c = self.config
+        return max(c.output_width, c.decoder_widths[2] / 4, c.encoder_widths[0] / 4)
+
     def encode_raw(self, images: torch.Tensor) -> torch.Tensor:
         return self.encoder(images * 2 - 1)
 

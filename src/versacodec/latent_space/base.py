@@ -3,6 +3,9 @@
 Images are float tensors (N, 3, H, W) in [0, 1] with H and W divisible by `factor`; latents are
 (N, channels, H/factor, W/factor), normalised to roughly zero mean and unit variance per channel
 so the latent codec and the diffusion prior see the same scale whatever the autoencoder.
+
+A bundle names its latent space's class in bundle.json and the codec loads it with
+`from_pretrained(folder)`; `peak_channels_per_pixel` sizes the codec's memory estimate.
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ class LatentSpace(Protocol):
 
     @property
     def channels(self) -> int: ...
+
+    @property
+    def peak_channels_per_pixel(self) -> float:
+        """The widest activation of encoder or decoder, in channels per image pixel (a layer of C
+        channels at 1/s resolution counts C / s²)."""
+        ...
 
     def encode(self, images: torch.Tensor) -> torch.Tensor: ...
 

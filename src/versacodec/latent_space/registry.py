@@ -1,6 +1,6 @@
 """Pick a latent space from a short text spec (command-line options, training configs).
 
-    versacodec:<folder>   versacodec's own autoencoder: a model bundle or its autoencoder/ folder
+    versacodec:<folder>   versacodec's own autoencoder: its folder, or a model bundle's latent space
     taef2                 TAEF2 (FLUX.2 latent space) from the model directory
     sd-vae:<folder>       a diffusers AutoencoderKL: a Stable Diffusion pipeline folder or a VAE folder
 """
@@ -11,26 +11,25 @@ from pathlib import Path
 
 from versacodec.bundle import BUNDLE_FILE, read_manifest
 from versacodec.errors import InputError
-from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.latent_space.base import LatentSpace
-from versacodec.latent_space.taef2 import TAEF2
+from versacodec.registry import Registry
 
+LATENT_SPACES: Registry[type] = Registry("latent space", {
+    "versacodec": "versacodec.latent_space.autoencoder:Autoencoder",
+    "taef2": "versacodec.latent_space.taef2:TAEF2",
+    # Imported on demand like the others: it pulls in diffusers, which takes seconds to import.
+    "sd-vae": "versacodec.latent_space.sd_vae:StableDiffusionVAE",
+})
 SPECS = ("versacodec:<folder>", "taef2", "sd-vae:<folder>")
 
 
 def load_latent_space(spec: str) -> LatentSpace:
     kind, _, argument = spec.partition(":")
-    if kind == "taef2" and not argument:
-        return TAEF2.from_files()
-    if kind in ("versacodec", "sd-vae") and argument:
-        folder = Path(argument).expanduser()
-        if kind == "sd-vae":
-            # Imported on demand: it pulls in diffusers, which takes seconds to import.
-            from versacodec.latent_space.sd_vae import StableDiffusionVAE
-
-            return StableDiffusionVAE.from_pretrained(folder)
-        if (folder / BUNDLE_FILE).is_file():
-            folder = read_manifest(folder).path(folder, "autoencoder")
-        return Autoencoder.from_pretrained(folder)
-    raise InputError(f"unknown latent space {spec!r}; options: {', '.join(SPECS)}")
-
+    if (f"{kind}:<folder>" if argument else kind) not in SPECS:
+        raise InputError(f"unknown latent space {spec!r}; options: {', '.join(SPECS)}")
+    if not argument:
+        return LATENT_SPACES[kind].from_pretrained()
+    folder = Path(argument).expanduser()
+    if kind == "versacodec" and (folder / BUNDLE_FILE).is_file():
+        return read_manifest(folder).load(folder, "autoencoder")
+    return LATENT_SPACES[kind].from_pretrained(folder)

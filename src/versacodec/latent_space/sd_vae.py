@@ -71,6 +71,10 @@ class StableDiffusionVAE(nn.Module):
     def channels(self) -> int:
         return int(self.vae.config.latent_channels)
 
+    @property
+    def peak_channels_per_pixel(self) -> float:
+        return float(self.vae.config.block_out_channels[0])  # its outer blocks run at full resolution
+
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         height, width = images.shape[-2:]
         if height % self.factor or width % self.factor:

@@ -168,6 +168,19 @@ class TAEF2(nn.Module):
     def channels(self) -> int:
         return LATENT_CHANNELS
 
+    @property
+    def peak_channels_per_pixel(self) -> float:
+        return WIDTH  # its first and last stages run at full resolution
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path | None = None) -> Self:
+        """From a folder holding the two weight files (a bundle's component), by default the model
+        directory."""
+        if folder is None:
+            return cls.from_files()
+        folder = Path(folder)
+        return cls.from_files(folder / Path(ENCODER_FILE).name, folder / Path(DECODER_FILE).name)
+
     def encode_raw(self, images: torch.Tensor) -> torch.Tensor:
         height, width = images.shape[-2:]
         if height % self.factor or width % self.factor:

@@ -20,11 +20,12 @@ from versacodec.errors import ModelError
 from versacodec.modeling import CONFIG_NAME
 from versacodec.pixel_decoders.restoration import RestorationDecoder
 from versacodec.pixel_decoders.tail import DecoderTail
+from versacodec.registry import Registry
 
 PixelDecoder = DecoderTail | RestorationDecoder
-CLASSES: dict[str, type[DecoderTail] | type[RestorationDecoder]] = {
+PIXEL_DECODERS: Registry[type[DecoderTail] | type[RestorationDecoder]] = Registry("pixel decoder class", {
     name: cls for cls in (DecoderTail, RestorationDecoder)
-    for name in (cls.__name__, *getattr(cls, "legacy_class_names", ()))}
+    for name in (cls.__name__, *getattr(cls, "legacy_class_names", ()))}, error=ModelError)
 
 
 def load_pixel_decoder(folder: Path) -> PixelDecoder:
@@ -33,6 +34,4 @@ def load_pixel_decoder(folder: Path) -> PixelDecoder:
         name = json.loads((folder / CONFIG_NAME).read_text()).get("_class_name")
     except (OSError, ValueError, AttributeError) as exc:
         raise ModelError(f"{folder}: unreadable pixel decoder config ({exc})") from exc
-    if name not in CLASSES:
-        raise ModelError(f"{folder}: unknown pixel decoder class {name!r}; known: {', '.join(sorted(CLASSES))}")
-    return CLASSES[name].from_pretrained(folder)
+    return PIXEL_DECODERS[name].from_pretrained(folder)

@@ -1,14 +1,14 @@
-"""The region map section: the region sets of a task-structured stream, as boxes on y's grid.
+"""The region map section's codec: the region sets of a task-structured stream, as boxes on y's grid.
 
-Layout (section kind REGION_MAP): varint rows and cols of y's grid, varint set count; per set:
+Layout (the payload of a REGION_MAP section): varint rows and cols of y's grid, varint set count; per set:
 name (1-byte length + UTF-8), varint label count, the labels (each 1-byte length + UTF-8), varint
 box count, then the boxes bit-packed MSB first and zero-padded to a byte: label index, x0, y0,
 x1 - 1, y1 - 1 in y-grid cells (end exclusive), each field as wide as its largest possible value
 needs (no bits for the label index of a one-label set). A box costs 3 bytes on a 640-px image
 where spelling its label cost 7 more.
 
-Streams written before the label table (kind REGION_MAP_V1) spell each box's label and give its
-corners as varints; they are still read.
+Streams written before the label table (section kind REGION_MAP_V1) spell each box's label and
+give its corners as varints; they are still read (`unpack_region_map_v1`).
 
 The latent section of set i covers the union of its boxes minus what earlier sets claimed.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from versacodec.container.format import REGION_MAP_KINDS, Section, SectionKind, Stream, get_varint, put_varint
+from versacodec.container.format import get_varint, put_varint
 from versacodec.errors import InputError, StreamError
 
 MAX_BOXES = 4096
@@ -162,26 +162,22 @@ def _unpack_v1(payload: bytes) -> list[RegionSet]:
     return sets
 
 
-def unpack_region_section(section: Section, grid: tuple[int, int] | None = None) -> list[RegionSet]:
-    """The region sets of a region map section of either layout; with `grid` (rows, cols), every
-    box is checked to lie on it (the decoder's grid; names and labels alone need none)."""
-    if section.kind == SectionKind.REGION_MAP_V1:
-        sets = _unpack_v1(section.payload)
-        if grid is not None:
-            for region_set in sets:
-                for box in region_set.boxes:
-                    _check_box(box, grid)
-        return sets
-    stored, sets = _unpack(section.payload)  # its boxes are checked against the grid it stores
+def unpack_region_map(payload: bytes, grid: tuple[int, int] | None = None) -> list[RegionSet]:
+    """The region sets of a REGION_MAP payload; with `grid` (rows, cols), the grid it stores must
+    be that one (the decoder's; names and labels alone need none). Its boxes are checked against
+    the grid it stores."""
+    stored, sets = _unpack(payload)
     if grid is not None and stored != tuple(grid):
         raise StreamError(f"corrupted: the region map is for a {stored[1]}x{stored[0]} latent grid, "
                           f"the image's is {grid[1]}x{grid[0]}")
     return sets
 
 
-def read_region_sets(stream: Stream, grid: tuple[int, int] | None = None) -> list[RegionSet]:
-    """The stream's region sets (none for a plain stream); see `unpack_region_section`."""
-    maps = [section for section in stream.sections if section.kind in REGION_MAP_KINDS]
-    if len(maps) > 1:
-        raise StreamError("corrupted: more than one region map")
-    return unpack_region_section(maps[0], grid) if maps else []
+def unpack_region_map_v1(payload: bytes, grid: tuple[int, int] | None = None) -> list[RegionSet]:
+    """The region sets of a REGION_MAP_V1 payload; with `grid`, every box is checked to lie on it."""
+    sets = _unpack_v1(payload)
+    if grid is not None:
+        for region_set in sets:
+            for box in region_set.boxes:
+                _check_box(box, grid)
+    return sets

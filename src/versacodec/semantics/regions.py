@@ -27,6 +27,7 @@ from PIL import Image
 
 from versacodec.errors import InputError
 from versacodec.paths import model_availability
+from versacodec.registry import Registry
 from versacodec.semantics.profiles import FinderSpec, TaskProfile
 
 
@@ -172,16 +173,16 @@ class SalientFinder(Finder):
 
 
 class BoxesFinder(Finder):
-    """Regions given by the user: `find_regions(..., boxes=...)` or `compress --boxes FILE.json`."""
+    """Regions given by the user: `find_regions(..., boxes=...)` (`EncodeOptions.boxes`)."""
 
     type = "boxes"
 
     def find(self, image: Image.Image, spec: FinderSpec) -> list[Region]:
-        raise InputError("the 'boxes' finder needs boxes from the user (compress --boxes FILE.json)")
+        raise InputError("the 'boxes' finder needs boxes from the user", options=("boxes",))
 
 
-FINDERS: dict[str, type[Finder]] = {f.type: f for f in (ObjectFinder, FaceFinder, TextFinder, SalientFinder,
-                                                         BoxesFinder)}
+FINDERS: Registry[type[Finder]] = Registry("region finder", {
+    f.type: f for f in (ObjectFinder, FaceFinder, TextFinder, SalientFinder, BoxesFinder)})
 
 
 def load_boxes(path: str | Path) -> list[Region]:
@@ -217,7 +218,8 @@ def find_regions(profile: TaskProfile, image: Image.Image, boxes: list[Region] |
     for spec in profile.finders:
         if spec.type == "boxes":
             if boxes is None:
-                raise InputError(f"task {profile.name!r} takes its regions from --boxes FILE.json")
+                raise InputError(f"task {profile.name!r} takes its regions from user boxes (a JSON file of "
+                                 '[{"label": ..., "box": [x0, y0, x1, y1]}, ...] in pixels)', options=("boxes",))
             check_boxes(boxes, image.width, image.height)
             regions += [b for b in boxes if not spec.labels or b.label in spec.labels]
             continue

@@ -14,6 +14,7 @@ import yaml
 
 from versacodec.errors import InputError, ModelError
 from versacodec.modeling import config_from_dict
+from versacodec.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,10 @@ class ScheduleConfig:
     time_budget_s: float | None = None
 
 
-def load_yaml_config(path: str | Path, registry: dict[str, type],
+def load_yaml_config(path: str | Path, stages: Registry[type],
                      overrides: Sequence[str] = ()) -> tuple[str, object]:
-    """Read a YAML training config; `stage` picks the dataclass from `registry`. `overrides` are
+    """Read a YAML training config; `stage` names the stage of `stages` whose `config_class` it
+    fills. `overrides` are
     `dotted.key=value` strings (value in YAML syntax) applied on top of the file, so one recipe
     can train on another autoencoder or for another time budget without a copy of the file."""
     path = Path(path)
@@ -60,12 +62,12 @@ def load_yaml_config(path: str | Path, registry: dict[str, type],
     if not isinstance(values, dict) or "stage" not in values:
         raise InputError(f"{path}: a training config needs a top-level 'stage' key")
     stage = values.pop("stage")
-    if stage not in registry:
-        raise InputError(f"{path}: unknown stage {stage!r}; known: {', '.join(sorted(registry))}")
+    if stage not in stages:
+        raise InputError(f"{path}: unknown stage {stage!r}; known: {', '.join(sorted(stages))}")
     for override in overrides:
         _apply_override(values, override)
     try:
-        return stage, config_from_dict(registry[stage], values)
+        return stage, config_from_dict(stages[stage].config_class, values)
     except (ModelError, TypeError) as exc:
         raise InputError(f"{path}: {exc}") from exc
 
@@ -74,16 +76,16 @@ def _apply_override(values: dict, override: str) -> None:
     key, separator, text = override.partition("=")
     names = key.strip().split(".")
     if not separator or not all(names):
-        raise InputError(f"--set {override!r}: expected KEY=VALUE, e.g. schedule.steps=500")
+        raise InputError(f"override {override!r}: expected KEY=VALUE, e.g. schedule.steps=500", options=("set",))
     if names == ["stage"]:
-        raise InputError("--set cannot change the stage: pick another config file")
+        raise InputError("an override cannot change the stage: pick another config file", options=("set",))
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InputError(f"--set {override!r}: the value is not valid YAML: {exc}") from exc
+        raise InputError(f"override {override!r}: the value is not valid YAML: {exc}", options=("set",)) from exc
     section = values
     for name in names[:-1]:
         section = section.setdefault(name, {})
         if not isinstance(section, dict):
-            raise InputError(f"--set {override!r}: {name!r} is a value, not a section")
+            raise InputError(f"override {override!r}: {name!r} is a value, not a section", options=("set",))
     section[names[-1]] = value

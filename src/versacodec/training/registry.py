@@ -1,17 +1,14 @@
-"""Stage name → (config dataclass, stage class); what `versacodec train STAGE` can run."""
+"""The training stages `versacodec train STAGE` runs: each a class with its config dataclass as
+`config_class`, imported when its name is looked up."""
 
 from __future__ import annotations
 
-from versacodec.training.stages.autoencoder import AutoencoderStage, AutoencoderStageConfig
-from versacodec.training.stages.control import ControlStage, ControlStageConfig
-from versacodec.training.stages.latent_codec import LatentCodecStage, LatentCodecStageConfig
-from versacodec.training.stages.pixel_decoder import PixelDecoderStage, PixelDecoderStageConfig
-from versacodec.training.stages.prior import PriorStage, PriorStageConfig
+from versacodec.registry import Registry
 
-STAGES: dict[str, tuple[type, type]] = {
-    "autoencoder": (AutoencoderStageConfig, AutoencoderStage),
-    "latent_codec": (LatentCodecStageConfig, LatentCodecStage),
-    "prior": (PriorStageConfig, PriorStage),
-    "control": (ControlStageConfig, ControlStage),
-    "pixel_decoder": (PixelDecoderStageConfig, PixelDecoderStage),
-}
+STAGES: Registry[type] = Registry("training stage", {
+    "autoencoder": "versacodec.training.stages.autoencoder:AutoencoderStage",
+    "latent_codec": "versacodec.training.stages.latent_codec:LatentCodecStage",
+    "prior": "versacodec.training.stages.prior:PriorStage",
+    "control": "versacodec.training.stages.control:ControlStage",
+    "pixel_decoder": "versacodec.training.stages.pixel_decoder:PixelDecoderStage",
+})

@@ -9,12 +9,13 @@ from versacodec.evaluation.tasks.detection import Detection
 from versacodec.evaluation.tasks.faces import Faces
 from versacodec.evaluation.tasks.instance_segmentation import InstanceSegmentation
 from versacodec.evaluation.tasks.semantic_segmentation import SemanticSegmentation
+from versacodec.registry import Registry
 
-TASKS: dict[str, type[Task]] = {
+TASKS: Registry[type[Task]] = Registry("task", {
     task.name: task
     for task in (Detection, InstanceSegmentation, SemanticSegmentation, EfficientNetClassification,
                  MobileNetClassification, Faces)
-}
+})
 # Shorthands expanding to several tasks.
 ALIASES = {"segmentation": ("instance-segmentation", "semantic-segmentation")}
 

@@ -13,7 +13,7 @@ import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from PIL import Image
 
@@ -24,13 +24,22 @@ from versacodec.evaluation.codecs import BudgetTooSmall
 from versacodec.evaluation.quality import per_image_metrics
 from versacodec.imaging import LoadedImage, to_pil
 from versacodec.interfaces.web.overlays import Overlays
-from versacodec.options import check_bpp, check_seed
+from versacodec.options import DecodeOptions, EncodeOptions, ModelDefaults
+from versacodec.registry import Registry
 from versacodec.semantics.profiles import available_profiles
 from versacodec.semantics.tagger import class_names
 
-# Baselines offered on the page: name in the evaluation catalog → (label, MIME type, extension).
-BASELINES = {"avif": ("AVIF", "image/avif", "avif"), "heif": ("HEIF", "image/heic", "heic"),
-             "webp": ("WebP", "image/webp", "webp"), "jpeg": ("JPEG", "image/jpeg", "jpg")}
+
+class WebBaseline(NamedTuple):
+    label: str
+    mime: str
+    extension: str
+
+
+# Baselines offered on the page, by their name in the evaluation catalog.
+BASELINES: Registry[WebBaseline] = Registry("baseline", {
+    "avif": WebBaseline("AVIF", "image/avif", "avif"), "heif": WebBaseline("HEIF", "image/heic", "heic"),
+    "webp": WebBaseline("WebP", "image/webp", "webp"), "jpeg": WebBaseline("JPEG", "image/jpeg", "jpg")})
 # Shown for every reconstruction: PSNR, and the perceptual distances the evaluation reports.
 METRICS = ("psnr", "lpips", "dists")
 VCX_MIME = "application/x-versacodec"
@@ -41,61 +50,49 @@ Report = Callable[[str, int, int], None]
 class Capabilities:
     """What the loaded codec offers; the page shows only these controls."""
 
-    decoders: tuple[str, ...]
+    defaults: ModelDefaults
     task_profiles: tuple[str, ...]  # empty: this codec has no task profiles
     layers: bool
-    default_steps: int | None
-    default_cfg: float | None
 
     @classmethod
     def of(cls, codec: Codec) -> Capabilities:
-        generative = codec.generative
-        return cls(decoders=("direct", "generative") if generative is not None else ("direct",),
-                   task_profiles=tuple(available_profiles()), layers=True,
-                   default_steps=generative.config.default_steps if generative is not None else None,
-                   default_cfg=generative.config.default_cfg if generative is not None else None)
+        return cls(codec.defaults, task_profiles=tuple(available_profiles()), layers=True)
 
 
 @dataclass(frozen=True)
 class Settings:
-    bpp: float
-    decoders: tuple[str, ...]
-    steps: int | None = None
-    cfg: float | None = None
-    seed: int = 0
-    task: str | None = None
-    layers: int | None = None
+    encode: EncodeOptions
+    decodes: tuple[DecodeOptions, ...]  # one per decoder asked for, the model's defaults filled in
     baselines: tuple[str, ...] = ()
     overlays: bool = True
 
     @classmethod
     def from_json(cls, payload: dict[str, Any], capabilities: Capabilities) -> Settings:
-        """Validate the page's request; every problem is an InputError naming the field."""
-        bpp = check_bpp(_number(payload, "bpp", float))
+        """The page's request as options; every problem is an InputError naming the field."""
+        bpp = _number(payload, "bpp", float)
         if bpp is None:
             raise InputError("target bpp must be a positive number")
-        decoders = _names(payload, "decoders")
-        if not decoders:
-            raise InputError("choose at least one decoder")
-        unknown = [d for d in decoders if d not in capabilities.decoders]
-        if unknown:
-            raise InputError(f"decoder {unknown[0]!r} is not available; choose from {', '.join(capabilities.decoders)}")
-        baselines = _names(payload, "baselines")
-        unknown = [b for b in baselines if b not in BASELINES]
-        if unknown:
-            raise InputError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(BASELINES)}")
         task = payload.get("task") or None
+        # Only the profiles offered: a file path would read the server's files.
         if task is not None and (not isinstance(task, str) or task not in capabilities.task_profiles):
             raise InputError(f"task profile {task!r} is not available" + (
                 f"; choose from {', '.join(capabilities.task_profiles)}" if capabilities.task_profiles else ""))
         layers = _number(payload, "layers", int)
         if layers is not None and not capabilities.layers:
             raise InputError("this codec has no scalable layers")
-        if layers is not None and layers < 1:
-            raise InputError("layers must be at least 1")
-        return cls(bpp=bpp, decoders=decoders, steps=_number(payload, "steps", int), cfg=_number(payload, "cfg", float),
-                   seed=check_seed(_number(payload, "seed", int) or 0), task=task, layers=layers, baselines=baselines,
-                   overlays=bool(payload.get("overlays", True)))
+        encode = EncodeOptions.of(bpp=bpp, seed=_number(payload, "seed", int) or 0, task=task, layers=layers)
+        decoders = _names(payload, "decoders")
+        if not decoders:
+            raise InputError("choose at least one decoder")
+        steps, cfg = _number(payload, "steps", int), _number(payload, "cfg", float)
+        # The page's steps and guidance scale are the generative decoder's.
+        decodes = tuple(capabilities.defaults.decode(
+            DecodeOptions(decoder, *((steps, cfg) if decoder == "generative" else (None, None))))
+            for decoder in decoders)
+        baselines = _names(payload, "baselines")
+        for name in baselines:
+            BASELINES[name]
+        return cls(encode, decodes, baselines, bool(payload.get("overlays", True)))
 
 
 def _names(payload: dict[str, Any], key: str) -> tuple[str, ...]:
@@ -185,8 +182,8 @@ def run_comparison(codec: Codec, overlays: Overlays, loaded: LoadedImage, settin
                    report: Report) -> Comparison:
     original = to_pil(loaded.pixels)
     draw_overlays = settings.overlays and overlays.any_available
-    total = 1 + len(settings.decoders) + len(settings.baselines) + (
-        1 + len(settings.decoders) + len(settings.baselines) if draw_overlays else 0)
+    total = 1 + len(settings.decodes) + len(settings.baselines) + (
+        1 + len(settings.decodes) + len(settings.baselines) if draw_overlays else 0)
     done = 0
 
     def step(stage: str) -> None:
@@ -194,32 +191,29 @@ def run_comparison(codec: Codec, overlays: Overlays, loaded: LoadedImage, settin
         report(stage, done, total)
         done += 1
 
-    step(f"encoding with versacodec at {settings.bpp:g} bpp")
-    options: dict[str, Any] = {"task": settings.task, "layers": settings.layers}
+    target_bpp = settings.encode.rate.bpp
+    step(f"encoding with versacodec at {target_bpp:g} bpp")
     started = time.perf_counter()
-    encoded = codec.compress(loaded, bpp=settings.bpp, seed=settings.seed,
-                             **{key: value for key, value in options.items() if value is not None})
+    encoded = codec.encode(loaded, settings.encode)
     encode_seconds = time.perf_counter() - started
-    comparison = Comparison(encoded.width, encoded.height, settings.bpp, list(encoded.notes), [])
+    comparison = Comparison(encoded.width, encoded.height, target_bpp, list(encoded.notes), [])
     comparison.files["original.png"] = (png_bytes(original), "image/png")
     comparison.files["versacodec.vcx"] = (encoded.data, VCX_MIME)
-    setting = ", ".join([f"quality {encoded.quality}"] + [f"{key} {value}" for key, value in options.items()
-                                                          if value is not None])
+    task, layers = settings.encode.task, settings.encode.layers
+    setting = ", ".join([f"quality {encoded.quality}", *([f"task {task.name}"] if task else []),
+                         *([f"layers {layers}"] if layers else [])])
     images: dict[str, Image.Image] = {}
 
-    for decoder in settings.decoders:
+    for options in settings.decodes:
+        decoder = options.decoder
         step(f"decoding with the {decoder} decoder")
-        generative = codec.generative if decoder == "generative" else None
         started = time.perf_counter()
-        decoded = codec.decompress(encoded.data, decoder=decoder, steps=settings.steps if generative else None,
-                                   cfg=settings.cfg if generative else None)
+        decoded = codec.decode(encoded.data, options)
         seconds = time.perf_counter() - started
         comparison.tags = decoded.tags
         label = f"versacodec, {decoder}"
-        if generative is not None:
-            steps = generative.config.default_steps if settings.steps is None else settings.steps
-            cfg = generative.config.default_cfg if settings.cfg is None else settings.cfg
-            label += f", {steps} step{'s' if steps > 1 else ''}, CFG {cfg:g}"
+        if decoder == "generative":
+            label += f", {options.steps} step{'s' if options.steps != 1 else ''}, CFG {options.cfg:g}"
         key = f"versacodec-{decoder}"
         images[key] = decoded.image
         comparison.files[f"{key}.png"] = (png_bytes(decoded.image), "image/png")

@@ -83,6 +83,7 @@ def create_app(codec: Codec, *, max_upload_bytes: int, overlays: Overlays | None
     app.config["MAX_CONTENT_LENGTH"] = max_upload_bytes
     overlays = overlays or Overlays()
     capabilities = Capabilities.of(codec)
+    defaults = capabilities.defaults
     hosts = LOOPBACK_HOSTS | {host.lower() for host in allowed_hosts}
     uploads: Recent[LoadedImage] = Recent(KEPT_UPLOADS, kept_upload_bytes,
                                           lambda loaded: loaded.pixels.numel() * loaded.pixels.element_size())
@@ -124,10 +125,10 @@ def create_app(codec: Codec, *, max_upload_bytes: int, overlays: Overlays | None
     @app.get("/api/config")
     def config():
         return jsonify(
-            model={"id": codec.model_id, "generative": codec.generative is not None},
-            decoders=capabilities.decoders, task_profiles=capabilities.task_profiles, layers=capabilities.layers,
-            default_steps=capabilities.default_steps, default_cfg=capabilities.default_cfg, default_bpp=DEFAULT_BPP,
-            baselines=[{"name": name, "label": label} for name, (label, _, _) in BASELINES.items()],
+            model={"id": codec.model_id, "generative": "generative" in defaults.decoders},
+            decoders=defaults.decoders, task_profiles=capabilities.task_profiles, layers=capabilities.layers,
+            default_steps=defaults.steps, default_cfg=defaults.cfg, default_bpp=DEFAULT_BPP,
+            baselines=[{"name": name, "label": baseline.label} for name, baseline in BASELINES.items()],
             overlays=[{"name": s.name, "available": s.available, "reason": s.reason} for s in overlays.status],
             samples=sorted(path.name for path in SAMPLES_DIR.glob("*.png")), max_upload_bytes=max_upload_bytes)
 

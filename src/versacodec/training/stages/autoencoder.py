@@ -66,6 +66,8 @@ class _RoundTrip(nn.Module):
 
 
 class AutoencoderStage:
+    config_class = AutoencoderStageConfig
+
     def __init__(self, config: AutoencoderStageConfig) -> None:
         self.config, self.schedule = config, config.schedule
         if not config.train_encoder and not config.init_from:

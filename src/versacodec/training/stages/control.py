@@ -101,6 +101,8 @@ def random_keep_masks(batch: int, height: int, width: int, drop: tuple[float, fl
 
 
 class ControlStage:
+    config_class = ControlStageConfig
+
     def __init__(self, config: ControlStageConfig) -> None:
         self.config, self.schedule = config, config.schedule
         start = Path(config.init_from) if config.init_from else None

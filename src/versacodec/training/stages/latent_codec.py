@@ -97,6 +97,8 @@ def bits_per_pixel(likelihoods: dict[str, torch.Tensor], latent_shape: torch.Siz
 
 
 class LatentCodecStage:
+    config_class = LatentCodecStageConfig
+
     def __init__(self, config: LatentCodecStageConfig) -> None:
         self.config, self.schedule = config, config.schedule
         if len(config.loss.lambdas) != config.model.rate_levels:

@@ -139,6 +139,8 @@ class _Render(nn.Module):
 
 
 class PixelDecoderStage:
+    config_class = PixelDecoderStageConfig
+
     def __init__(self, config: PixelDecoderStageConfig) -> None:
         self.config, self.schedule = config, config.schedule
         codec = Codec.from_pretrained(config.bundle)

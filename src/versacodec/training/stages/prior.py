@@ -59,6 +59,8 @@ def noisy_batch(schedule: NoiseSchedule, clean: torch.Tensor, generator: torch.G
 
 
 class PriorStage:
+    config_class = PriorStageConfig
+
     def __init__(self, config: PriorStageConfig) -> None:
         from versacodec.semantics.tagger import classifier_class_vectors
 

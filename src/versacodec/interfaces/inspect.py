@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from versacodec.container.format import (
-    FORMAT_VERSION,
-    REGION_MAP_KINDS,
-    SECTION_CRITICAL,
-    Section,
-    SectionKind,
-    Stream,
-    latent_part,
-)
-from versacodec.layers.scalable import layer_summary
+from versacodec.codec.layout import LATENT_CODEC_KINDS, REGION_MAP_KINDS, latent_part_index, read_region_sets
+from versacodec.container.format import FORMAT_VERSION, SECTION_CRITICAL, Section, SectionKind, Stream
+from versacodec.layers.scalable import PaletteLayer
+from versacodec.semantics.region_map import unpack_region_map, unpack_region_map_v1
+from versacodec.semantics.tag_stream import unpack_tags
 
 
 def describe(data: bytes) -> dict:
@@ -38,29 +33,38 @@ def describe(data: bytes) -> dict:
 def _details(section: Section, stream: Stream) -> dict:
     """What a person wants to know about a section beyond its size."""
     if section.kind == SectionKind.TAGS:
-        from versacodec.semantics.tag_stream import unpack_tags
         from versacodec.semantics.tagger import class_names
 
         ids = unpack_tags(section.payload)
         return {"tags": [class_names()[i] for i in ids], "tag_ids": ids, "bits": len(section.payload) * 8}
     if section.kind in REGION_MAP_KINDS:
-        from versacodec.semantics.region_map import unpack_region_section
-
-        sets = unpack_region_section(section)
+        unpack = unpack_region_map_v1 if section.kind == SectionKind.REGION_MAP_V1 else unpack_region_map
         return {"sets": [{"task": s.name, "regions": len(s.boxes), "labels": sorted({b[0] for b in s.boxes})}
-                         for s in sets]}
+                         for s in unpack(section.payload)]}
     if section.kind == SectionKind.LAYER:
-        from versacodec.container.format import get_varint
-
-        number, offset = get_varint(section.payload, 0, "the layer number")
-        start, _ = get_varint(section.payload, offset, "the layer start timestep")
-        return {"layer": number, "start_timestep": start}
+        layer = PaletteLayer.unpack(section.payload)
+        return {"layer": layer.number, "start_timestep": layer.start_timestep}
     if section.kind == SectionKind.LATENT:
-        from versacodec.semantics.partial import region_set_names
-
-        index, _ = latent_part(section)
-        names = region_set_names(stream)
+        names = [region_set.name for region_set in read_region_sets(stream)]
         if not names:
             return {}
+        index = latent_part_index(section)
         return {"part": names[index] if index < len(names) else "background"}
     return {}
+
+
+def layer_summary(stream: Stream, pixels: int) -> list[dict]:
+    """Bytes of each layer and the bpp of each prefix (header and tags counted in layer 1)."""
+    fixed = len(stream.header_bytes()) + sum(s.coded_size for s in stream.sections_of(SectionKind.TAGS))
+    rows, total = [], fixed
+    for layer in stream.sections_of(SectionKind.LAYER):
+        total += layer.coded_size
+        rows.append({"layer": len(rows) + 1, "kind": "palette", "bytes": layer.coded_size,
+                     "prefix_bytes": total, "prefix_bpp": total * 8 / pixels})
+    final = [s for s in stream.sections if s.kind in LATENT_CODEC_KINDS]
+    if final and rows:
+        size = sum(s.coded_size for s in final)
+        total += size
+        rows.append({"layer": len(rows) + 1, "kind": "latent codec", "bytes": size, "prefix_bytes": total,
+                     "prefix_bpp": total * 8 / pixels})
+    return rows
