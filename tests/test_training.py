@@ -172,7 +172,8 @@ def test_bad_overrides_are_input_errors(override, message):
     ("latent_codec_decoder_weighted", "latent_codec"), ("ablation/latent_codec_control", "latent_codec"),
     ("ablation/direct_decoder", "pixel_decoder"), ("ablation/latent_codec_new_autoencoder", "latent_codec"),
     ("pixel_decoder_restoration", "pixel_decoder"), ("direct_decoder", "pixel_decoder"),
-    ("direct_decoder_perceptual", "pixel_decoder"),
+    ("direct_decoder_perceptual", "pixel_decoder"), ("direct_decoder_notch", "pixel_decoder"),
+    ("pixel_decoder_restoration_notch", "pixel_decoder"),
 ])
 def test_shipped_configs_load(name, stage):
     loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", STAGES)

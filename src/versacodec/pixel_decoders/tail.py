@@ -26,6 +26,7 @@ from torch import nn
 from versacodec.errors import ModelError
 from versacodec.latent_space.autoencoder import Autoencoder, AutoencoderConfig, Decoder
 from versacodec.modeling import PretrainedModule
+from versacodec.pixel_decoders.grid_notch import GridNotch
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class DecoderTailConfig:
     autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     first_layer: int = 6  # index into the autoencoder decoder's layers where this tail begins
     anti_alias: bool = False  # a binomial filter after each pixel shuffle (see the module doc)
+    grid_notch: bool = False  # a fixed notch at the latent grid's frequencies on the output (grid_notch.py)
 
     def __post_init__(self) -> None:
         layers = len(Decoder(self.autoencoder))
@@ -72,12 +74,16 @@ class DecoderTail(PretrainedModule):
         super().__init__(config)
         layers = list(Decoder(config.autoencoder))[config.first_layer:]
         self.tail = nn.Sequential(*(anti_aliased(layers) if config.anti_alias else layers))
+        # The filters take out each shuffle's own pattern; what perceptual training draws back at the
+        # grid's other frequencies (and in colour), the notch takes out.
+        self.notch = GridNotch(config.autoencoder.factor) if config.grid_notch else nn.Identity()
 
     @classmethod
-    def from_autoencoder(cls, autoencoder: Autoencoder, first_layer: int, anti_alias: bool = False) -> DecoderTail:
+    def from_autoencoder(cls, autoencoder: Autoencoder, first_layer: int, anti_alias: bool = False,
+                         grid_notch: bool = False) -> DecoderTail:
         """A tail that starts with the autoencoder decoder's own weights (and decodes identically
-        unless `anti_alias` adds its filters)."""
-        decoder = cls(DecoderTailConfig(autoencoder.config, first_layer, anti_alias))
+        unless `anti_alias` or `grid_notch` add their filters)."""
+        decoder = cls(DecoderTailConfig(autoencoder.config, first_layer, anti_alias, grid_notch))
         weighted = [layer for layer in decoder.tail if not isinstance(layer, BinomialFilter)]
         nn.Sequential(*weighted).load_state_dict(nn.Sequential(*list(autoencoder.decoder)[first_layer:]).state_dict())
         return decoder
@@ -91,7 +97,7 @@ class DecoderTail(PretrainedModule):
         raw = latents * autoencoder.latent_std + autoencoder.latent_mean
         for layer in list(autoencoder.decoder)[: self.config.first_layer]:
             raw = layer(raw)
-        return self.tail(raw) * 0.5 + 0.5
+        return self.notch(self.tail(raw)) * 0.5 + 0.5
 
     def decode(self, autoencoder: Autoencoder, latents: torch.Tensor) -> torch.Tensor:
         return self(autoencoder, latents).clamp(0, 1)

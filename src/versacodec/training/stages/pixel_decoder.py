@@ -83,7 +83,6 @@ class RestorationStart:
     pretrained: str = "general-x4v3"  # or "x4plus"
     head_layers: int = 10  # autoencoder decoder layers before the generator (to 1/4 resolution)
     colour_fit_pairs: int = 64  # training pairs the colour projection's least-squares fit uses
-    grid_notch: bool = False  # the decoder's fixed notch at the grid frequencies (RestorationDecoderConfig)
 
     def __post_init__(self) -> None:
         if self.pretrained not in PRETRAINED_NETWORKS:
@@ -98,6 +97,7 @@ class PixelDecoderStageConfig:
     architecture: str = "tail"  # "tail" (DecoderTail) or "restoration" (RestorationDecoder)
     first_layer: int = 6  # tail: where it begins in the autoencoder decoder (see DecoderTailConfig)
     anti_alias: bool = False  # tail: a fixed binomial filter after each pixel shuffle (DecoderTailConfig)
+    grid_notch: bool = False  # either: the decoder's fixed notch at the grid frequencies (grid_notch.py)
     restoration: RestorationStart = field(default_factory=RestorationStart)
     cache_dir: str = "cache"
     pairs: GeneratedPairsConfig = field(default_factory=GeneratedPairsConfig)
@@ -166,20 +166,21 @@ class PixelDecoderStage:
 
     def _continued(self, decoder: PixelDecoder) -> PixelDecoder:
         """A previous run's decoder, with the fixed (weightless) grid notch as this config asks."""
-        wanted = self.config.restoration.grid_notch
-        if not isinstance(decoder, RestorationDecoder) or decoder.config.grid_notch == wanted:
+        wanted = self.config.grid_notch
+        if decoder.config.grid_notch == wanted:
             return decoder
-        continued = RestorationDecoder(dataclasses.replace(decoder.config, grid_notch=wanted))
+        continued = type(decoder)(dataclasses.replace(decoder.config, grid_notch=wanted))
         continued.load_state_dict(decoder.state_dict())
         return continued
 
     def _new_pixel_decoder(self, autoencoder: Autoencoder) -> PixelDecoder:
         if self.config.architecture == "tail":
-            return DecoderTail.from_autoencoder(autoencoder, self.config.first_layer, self.config.anti_alias)
+            return DecoderTail.from_autoencoder(autoencoder, self.config.first_layer, self.config.anti_alias,
+                                                self.config.grid_notch)
         start = self.config.restoration
         decoder = RestorationDecoder(RestorationDecoderConfig(autoencoder.config, start.head_layers,
                                                               PRETRAINED_NETWORKS[start.pretrained],
-                                                              grid_notch=start.grid_notch))
+                                                              grid_notch=self.config.grid_notch))
         decoder.generator.load_state_dict(load_pretrained(start.pretrained).state_dict())
         count = min(start.colour_fit_pairs, len(self.pairs.images))
         images = self.pairs.images[:count].float().div(255)
