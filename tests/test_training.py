@@ -173,6 +173,7 @@ def test_bad_overrides_are_input_errors(override, message):
     ("ablation/direct_decoder", "pixel_decoder"), ("ablation/latent_codec_new_autoencoder", "latent_codec"),
     ("pixel_decoder_restoration", "pixel_decoder"), ("direct_decoder", "pixel_decoder"),
     ("direct_decoder_perceptual", "pixel_decoder"), ("direct_decoder_notch", "pixel_decoder"),
+    ("ablation/direct_decoder_fidelity", "pixel_decoder"),
     ("pixel_decoder_restoration_notch", "pixel_decoder"),
 ])
 def test_shipped_configs_load(name, stage):
