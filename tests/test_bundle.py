@@ -63,11 +63,14 @@ def test_bundles_from_before_class_names_load_as_they_are():
     from versacodec.bundle import read_manifest
     from versacodec.paths import default_model_dir
 
-    for root in (default_model_dir(), Path(__file__).parent / "data" / "fixture_bundle"):
-        assert "components" in json.loads((root / "bundle.json").read_text())  # the old layout
-        manifest = read_manifest(root)
-        assert manifest.class_name(root, "autoencoder") == "Autoencoder"
-        assert manifest.class_name(root, "generative") == "GenerativeDecoder"
+    old = Path(__file__).parent / "data" / "fixture_bundle"  # written by v3's code, kept as it was
+    assert "components" in json.loads((old / "bundle.json").read_text())
+    manifest = read_manifest(old)
+    assert manifest.class_name(old, "autoencoder") == "Autoencoder"
+    assert manifest.class_name(old, "generative") == "GenerativeDecoder"
+    shipped = default_model_dir()  # v4 onwards: every component's class named in bundle.json
+    assert json.loads((shipped / "bundle.json").read_text())["direct_decoder"] == ["versacodec", "DecoderTail"]
+    assert read_manifest(shipped).class_name(shipped, "generative") == "GenerativeDecoder"
 
 
 def test_any_latent_space_serves_the_codec(tmp_path):
