@@ -263,3 +263,11 @@ def test_an_anti_aliased_tail_cannot_draw_a_grid_on_a_flat_latent(generative_bun
     assert reloaded.config.anti_alias
     latents = torch.randn(1, TINY_AUTOENCODER.latent_channels, 6, 5)
     assert torch.equal(reloaded.decode(autoencoder, latents), filtered.decode(autoencoder, latents))
+
+
+def test_pixel_decoder_classes_come_from_the_bundle_s_one_registry():
+    from versacodec.bundle import COMPONENT_CLASSES
+    from versacodec.pixel_decoders import PIXEL_DECODER_CLASS_NAMES
+    from versacodec.pixel_decoders.restoration import RestorationDecoder
+
+    assert {COMPONENT_CLASSES[name] for name in PIXEL_DECODER_CLASS_NAMES} == {DecoderTail, RestorationDecoder}

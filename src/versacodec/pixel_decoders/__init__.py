@@ -16,16 +16,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from versacodec.bundle import COMPONENT_CLASSES
 from versacodec.errors import ModelError
 from versacodec.modeling import CONFIG_NAME
 from versacodec.pixel_decoders.restoration import RestorationDecoder
 from versacodec.pixel_decoders.tail import DecoderTail
-from versacodec.registry import Registry
 
 PixelDecoder = DecoderTail | RestorationDecoder
-PIXEL_DECODERS: Registry[type[DecoderTail] | type[RestorationDecoder]] = Registry("pixel decoder class", {
-    name: cls for cls in (DecoderTail, RestorationDecoder)
-    for name in (cls.__name__, *getattr(cls, "legacy_class_names", ()))}, error=ModelError)
+# The names a pixel decoder's config may give (the classes live in the bundle's one registry).
+PIXEL_DECODER_CLASS_NAMES = tuple(name for cls in (DecoderTail, RestorationDecoder)
+                                  for name in (cls.__name__, *getattr(cls, "legacy_class_names", ())))
 
 
 def load_pixel_decoder(folder: Path) -> PixelDecoder:
@@ -34,4 +34,6 @@ def load_pixel_decoder(folder: Path) -> PixelDecoder:
         name = json.loads((folder / CONFIG_NAME).read_text()).get("_class_name")
     except (OSError, ValueError, AttributeError) as exc:
         raise ModelError(f"{folder}: unreadable pixel decoder config ({exc})") from exc
-    return PIXEL_DECODERS[name].from_pretrained(folder)
+    if name not in PIXEL_DECODER_CLASS_NAMES:
+        raise ModelError(f"unknown pixel decoder class {name!r}; choose from {', '.join(PIXEL_DECODER_CLASS_NAMES)}")
+    return COMPONENT_CLASSES[name].from_pretrained(folder)
