@@ -1,6 +1,6 @@
 """One pattern for everything pluggable: a `Registry` maps names to implementations of one kind.
 
-Training stages, latent spaces, model components named in bundle.json, pixel decoders,
+Training stages, latent spaces, model component classes named in bundle.json (pixel decoders among them),
 evaluation codecs and tasks, region finders and the web page's baselines are each one registry.
 An entry is the object itself or a "module:attribute" path imported when the name is first
 looked up, so listing names (argument parsing, help, validation) imports nothing heavy and a
