@@ -35,5 +35,6 @@ def load_pixel_decoder(folder: Path) -> PixelDecoder:
     except (OSError, ValueError, AttributeError) as exc:
         raise ModelError(f"{folder}: unreadable pixel decoder config ({exc})") from exc
     if name not in PIXEL_DECODER_CLASS_NAMES:
-        raise ModelError(f"unknown pixel decoder class {name!r}; choose from {', '.join(PIXEL_DECODER_CLASS_NAMES)}")
+        raise ModelError(f"{folder}: unknown pixel decoder class {name!r}; "
+                         f"choose from {', '.join(PIXEL_DECODER_CLASS_NAMES)}")
     return COMPONENT_CLASSES[name].from_pretrained(folder)

@@ -6,7 +6,7 @@ can leave a pattern that repeats with the cell; its energy sits at the grid freq
 neighbourhood of (2·radius + 1)² cells, the mean of each of the period² phases minus the
 neighbourhood's mean is the locally grid-locked part of the image. As a filter,
 
-    notch(x) = x − A(x) + A(box(x)),
+    notch(x) = x − A(x) + A(box(x)) = x − A(x − box(x)),
 
 where A averages the pixels at the same phase of the grid over the neighbourhood (a box of
 2·radius + 1 taps, dilated by the period) and box is a period × period box filter. A passes
@@ -42,9 +42,8 @@ class GridNotch(nn.Module):
         self.register_buffer("same_phase", torch.full((2 * radius + 1,), 1.0 / (2 * radius + 1)), persistent=False)
         self.register_buffer("cell", torch.full((period,), 1.0 / period), persistent=False)
 
-    def _same_phase_mean(self, x: torch.Tensor) -> torch.Tensor:
-        return _axis_filter(_axis_filter(x, self.same_phase, self.period, 2), self.same_phase, self.period, 3)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        cell_mean = _axis_filter(_axis_filter(x, self.cell, 1, 2), self.cell, 1, 3)
-        return x - self._same_phase_mean(x) + self._same_phase_mean(cell_mean)
+        detail = x - _axis_filter(_axis_filter(x, self.cell, 1, 2), self.cell, 1, 3)  # x − box(x)
+        grid_locked = _axis_filter(_axis_filter(detail, self.same_phase, self.period, 2), self.same_phase,
+                                   self.period, 3)  # A(x − box(x)): A is linear, so one pass serves both terms
+        return x - grid_locked
