@@ -168,7 +168,7 @@ def _make_bombs(folder: Path) -> dict[str, Path]:
 
     from conftest import declared_png
     from versacodec.codec import Codec
-    from versacodec.container.format import Section, SectionKind, Stream, StreamHeader, put_varint
+    from versacodec.container.format import STREAM_HASH_BYTES, Section, SectionKind, Stream, StreamHeader, put_varint
 
     files = {}
     path = folder / "zero-16384.png"
@@ -179,7 +179,7 @@ def _make_bombs(folder: Path) -> dict[str, Path]:
         files[name] = folder / name
     codec = Codec.from_pretrained()
     for name, side in DECLARED_STREAMS.items():
-        header = StreamHeader(side, side, codec.model_id, codec.weights_hash, quality=50)
+        header = StreamHeader(side, side, "", codec.weights_hash[:STREAM_HASH_BYTES], quality=50)
         sections = [Section(SectionKind.HYPERPRIOR, bytes(64)), Section(SectionKind.LATENT, put_varint(0) + bytes(64))]
         (folder / name).write_bytes(Stream(header, sections).to_bytes())
         files[name] = folder / name

@@ -1,12 +1,14 @@
-"""Write the stored streams that tests/test_stored_streams.py decodes (run once; refuses to overwrite).
+"""Write the stored streams that tests/test_stored_streams.py decodes (once per container format
+version; refuses to overwrite).
 
 A tiny randomly initialised float32 bundle (autoencoder, latent codec, partial synthesis and a
-generative decoder, no pixel decoders) goes to tests/data/fixture_bundle, and streams made with
-it from two generated pictures to tests/data/streams: plain (colour and greyscale), at a target
-bpp, task-structured, extracted (partial), layered and truncated, and both at once. expected.json
-records how each stream was made, its SHA-256, and the SHA-256 of the pixels each decode gives.
-The streams are the contract: a change to the code must decode them to the same pixels, and
-encoding the same pictures with the same settings must give the same bytes.
+generative decoder, no pixel decoders) goes to tests/data/fixture_bundle (made on the first run,
+kept after), and streams made with it from two generated pictures to the format's folder
+(`streams_folder`: tests/data/streams for format 1.0, streams-2.0 and so on after): plain (colour
+and greyscale), at a target bpp, task-structured, extracted (partial), layered and truncated, and
+both at once. expected.json records how each stream was made, its SHA-256, and the SHA-256 of the
+pixels each decode gives. The streams are the contract: a change to the code must decode them to
+the same pixels, and encoding the same pictures with the same settings must give the same bytes.
 
     python scripts/make_fixture_streams.py [--out tests/data]
 """
@@ -26,6 +28,7 @@ from PIL import Image
 
 from versacodec.bundle import BundleManifest, write_manifest
 from versacodec.codec import Codec
+from versacodec.container.format import FORMAT_VERSION
 from versacodec.generative.decoder import GenerativeConfig, GenerativeDecoder, control_branch, default_scheduler
 from versacodec.generative.tags import TagEmbedding, TagEmbeddingConfig
 from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
@@ -106,6 +109,10 @@ def build_bundle(root: Path) -> None:
                                                           "partial_synthesis")}))
 
 
+def streams_folder(version: tuple[int, int] = FORMAT_VERSION) -> str:
+    return "streams" if version == (1, 0) else f"streams-{version[0]}.{version[1]}"
+
+
 def pixels_sha256(image: Image.Image) -> str:
     return hashlib.sha256(f"{image.mode} {image.width}x{image.height}\n".encode() + image.tobytes()).hexdigest()
 
@@ -147,11 +154,12 @@ def main() -> int:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "tests" / "data"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    bundle, streams = Path(args.out) / "fixture_bundle", Path(args.out) / "streams"
-    if bundle.exists() or streams.exists():
-        print(f"{bundle} or {streams} exists: the stored streams are made once and never replaced", file=sys.stderr)
+    bundle, streams = Path(args.out) / "fixture_bundle", Path(args.out) / streams_folder()
+    if streams.exists():
+        print(f"{streams} exists: the stored streams are made once and never replaced", file=sys.stderr)
         return 2
-    build_bundle(bundle)
+    if not bundle.exists():
+        build_bundle(bundle)
     streams.mkdir(parents=True)
     (streams / "boxes.json").write_text(json.dumps(BOXES) + "\n")
     for kind in ("colour", "grey"):

@@ -33,7 +33,9 @@ def test_compress_decompress_info(tmp_path, stream_file, tiny_bundle, capsys):
     assert Image.open(png).size == (96, 80)
     code, out, _ = run(capsys, "info", stream_file, "--json")
     report = json.loads(out)
-    assert report["header_bytes"] + sum(s["bytes"] for s in report["sections"]) == stream_file.stat().st_size
+    size = stream_file.stat().st_size
+    assert report["header_bytes"] + sum(s["bytes"] for s in report["sections"]) + report["checksum_bytes"] == size
+    assert sum(report["breakdown"].values()) == size and report["format_version"] == "2.0"
     assert report["header"]["quality"] == 40
     code, out, _ = run(capsys, "info", stream_file)
     assert "hyperprior" in out and "latent" in out

@@ -8,7 +8,7 @@ from PIL import Image
 
 from conftest import build_tiny_bundle, natural_image
 from versacodec.codec import Codec
-from versacodec.container.format import ColourMode, SectionKind, Stream
+from versacodec.container.format import ColourMode, SectionKind, Stream, StreamHeader
 from versacodec.errors import InputError, StreamError
 
 
@@ -55,11 +55,15 @@ def test_greyscale_input_decodes_to_greyscale(tiny_codec):
     assert tiny_codec.decompress(encoded.data).image.mode == "L"
 
 
-def test_stream_from_other_weights_names_both_models(tiny_codec, tmp_path):
+def test_stream_from_other_weights_names_both_weights(tiny_codec, tmp_path):
     other = Codec.from_pretrained(build_tiny_bundle(tmp_path / "other", model_id="other-model", seed=3))
     data = other.compress(natural_image(), quality=50).data
-    with pytest.raises(StreamError, match=r"'other-model'.*'tiny-test'"):
+    stream_hash = other.weights_hash[:4].hex()  # a 2.x stream names its model by the first 4 bytes
+    with pytest.raises(StreamError, match=rf"another model \(weights {stream_hash}\).*'tiny-test'"):
         tiny_codec.decompress(data)
+    old_stream = Stream(StreamHeader(96, 80, "other-model", other.weights_hash, 50), [], (1, 0)).to_bytes()
+    with pytest.raises(StreamError, match=r"model 'other-model'.*'tiny-test'"):  # 1.x streams name it
+        tiny_codec.read_stream(old_stream)
 
 
 def test_a_decoder_only_update_decodes_the_older_models_streams(tiny_codec, tiny_bundle, tmp_path):

@@ -1,10 +1,12 @@
 """Streams written by an earlier versacodec decode bit-identically now, and encoding the same
 pictures with the same settings still writes the same bytes.
 
-tests/data/streams holds streams made once by scripts/make_fixture_streams.py with the tiny bundle
-in tests/data/fixture_bundle (plain, greyscale, target bpp, task-structured, extracted, layered,
-truncated), the SHA-256 of the pixels of each decode, and one stream of the shipped model with
-the hash of its decoded latent.
+tests/data holds, per container format, streams made once by scripts/make_fixture_streams.py
+with the tiny bundle in tests/data/fixture_bundle (plain, greyscale, target bpp, task-structured,
+extracted, layered, truncated), the SHA-256 of the pixels of each decode, and one stream of the
+shipped model with the hash of its decoded latent: `streams/` in format 1.0 (v1–v4), `streams-2.0/`
+in format 2.0 (v5 on). Every format's streams still decode; the current format's must also be
+what the encoder writes today.
 """
 
 import hashlib
@@ -16,11 +18,21 @@ from PIL import Image
 
 from versacodec.api import extract, truncate
 from versacodec.codec import Codec
+from versacodec.container.format import FORMAT_VERSION, Stream
 
 DATA = Path(__file__).parent / "data"
-STREAMS = DATA / "streams"
-EXPECTED = json.loads((STREAMS / "expected.json").read_text())
-SHIPPED = EXPECTED.pop("default-model")
+FOLDERS = {(1, 0): DATA / "streams", (2, 0): DATA / "streams-2.0"}
+STREAMS = FOLDERS[FORMAT_VERSION]  # what today's encoder writes
+
+
+def expected_streams(folder: Path) -> dict:
+    expected = json.loads((folder / "expected.json").read_text())
+    expected.pop("default-model")
+    return expected
+
+
+EXPECTED = expected_streams(STREAMS)
+STORED = [(version, name) for version, folder in FOLDERS.items() for name in expected_streams(folder)]
 DECODES = {"direct": {"decoder": "direct"}, "generative": {"decoder": "generative"},
            "generative:steps=2:cfg=2:seed=5": {"decoder": "generative", "steps": 2, "cfg": 2.0, "seed": 5}}
 
@@ -34,14 +46,24 @@ def pixels_sha256(image: Image.Image) -> str:
     return hashlib.sha256(f"{image.mode} {image.width}x{image.height}\n".encode() + image.tobytes()).hexdigest()
 
 
-@pytest.mark.parametrize("name", list(EXPECTED))
-def test_stored_streams_decode_to_the_recorded_pixels(fixture_codec, name):
-    data = (STREAMS / f"{name}.vcx").read_bytes()
-    expected = EXPECTED[name]
+@pytest.mark.parametrize(("version", "name"), STORED)
+def test_stored_streams_decode_to_the_recorded_pixels(fixture_codec, version, name):
+    folder = FOLDERS[version]
+    data = (folder / f"{name}.vcx").read_bytes()
+    expected = expected_streams(folder)[name]
     assert hashlib.sha256(data).hexdigest() == expected["stream_sha256"]
+    assert Stream.from_bytes(data).version == version
     decoded = {label: pixels_sha256(fixture_codec.decompress(data, **options).image)
                for label, options in DECODES.items()}
     assert decoded == expected["decodes"]
+
+
+def test_each_format_carries_the_same_pictures_and_the_newest_costs_fewer_bytes():
+    old, new = expected_streams(FOLDERS[(1, 0)]), expected_streams(FOLDERS[(2, 0)])
+    assert old.keys() == new.keys()
+    for name in old:
+        assert new[name]["decodes"] == old[name]["decodes"], name
+        assert new[name]["bytes"] <= old[name]["bytes"] - 28, name
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
@@ -59,9 +81,11 @@ def test_the_pictures_still_encode_to_the_stored_bytes(fixture_codec, name):
     assert hashlib.sha256(data).hexdigest() == recorded["stream_sha256"]
 
 
-def test_the_shipped_model_decodes_its_stored_stream_to_the_recorded_latent():
+@pytest.mark.parametrize("version", list(FOLDERS))
+def test_the_shipped_model_decodes_its_stored_stream_to_the_recorded_latent(version):
     codec = Codec.from_pretrained()
-    data = (STREAMS / "default-model.vcx").read_bytes()
-    stream = codec.read_stream(data)
+    folder = FOLDERS[version]
+    shipped = json.loads((folder / "expected.json").read_text())["default-model"]
+    stream = codec.read_stream((folder / "default-model.vcx").read_bytes())
     latent = codec.decode_latent(stream)
-    assert hashlib.sha256(latent.float().contiguous().numpy().tobytes()).hexdigest() == SHIPPED["latent_sha256"]
+    assert hashlib.sha256(latent.float().contiguous().numpy().tobytes()).hexdigest() == shipped["latent_sha256"]

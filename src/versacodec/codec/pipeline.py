@@ -27,7 +27,7 @@ from PIL import Image
 from versacodec.bundle import DIRECT_DECODER, read_manifest, resolve_model_dir, weights_hash
 from versacodec.codec import layout
 from versacodec.codec.memory import LATENT_SPACE_OVERLAP, LATENT_SPACE_TILE, working_memory
-from versacodec.container.format import Stream, StreamHeader
+from versacodec.container.format import STREAM_HASH_BYTES, Stream, StreamHeader
 from versacodec.determinism import reproducible_inference
 from versacodec.errors import InputError, ModelError, StreamError, VersacodecError
 from versacodec.imaging import LoadedImage, open_image, pad_to_multiple, to_pil
@@ -217,8 +217,9 @@ class Codec:
                                                                      self.layer_start_timesteps)
 
             def image_at(quality: int, compressed: CompressedLatent) -> bytes:
-                header = StreamHeader(width=loaded.width, height=loaded.height, model_id=self.model_id,
-                                      weights_hash=self.weights_hash, quality=quality, seed=options.seed,
+                header = StreamHeader(width=loaded.width, height=loaded.height, model_id="",
+                                      weights_hash=self.weights_hash[:STREAM_HASH_BYTES], quality=quality,
+                                      seed=options.seed,
                                       colour=loaded.colour, bit_depth=loaded.bit_depth)
                 return layout.to_stream(layout.CompressedImage(header, tags, layers, compressed,
                                                                region_sets)).to_bytes()
@@ -298,10 +299,11 @@ class Codec:
         pixel decoders (a decoder-only update) decodes the older model's streams."""
         stream = Stream.from_bytes(data, self.max_pixels)
         header = stream.header
-        if header.weights_hash != self.weights_hash:
+        if header.weights_hash != self.weights_hash[: len(header.weights_hash)]:
+            maker = f"model '{header.model_id}'" if header.model_id else "another model"
             raise StreamError(
-                f"stream was made by model '{header.model_id}' (weights {header.weights_hash.hex()[:12]}), "
-                f"but this decoder has '{self.model_id}' (weights {self.weights_hash.hex()[:12]}); "
+                f"stream was made by {maker} (weights {header.weights_hash.hex()}), "
+                f"but this decoder has '{self.model_id}' (weights {self.weights_hash.hex()}); "
                 "decode it with the model that encoded it", options=("model",))
         if not 0 <= header.quality < self.quality_levels:
             raise StreamError(f"corrupted: quality {header.quality} out of range")

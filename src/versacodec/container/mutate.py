@@ -3,7 +3,7 @@
 A `Mutation` damages a valid stream at one of five depths:
 - "raw": byte edits (flips, insertions, deletions, splices from another stream, truncation) on the
   whole file. The CRCs catch nearly all of them, so these exercise the parser's framing checks.
-- "header": byte edits inside the header body, re-framed with a fresh header CRC, so garbage
+- "header": byte edits inside the header body, re-framed with fresh checksums, so garbage
   fields reach the field checks.
 - "fields": header fields replaced by chosen values (sizes up to and past every limit, quality,
   colour, seed, flags), re-sealed.
@@ -20,7 +20,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from versacodec.container.format import MAGIC, MAX_VARINT, Section, Stream, frame_header, get_varint
+from versacodec.container.format import MAGIC, MAX_VARINT, Section, Stream, get_varint
 
 EDIT_KINDS = ("flip", "insert", "delete", "splice", "truncate")
 TARGETS = ("raw", "header", "fields", "payload", "section")
@@ -75,7 +75,7 @@ def mutate(data: bytes, mutation: Mutation, donor: bytes = b"") -> bytes:
         header = stream.header_bytes()
         length, body_start = get_varint(header, len(MAGIC) + 2, "header length")
         body = edit_bytes(header[body_start : body_start + length], mutation.edits, donor)
-        return frame_header(body) + data[len(header):]
+        return Stream(stream.header, sections, stream.version).with_header_body(body)
     if mutation.target == "fields":
         values = dict(mutation.fields)
         # Fold values into what the header can encode: quality is one byte, colour a nibble, depth 8 or 16,
@@ -88,18 +88,19 @@ def mutate(data: bytes, mutation: Mutation, donor: bytes = b"") -> bytes:
                 values[name] = min(values[name], MAX_VARINT)
         if "bit_depth" in values:
             values["bit_depth"] = 16 if values["bit_depth"] % 2 else 8
-        return Stream(replace(stream.header, **values), sections).to_bytes()
+        return Stream(replace(stream.header, **values), sections, stream.version).to_bytes()
     index = mutation.section % len(sections)
     chosen = sections[index]
     if mutation.target == "payload":
         sections[index] = Section(chosen.kind, edit_bytes(chosen.payload, mutation.edits, donor), chosen.flags)
-    elif mutation.section_op == "retag":
-        sections[index] = Section(mutation.kind & 0xFF, chosen.payload, mutation.flags & 0xFF)
+    elif mutation.section_op == "retag":  # 2.x kinds are 1..127 (the top bit is the critical flag)
+        kind = mutation.kind & 0xFF if stream.version[0] == 1 else (mutation.kind & 0x7F) or 0x7F
+        sections[index] = Section(kind, chosen.payload, mutation.flags & 0xFF)
     elif mutation.section_op == "drop":
         del sections[index]
     else:
         sections.insert(index, chosen)
-    return Stream(stream.header, sections).to_bytes()
+    return Stream(stream.header, sections, stream.version).to_bytes()
 
 
 def random_mutation(rng: random.Random) -> Mutation:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from versacodec.bundle import DIRECT_DECODER
-from versacodec.container.format import SectionKind, Stream
+from versacodec.container.format import FORMAT_VERSION, SectionKind, Stream
 from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cache import EncodeCache, image_hash
 from versacodec.evaluation.codecs import BudgetTooSmall, EncodedResult
@@ -125,6 +125,8 @@ class VersacodecCodec:
 
         codec = self.codec
         version = f"versacodec {__version__}, model {codec.model_id} (weights {codec.weights_hash.hex()[:12]})"
+        if FORMAT_VERSION != (1, 0):  # streams of another container format are other bytes
+            version += f", format {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}"
         if self.task_profile is not None:  # a changed profile or region layout makes other streams
             version += (f", task profile {self.task_profile.name} {self.task_profile.digest}, "
                         f"region map kind {int(SectionKind.REGION_MAP)}")

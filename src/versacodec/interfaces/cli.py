@@ -297,9 +297,10 @@ def _info(args: argparse.Namespace) -> int:
           f"{report['bpp']:.4f} bpp")
     print(f"  image    {header['width']}x{header['height']} {header['colour']} "
           f"(original {header['bit_depth']}-bit)")
-    print(f"  model    {header['model_id']} (weights {header['weights_hash'][:12]})")
+    print(f"  model    {header['model_id'] or 'weights'} {header['weights_hash']}")
     print(f"  quality  {header['quality']}   seed {header['seed']}")
-    print(f"  header   {report['header_bytes']} bytes")
+    print(f"  header   {report['header_bytes']} bytes" + (f", checksum {report['checksum_bytes']} bytes"
+                                                             if report["checksum_bytes"] else ""))
     for section in report["sections"]:
         extra = "".join(f"  {k}={v}" for k, v in section.get("details", {}).items())
         print(f"  section  {section['kind']:<12} {section['bytes']:>8} bytes{extra}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from versacodec.codec.layout import LATENT_CODEC_KINDS, REGION_MAP_KINDS, latent_part_index, read_region_sets
-from versacodec.container.format import FORMAT_VERSION, SECTION_CRITICAL, Section, SectionKind, Stream
+from versacodec.container.format import SECTION_CRITICAL, Section, SectionKind, Stream
 from versacodec.layers.scalable import PaletteLayer
 from versacodec.semantics.region_map import unpack_region_map, unpack_region_map_v1
 from versacodec.semantics.tag_stream import unpack_tags
@@ -12,14 +12,16 @@ from versacodec.semantics.tag_stream import unpack_tags
 def describe(data: bytes) -> dict:
     stream = Stream.from_bytes(data)
     header = stream.header
-    header_bytes = len(stream.header_bytes())
-    sections = [{"kind": section.kind_name, "bytes": section.coded_size, "payload_bytes": len(section.payload),
+    header_bytes, major = len(stream.header_bytes()), stream.version[0]
+    sections = [{"kind": section.kind_name, "bytes": section.coded_size(major), "payload_bytes": len(section.payload),
                  "critical": bool(section.flags & SECTION_CRITICAL), "details": _details(section, stream)}
                 for section in stream.sections]
     return {
-        "format_version": f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
+        "format_version": f"{stream.version[0]}.{stream.version[1]}",
         "file_bytes": len(data),
         "header_bytes": header_bytes,
+        "checksum_bytes": stream.checksum_bytes(),  # 2.x: the CRC-32 at the end
+        "breakdown": stream.byte_breakdown(),
         "bpp": len(data) * 8 / (header.width * header.height),
         "header": {"width": header.width, "height": header.height, "colour": header.colour.name.lower(),
                    "bit_depth": header.bit_depth, "model_id": header.model_id,
@@ -54,16 +56,18 @@ def _details(section: Section, stream: Stream) -> dict:
 
 
 def layer_summary(stream: Stream, pixels: int) -> list[dict]:
-    """Bytes of each layer and the bpp of each prefix (header and tags counted in layer 1)."""
-    fixed = len(stream.header_bytes()) + sum(s.coded_size for s in stream.sections_of(SectionKind.TAGS))
+    """Bytes of each layer and the bpp of each prefix (header, checksum and tags counted in layer 1)."""
+    major = stream.version[0]
+    fixed = (len(stream.header_bytes()) + stream.checksum_bytes()
+             + sum(s.coded_size(major) for s in stream.sections_of(SectionKind.TAGS)))
     rows, total = [], fixed
     for layer in stream.sections_of(SectionKind.LAYER):
-        total += layer.coded_size
-        rows.append({"layer": len(rows) + 1, "kind": "palette", "bytes": layer.coded_size,
+        total += layer.coded_size(major)
+        rows.append({"layer": len(rows) + 1, "kind": "palette", "bytes": layer.coded_size(major),
                      "prefix_bytes": total, "prefix_bpp": total * 8 / pixels})
     final = [s for s in stream.sections if s.kind in LATENT_CODEC_KINDS]
     if final and rows:
-        size = sum(s.coded_size for s in final)
+        size = sum(s.coded_size(major) for s in final)
         total += size
         rows.append({"layer": len(rows) + 1, "kind": "latent codec", "bytes": size, "prefix_bytes": total,
                      "prefix_bpp": total * 8 / pixels})
