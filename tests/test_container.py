@@ -63,7 +63,7 @@ def test_the_format_2_writer_refuses_a_model_name_or_a_long_hash():
         make_stream(model_id="unit").to_bytes()
     with pytest.raises(ValueError, match="4 bytes"):
         make_stream(weights_hash=bytes(8)).to_bytes()
-    with pytest.raises(ValueError, match="1..127"):
+    with pytest.raises(ValueError, match=r"1\.\.127"):
         Stream(make_stream().header, [Section(200, b"x")]).to_bytes()
 
 

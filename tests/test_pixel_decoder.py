@@ -93,6 +93,7 @@ def test_a_pixel_decoder_needs_a_generative_decoder_in_the_bundle(generative_bun
 @pytest.mark.parametrize(("loss", "logged", "adversarial"), [
     ("l1: 0.0, mse: 1.0, lpips: 0.0, dists: 0.0", {"mse"}, 0.0),  # a term weighted 0 is not even computed
     ("dists: 0.5, phase_jitter: true", {"l1", "lpips", "dists"}, 0.5),
+    ("l1: 0.0, lpips: 0.0, dists: 0.0, semantic: 1.0, semantic_layers: [0.0, 1.0, 0.0, 0.0]", {"semantic"}, 0.0),
 ])
 def test_the_stage_trains_the_tail_alone_on_cached_generated_pairs(generative_bundle, tmp_path, loss, logged,
                                                                    adversarial):
@@ -118,8 +119,9 @@ discriminator: {{layers: [0, 3], width: 8}}
     # The discriminator trains and resumes with the checkpoint, but only the tail is exported.
     checkpointed = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)["model"]
     assert any(key.startswith("discriminator.heads") for key in checkpointed) == (adversarial > 0)
-    logged_terms = set(read_csv(tmp_path / "run/train.csv")[0]) & {"l1", "mse", "lpips", "dists"}
+    logged_terms = set(read_csv(tmp_path / "run/train.csv")[0]) & {"l1", "mse", "lpips", "dists", "semantic"}
     assert logged_terms == logged
+    assert ("decoder_semantic" in validation) == ("semantic" in logged)
     assert ("d_fake" in read_csv(tmp_path / "run/train.csv")[0]) == (adversarial > 0)
     assert sorted(path.name for path in final.iterdir()) == ["config.json", "model.safetensors"]
 
@@ -131,6 +133,8 @@ def test_loss_weights_must_train_something():
         PixelDecoderLoss(l1=0.0, lpips=0.0, dists=0.0)
     with pytest.raises(InputError, match=">= 0"):
         PixelDecoderLoss(mse=-1.0)
+    with pytest.raises(InputError, match="semantic layer weights"):
+        PixelDecoderLoss(semantic=1.0, semantic_layers=(1.0, 1.0))
 
 
 def test_the_generator_term_does_not_train_the_discriminator():

@@ -6,9 +6,10 @@ the codec's ẑ for the direct path) teach a pixel decoder to render them: `arch
 fine-tunes the autoencoder decoder's upsampling tail (`DecoderTail`), `architecture: restoration`
 puts a pretrained Real-ESRGAN generator on the autoencoder decoder's 1/4-resolution features
 (`RestorationDecoder`). Loss = l1·|x − x̂| + mse·(x − x̂)² + lpips·LPIPS-alex + dists·DISTS +
-periodic·(excess grid-frequency peaks, `metrics.periodic`) (+ adversarial·hinge of a feature
-discriminator, `training.discriminator`, trained in the same step); a term weighted 0 is not
-computed. The autoencoder, codec and prior stay frozen, so streams are unchanged.
+periodic·(excess grid-frequency peaks, `metrics.periodic`) + semantic·(feature distance in the
+frozen EfficientNet-Lite2, `metrics.semantic`) (+ adversarial·hinge of a feature discriminator,
+`training.discriminator`, trained in the same step); a term weighted 0 is not computed. The
+autoencoder, codec and prior stay frozen, so streams are unchanged.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from versacodec.metrics.dists import DISTS
 from versacodec.metrics.lpips import LPIPS
 from versacodec.metrics.periodic import periodic_excess, periodic_ratio
 from versacodec.metrics.quality import psnr
+from versacodec.metrics.semantic import SemanticFeatureDistance, check_layer_weights
 from versacodec.modeling import freeze
 from versacodec.pixel_decoders import PixelDecoder, load_pixel_decoder
 from versacodec.pixel_decoders.realesrgan.pretrained import load_pretrained
@@ -55,6 +57,10 @@ class PixelDecoderLoss:
     lpips: float = 1.0
     dists: float = 1.0
     periodic: float = 0.0  # excess peaks at the 8-px grid's frequencies (checkerboard), metrics.periodic
+    # What the content is, for machines that read the decode: feature distance in a frozen ImageNet
+    # network that is not one of the judges (metrics.semantic), per stage end at strides 4, 8, 16, 32.
+    semantic: float = 0.0
+    semantic_layers: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     adversarial: float = 0.0  # > 0 trains a discriminator beside the decoder (FID: realistic texture)
     adversarial_start_step: int = 0  # the discriminator alone learns before this step
     # The terms see both crops cut at a random offset within the latent cell, per step. Crops are
@@ -67,9 +73,11 @@ class PixelDecoderLoss:
         weights = self.reconstruction_weights() | {"adversarial": self.adversarial}
         if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
             raise InputError(f"loss weights must be >= 0 with at least one > 0, not {weights}")
+        check_layer_weights(self.semantic_layers)
 
     def reconstruction_weights(self) -> dict[str, float]:
-        return {"l1": self.l1, "mse": self.mse, "lpips": self.lpips, "dists": self.dists, "periodic": self.periodic}
+        return {"l1": self.l1, "mse": self.mse, "lpips": self.lpips, "dists": self.dists, "periodic": self.periodic,
+                "semantic": self.semantic}
 
 
 ARCHITECTURES = ("tail", "restoration")
@@ -162,6 +170,7 @@ class PixelDecoderStage:
         discriminator = FeatureDiscriminator(config.discriminator) if config.loss.adversarial > 0 else None
         self.render = _Render(codec.autoencoder, pixel_decoder, discriminator)
         self.lpips, self.dists = LPIPS("alex"), DISTS()
+        self.semantic = SemanticFeatureDistance(config.loss.semantic_layers) if config.loss.semantic > 0 else None
         self._baseline: dict[str, float] | None = None
 
     def _continued(self, decoder: PixelDecoder) -> PixelDecoder:
@@ -196,8 +205,9 @@ class PixelDecoderStage:
         return self.render
 
     def prepare(self, accelerator: Accelerator) -> None:
-        self.lpips.to(accelerator.device)
-        self.dists.to(accelerator.device)
+        for metric in (self.lpips, self.dists, self.semantic):
+            if metric is not None:
+                metric.to(accelerator.device)
 
     def _window(self, step: int, rank: int) -> tuple[slice, slice]:
         """The part of each rendered crop the losses see: all of it, or (phase_jitter) one latent
@@ -227,7 +237,8 @@ class PixelDecoderStage:
                     "mse": lambda: (rendered - images).square().mean(),
                     "periodic": lambda: periodic_excess(rendered, images),
                     "lpips": lambda: self.lpips(rendered, images).mean(),
-                    "dists": lambda: self.dists(rendered.clamp(0, 1), images).mean()}
+                    "dists": lambda: self.dists(rendered.clamp(0, 1), images).mean(),
+                    "semantic": lambda: self.semantic(rendered, images).mean()}
         return {name: measures[name]() for name in terms}
 
     def training_step(self, model, step, rank, device):
@@ -253,13 +264,14 @@ class PixelDecoderStage:
         """Mean L1, LPIPS, DISTS, PSNR and periodic-artifact ratio (`metrics.periodic`, of the 8-bit
         crop against its original) of `decode(latents)` over the held-out pairs."""
         images, latents = self.validation.images.float().div(255), self.validation.latents.float()
-        scores = {"l1": 0.0, "mse": 0.0, "lpips": 0.0, "dists": 0.0, "periodic": 0.0, "psnr": 0.0}
+        measured = ("l1", "mse", "lpips", "dists") + (("semantic",) if self.semantic is not None else ())
+        scores = dict.fromkeys((*measured, "periodic", "psnr"), 0.0)
         for start in range(0, len(images), 8):
             target = images[start: start + 8].to(device)
             rendered = decode(latents[start: start + 8].to(device))
             quantised = rendered.mul(255).round().div(255).cpu()
             ratio = sum(periodic_ratio(t, r) for t, r in zip(target.cpu(), quantised, strict=True)) / len(target)
-            terms = self._losses(rendered, target, ("l1", "mse", "lpips", "dists")) | {
+            terms = self._losses(rendered, target, measured) | {
                 "psnr": psnr(rendered, target).mean(), "periodic": torch.tensor(ratio)}
             for key, value in terms.items():
                 scores[key] += value.item() * len(target) / len(images)
