@@ -174,12 +174,14 @@ class LatentCodec(PretrainedModule):
 
     @torch.no_grad()
     def compress_analysed(self, analysed: tuple[torch.Tensor, torch.Tensor], quality: int,
-                          regions: tuple[torch.Tensor, ...] = ()) -> CompressedLatent:
-        """Code y at `quality`. With `regions` ((h, w) bool masks on y's grid), each region set
-        becomes its own part, decodable without the others or the background."""
+                          regions: tuple[torch.Tensor, ...] = (),
+                          quality_map: torch.Tensor | None = None) -> CompressedLatent:
+        """Code y at `quality`, or at `quality_map`'s quality per position ((h, w) integers on y's
+        grid; z stays at `quality`). With `regions` ((h, w) bool masks on y's grid), each region
+        set becomes its own part, decodable without the others or the background."""
         y, z = analysed
         regions = disjoint_regions(regions, tuple(y.shape[-2:]))
-        gains = self.gains.for_quality(quality)
+        gains = self.gains.for_quality(quality, quality_map)
         with exact_mode():
             z_writer = SymbolWriter()
             z_hat = self.hyper_density.write(z_writer, z.double() * gains["hyper_gain"])
@@ -196,13 +198,13 @@ class LatentCodec(PretrainedModule):
 
     @torch.no_grad()
     def estimate_bits(self, analysed: tuple[torch.Tensor, torch.Tensor], quality: int,
-                      regions: tuple[torch.Tensor, ...] = ()) -> LatentBits:
+                      regions: tuple[torch.Tensor, ...] = (), quality_map: torch.Tensor | None = None) -> LatentBits:
         """The information content of what `compress_analysed` would code, without coding: the
         same passes and contexts in float32 rather than exact arithmetic, each quantised symbol
         costing −log₂ of its likelihood. Within a fraction of a percent of the real strings."""
         y, z = analysed
         regions = disjoint_regions(regions, tuple(y.shape[-2:]))
-        gains = {name: gain.float() for name, gain in self.gains.for_quality(quality).items()}
+        gains = {name: gain.float() for name, gain in self.gains.for_quality(quality, quality_map).items()}
         z_hat = torch.round(z * gains["hyper_gain"])
         hyperprior = float(-self.hyper_density.likelihood(z_hat).log2().sum())
         hyper = self.hyper_synthesis(z_hat * gains["hyper_inverse_gain"])
@@ -223,13 +225,18 @@ class LatentCodec(PretrainedModule):
         return LatentBits(hyperprior, tuple(parts))
 
     @torch.no_grad()
-    def decompress(self, compressed: CompressedLatent, quality: int) -> torch.Tensor:
-        """ẑ from whatever parts are present; missing ones are filled with predicted means."""
-        return self.synthesis(self.decode_y(compressed, quality).float())
+    def decompress(self, compressed: CompressedLatent, quality: int,
+                   quality_map: torch.Tensor | None = None) -> torch.Tensor:
+        """ẑ from whatever parts are present; missing ones are filled with predicted means.
+        `quality_map`: the one `compress_analysed` was given."""
+        return self.synthesis(self.decode_y(compressed, quality, quality_map).float())
 
     @torch.no_grad()
-    def decode_y(self, compressed: CompressedLatent, quality: int) -> torch.Tensor:
-        gains = self.gains.for_quality(quality)
+    def decode_y(self, compressed: CompressedLatent, quality: int,
+                 quality_map: torch.Tensor | None = None) -> torch.Tensor:
+        gains = self.gains.for_quality(quality, quality_map)
+        if quality_map is not None and tuple(quality_map.shape) != tuple(compressed.y_shape):
+            raise StreamError(f"quality map of {tuple(quality_map.shape)} for y of {compressed.y_shape}")
         height, width = compressed.y_shape
         z_shape = (1, self.config.z_channels, height // Y_TO_Z_STRIDE, width // Y_TO_Z_STRIDE)
         passes = self._passes(disjoint_regions(compressed.regions, (height, width)), (height, width))
