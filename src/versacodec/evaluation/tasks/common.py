@@ -53,14 +53,19 @@ def coco_category_ids(annotations: Path) -> list[int]:
     return ids
 
 
+COCO_METRICS = ("map", "map50", "map_small", "map_medium", "map_large")
+
+
 def coco_average_precision(annotations: Path, image_ids: list[int], results: list[dict],
                            iou_type: str) -> dict[str, float]:
-    """mAP@[.5:.95] and mAP@.5 (percent) over `image_ids`, with pycocotools."""
+    """mAP@[.5:.95], mAP@.5 and mAP@[.5:.95] of small / medium / large objects (COCO's areas below
+    32², up to 96², above; percent) over `image_ids`, with pycocotools. A size with no ground truth
+    among the images scores 0, not pycocotools' −1."""
     from pycocotools.cocoeval import COCOeval
 
     ground_truth = coco_ground_truth(annotations)
     if not results:  # pycocotools cannot load an empty result list; nothing detected scores zero
-        return {"map": 0.0, "map50": 0.0}
+        return dict.fromkeys(COCO_METRICS, 0.0)
     with contextlib.redirect_stdout(io.StringIO()):
         detections = ground_truth.loadRes(results)
         evaluator = COCOeval(ground_truth, detections, iou_type)
@@ -68,4 +73,6 @@ def coco_average_precision(annotations: Path, image_ids: list[int], results: lis
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    return {"map": float(evaluator.stats[0]) * 100, "map50": float(evaluator.stats[1]) * 100}
+    # stats: 0 mAP, 1 mAP50, 2 mAP75, 3–5 mAP of small, medium, large objects
+    picked = dict(zip(COCO_METRICS, (evaluator.stats[i] for i in (0, 1, 3, 4, 5)), strict=True))
+    return {name: max(float(value), 0.0) * 100 for name, value in picked.items()}
