@@ -82,6 +82,8 @@ def test_a_decoder_only_update_decodes_the_older_models_streams(tiny_codec, tiny
 def test_stream_sections(tiny_codec):
     stream = Stream.from_bytes(tiny_codec.compress(natural_image(), quality=50).data)
     assert [s.kind for s in stream.sections] == [SectionKind.HYPERPRIOR, SectionKind.LATENT]
+    stream = Stream.from_bytes(tiny_codec.compress(natural_image(), quality=50, quality_map="importance").data)
+    assert [s.kind for s in stream.sections] == [SectionKind.HYPERPRIOR, SectionKind.QUALITY_MAP, SectionKind.LATENT]
 
 
 def test_decoding_is_bit_identical_across_thread_counts_and_processes(tiny_codec, tiny_bundle, tmp_path):
@@ -117,3 +119,43 @@ def test_rgba_and_16_bit_inputs_are_converted_with_notes(tiny_codec):
     encoded = tiny_codec.compress(sixteen, quality=10)
     assert any("16-bit" in n for n in encoded.notes)
     assert Stream.from_bytes(encoded.data).header.bit_depth == 16
+
+
+def test_quality_map_policies_and_their_defaults(tiny_codec, tmp_path):
+    """Issue #27 step 3: a spatially varying rate inside one task-agnostic stream."""
+    from versacodec.api import extract
+    from versacodec.latent_codec.quality_map import QualityMap
+
+    image = natural_image(200, 136)
+    sections = {}
+    for policy in ("none", "importance", None):
+        encoded = tiny_codec.compress(image, bpp=0.6, quality_map=policy)
+        assert len(encoded.data) <= encoded.budget
+        stream = Stream.from_bytes(encoded.data)
+        sections[policy] = stream.sections_of(SectionKind.QUALITY_MAP)
+        assert tiny_codec.decompress(encoded.data, decoder="direct").image.size == (200, 136)
+    assert not sections["none"] and not sections[None] and len(sections["importance"]) == 1
+    block, delta, _ = QualityMap.read_settings(sections["importance"][0].payload)
+    assert (block, delta) == (4, 20)
+    # A task stream's map covers its regions; extracting the regions keeps the map they were coded with.
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text('[{"label": "disc", "box": [40, 30, 120, 100]}]')
+    task = tiny_codec.compress(image, quality=40, task="boxes", boxes=str(boxes)).data
+    assert len(Stream.from_bytes(task).sections_of(SectionKind.QUALITY_MAP)) == 1  # the default with a task
+    kept = extract(task, "boxes")
+    assert Stream.from_bytes(kept).sections_of(SectionKind.QUALITY_MAP)
+    assert tiny_codec.decompress(kept, decoder="direct").image.size == (200, 136)
+    with pytest.raises(InputError, match="needs a task"):
+        tiny_codec.compress(image, quality=40, quality_map="regions")
+    with pytest.raises(InputError, match="quality map must be one of"):
+        tiny_codec.compress(image, quality=40, quality_map="everywhere")
+
+
+def test_a_damaged_quality_map_is_a_stream_error(tiny_codec):
+    from versacodec.container.format import Section
+
+    stream = Stream.from_bytes(tiny_codec.compress(natural_image(200, 136), quality=40, quality_map="importance").data)
+    for payload in (b"", b"\x00\x00", b"\x04\x28\x01"):
+        sections = [Section(s.kind, payload) if s.kind == SectionKind.QUALITY_MAP else s for s in stream.sections]
+        with pytest.raises(StreamError):
+            tiny_codec.decompress(Stream(stream.header, sections).to_bytes())

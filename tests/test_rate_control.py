@@ -75,31 +75,55 @@ def test_estimates_are_close_to_the_real_strings(tiny_codec):
 
 
 def test_a_quality_map_spends_bits_where_it_is_high_and_decodes_with_the_map(tiny_codec):
-    """Spatially varying rate (issue #27 step 3): y's quality per position on its grid."""
+    """Spatially varying rate (issue #27 step 3): y's quality per block of y's grid."""
     import torch
 
     from versacodec.imaging import pad_to_multiple
+    from versacodec.latent_codec.quality_map import QualityMap
 
     codec = tiny_codec.latent_codec
     pixels = pad_to_multiple(tiny_codec.load(natural_image(160, 128)).pixels, tiny_codec.block)
     analysed = codec.analyse(tiny_codec.encode_pixels(pixels))
     grid = tuple(analysed[0].shape[-2:])
-    uniform = torch.full(grid, 40, dtype=torch.long)
-    assert codec.compress_analysed(analysed, 40, quality_map=uniform) == codec.compress_analysed(analysed, 40)
-    left = uniform.clone()
-    left[:, : grid[1] // 2] = 90  # the left half finely, the right half as before
+    half = grid[1] // 2
+    nowhere = QualityMap.from_mask(torch.zeros(grid, dtype=torch.bool), 1, 50)
+    assert (codec.compress_analysed(analysed, 40, quality_map=nowhere).parts
+            == codec.compress_analysed(analysed, 40).parts)
+    left_mask = torch.zeros(grid, dtype=torch.bool)
+    left_mask[:, :half] = True
+    left = QualityMap.from_mask(left_mask, 1, 50)  # the left half at 90, the right half at 40
     mapped = codec.compress_analysed(analysed, 40, quality_map=left)
     plain_low, plain_high = codec.compress_analysed(analysed, 40), codec.compress_analysed(analysed, 90)
     assert len(plain_low.parts[0]) < len(mapped.parts[0]) < len(plain_high.parts[0])
     assert mapped.hyperprior == plain_low.hyperprior  # z stays at the base quality
     estimate = codec.estimate_bits(analysed, 40, quality_map=left)
     assert estimate.parts[0] / 8 == pytest.approx(len(mapped.parts[0]), rel=0.03, abs=8)
-    y_mapped = codec.decode_y(mapped, 40, left)
+    y_mapped = codec.decode_y(mapped, 40)
     y_low, y_high = codec.decode_y(plain_low, 40), codec.decode_y(plain_high, 90)
-    half = grid[1] // 2
     error = {name: float((y[..., :half] - analysed[0][..., :half]).abs().mean()) for name, y in
              (("mapped", y_mapped), ("low", y_low), ("high", y_high))}
     assert error["mapped"] == pytest.approx(error["high"], rel=0.05) and error["mapped"] < 0.8 * error["low"]
-    assert not torch.equal(codec.decode_y(mapped, 40, uniform), y_mapped)  # the map is part of the code
-    with pytest.raises(ValueError, match="quality must be in"):
-        codec.compress_analysed(analysed, 40, quality_map=uniform + 200)
+    assert not torch.equal(codec.decode_y(mapped._replace(quality_map=None), 40), y_mapped)  # the map is needed
+    clamped = QualityMap.from_mask(left_mask, 1, 200).qualities(40, grid, 101)
+    assert int(clamped.max()) == 100 and int(clamped.min()) == 40
+
+
+def test_a_quality_map_packs_into_a_few_bytes_and_back():
+    import torch
+
+    from versacodec.errors import StreamError
+    from versacodec.latent_codec.quality_map import QualityMap
+
+    grid = (30, 40)  # y of a 640×480 image
+    mask = torch.zeros(grid, dtype=torch.bool)
+    mask[5:17, 8:30] = True
+    mask[20:26, 2:9] = True
+    quality_map = QualityMap.from_mask(mask, 4, -7)
+    assert quality_map.blocks.shape == (8, 10)
+    payload = quality_map.pack()
+    assert len(payload) <= 16
+    back = QualityMap.unpack(payload, grid)
+    assert back.block == 4 and back.delta == -7 and torch.equal(back.blocks, quality_map.blocks)
+    for damaged in (b"", bytes([0]) + payload[1:], payload[:-1]):
+        with pytest.raises(StreamError):
+            QualityMap.unpack(damaged, grid)

@@ -26,14 +26,15 @@ def test_distance_is_zero_for_the_original_and_grows_with_damage(distance):
 def test_gradient_reaches_the_decode_and_the_network_stays_frozen(distance):
     decoded = torch.rand(1, 3, 48, 48, requires_grad=True)
     distance.train()  # a trainer's train() must not switch batch norm to batch statistics
-    assert not distance.training and not any(p.requires_grad for p in distance.parameters())
+    assert not any(m.training for m in distance.network.modules())
+    assert not any(p.requires_grad for p in distance.parameters())
     distance(decoded, torch.rand(1, 3, 48, 48)).sum().backward()
     assert decoded.grad is not None and decoded.grad.abs().sum() > 0
 
 
 def test_only_the_layers_asked_for_are_run():
     shallow = SemanticFeatureDistance((1.0, 0.0, 0.0, 0.0))
-    assert len(shallow.blocks) == semantic.STAGE_ENDS[0] + 1
+    assert len(shallow.network.blocks) == semantic.STAGE_ENDS[0] + 1
 
 
 @pytest.mark.parametrize("weights", [(1.0, 1.0), (0.0, 0.0, 0.0, 0.0), (1.0, -1.0, 1.0, 1.0)])

@@ -59,9 +59,11 @@ def test_stored_streams_decode_to_the_recorded_pixels(fixture_codec, version, na
 
 
 def test_each_format_carries_the_same_pictures_and_the_newest_costs_fewer_bytes():
+    """Format 2.0 changed only the container; since then task streams also carry a quality map
+    over their regions by default (finer there, so more bytes), so they are left out."""
     old, new = expected_streams(FOLDERS[(1, 0)]), expected_streams(FOLDERS[(2, 0)])
     assert old.keys() == new.keys()
-    for name in old:
+    for name in (name for name in old if "task" not in old[name]["settings"]):
         assert new[name]["decodes"] == old[name]["decodes"], name
         assert new[name]["bytes"] <= old[name]["bytes"] - 28, name
 

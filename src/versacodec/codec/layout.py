@@ -4,6 +4,7 @@
     LAYER 1..K−1   palette layers of a layered stream, each with the          layers.scalable
                    generative start timestep of the prefix ending there
     HYPERPRIOR     the latent codec's side information z                      latent_codec
+    QUALITY_MAP    where y is coded at another quality (optional)             latent_codec.quality_map
     REGION_MAP     the region sets of a task-structured stream                semantics.region_map
     LATENT ...     the coded passes over y: a varint part index, then the     latent_codec
                    range-coded bytes; part i < n is region set i of the
@@ -23,13 +24,14 @@ from pathlib import Path
 from versacodec.container.format import Section, SectionKind, Stream, StreamHeader, get_varint, put_varint
 from versacodec.errors import InputError, StreamError
 from versacodec.latent_codec.model import CompressedLatent
+from versacodec.latent_codec.quality_map import QualityMap
 from versacodec.layers.scalable import PaletteLayer, check_numbering
 from versacodec.semantics.region_map import RegionSet, pack_region_map, unpack_region_map, unpack_region_map_v1
 from versacodec.semantics.tag_stream import pack_tags, unpack_tags
 
 REGION_MAP_KINDS = (SectionKind.REGION_MAP, SectionKind.REGION_MAP_V1)
 # The sections of the last layer of a layered stream (the full latent-codec stream).
-LATENT_CODEC_KINDS = (SectionKind.HYPERPRIOR, SectionKind.LATENT, *REGION_MAP_KINDS)
+LATENT_CODEC_KINDS = (SectionKind.HYPERPRIOR, SectionKind.QUALITY_MAP, SectionKind.LATENT, *REGION_MAP_KINDS)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ def to_stream(image: CompressedImage) -> Stream:
     latent = image.latent
     if latent is not None:
         sections.append(Section(SectionKind.HYPERPRIOR, latent.hyperprior))
+        if latent.quality_map is not None:
+            sections.append(Section(SectionKind.QUALITY_MAP, latent.quality_map.pack()))
         if image.region_sets:
             sections.append(Section(SectionKind.REGION_MAP, pack_region_map(list(image.region_sets), latent.y_shape)))
         sections += [Section(SectionKind.LATENT, put_varint(index) + part)
@@ -73,8 +77,12 @@ def from_stream(stream: Stream, grid: tuple[int, int]) -> CompressedImage:
         parts[index] = payload
     if all(part is None for part in parts) and not region_sets:
         raise StreamError("stream has no latent section")
+    maps = stream.sections_of(SectionKind.QUALITY_MAP)
+    if len(maps) > 1:
+        raise StreamError("corrupted: more than one quality map")
     latent = CompressedLatent(stream.section(SectionKind.HYPERPRIOR).payload, tuple(parts), grid,
-                              tuple(region_set.mask(grid) for region_set in region_sets))
+                              tuple(region_set.mask(grid) for region_set in region_sets),
+                              QualityMap.unpack(maps[0].payload, grid) if maps else None)
     return CompressedImage(image.header, image.tags, layers, latent, region_sets)
 
 

@@ -32,6 +32,7 @@ from versacodec.determinism import reproducible_inference
 from versacodec.errors import InputError, ModelError, StreamError, VersacodecError
 from versacodec.imaging import LoadedImage, open_image, pad_to_multiple, to_pil
 from versacodec.latent_codec.model import CompressedLatent, LatentBits, LatentCodec
+from versacodec.latent_codec.quality_map import QualityMap
 from versacodec.latent_codec.rate_control import RateChoice, highest_quality_within
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.layers.scalable import decode_palette, palette_layers
@@ -209,6 +210,7 @@ class Codec:
         grid = self._y_grid(padded.shape[-2], padded.shape[-1])
         region_sets = () if options.task is None else (self._find_regions(loaded, grid, options),)
         masks = tuple(region_set.mask(grid) for region_set in region_sets)
+        quality_map = self._quality_map(loaded, grid, options.quality_map_policy, masks)
         budget = options.rate.budget(loaded.width, loaded.height)
         with reproducible_inference():
             latent = self.encode_pixels(padded)
@@ -228,13 +230,14 @@ class Codec:
 
             def stream_at(quality: int) -> bytes:
                 if quality not in streams:
-                    streams[quality] = image_at(quality, self.latent_codec.compress_analysed(analysed, quality, masks))
+                    streams[quality] = image_at(quality, self.latent_codec.compress_analysed(analysed, quality, masks,
+                                                                                             quality_map))
                 return streams[quality]
 
             def estimated_size(quality: int) -> int:
                 # The stream with placeholder strings of the estimated lengths: exact framing and overhead.
-                bits = self.latent_codec.estimate_bits(analysed, quality, masks)
-                return len(image_at(quality, _placeholder(bits, grid, masks)))
+                bits = self.latent_codec.estimate_bits(analysed, quality, masks, quality_map)
+                return len(image_at(quality, _placeholder(bits, grid, masks, quality_map)))
 
             search = None if budget is None else highest_quality_within(
                 lambda q: len(stream_at(q)), budget, self.quality_levels, estimated_size,
@@ -251,6 +254,16 @@ class Codec:
 
     def _y_grid(self, padded_height: int, padded_width: int) -> tuple[int, int]:
         return padded_height // self.region_cell, padded_width // self.region_cell
+
+    @staticmethod
+    def _quality_map(loaded: LoadedImage, grid: tuple[int, int], policy: str,
+                     masks: tuple[torch.Tensor, ...]) -> QualityMap | None:
+        """Where y is coded finer (`semantics.importance`); None where nowhere."""
+        from versacodec.semantics.importance import importance_quality_map, regions_quality_map
+
+        if policy == "importance":
+            return importance_quality_map(to_pil(loaded.pixels), grid)
+        return regions_quality_map(masks, grid) if policy == "regions" else None
 
     def _find_regions(self, loaded: LoadedImage, grid: tuple[int, int], options: EncodeOptions) -> RegionSet:
         from versacodec.semantics.regions import find_regions, region_grid_boxes
@@ -385,9 +398,11 @@ class Codec:
         return tiled_map(decode, (latent,), LATENT_SPACE_TILE, LATENT_SPACE_OVERLAP, scale=self.autoencoder.factor)
 
 
-def _placeholder(bits: LatentBits, grid: tuple[int, int], masks: tuple[torch.Tensor, ...]) -> CompressedLatent:
+def _placeholder(bits: LatentBits, grid: tuple[int, int], masks: tuple[torch.Tensor, ...],
+                 quality_map: QualityMap | None) -> CompressedLatent:
     """Strings as long as the range coder would write for `bits` (whole 32-bit words)."""
     def string(count: float) -> bytes:
         return bytes(4 * math.ceil(count / 32))
 
-    return CompressedLatent(string(bits.hyperprior), tuple(string(part) for part in bits.parts), grid, masks)
+    return CompressedLatent(string(bits.hyperprior), tuple(string(part) for part in bits.parts), grid, masks,
+                            quality_map)

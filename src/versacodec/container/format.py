@@ -51,6 +51,7 @@ class SectionKind(enum.IntEnum):
     LAYER = 5  # one scalable layer (palette base or refinement)
     METADATA = 6  # UTF-8 JSON, informational only
     REGION_MAP = 7  # which latent positions each region section covers
+    QUALITY_MAP = 8  # where y is coded at another quality than the header's (spatially varying rate)
 
 
 SECTION_CRITICAL = 0x01  # a reader that does not know the kind must refuse the stream

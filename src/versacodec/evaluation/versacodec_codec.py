@@ -29,6 +29,7 @@ from versacodec.evaluation.cache import EncodeCache, image_hash
 from versacodec.evaluation.codecs import BudgetTooSmall, EncodedResult
 from versacodec.evaluation.rate_search import SHRINK_FACTORS, resize, shrunk_size
 from versacodec.options import DECODE_KEYWORDS, ENCODE_KEYWORDS, RATE_KEYWORDS, DecodeOptions, EncodeOptions, Rate
+from versacodec.semantics.importance import quality_map_settings
 
 if TYPE_CHECKING:
     from versacodec.semantics.profiles import TaskProfile
@@ -127,6 +128,9 @@ class VersacodecCodec:
         version = f"versacodec {__version__}, model {codec.model_id} (weights {codec.weights_hash.hex()[:12]})"
         if FORMAT_VERSION != (1, 0):  # streams of another container format are other bytes
             version += f", format {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}"
+        policy = self.encode_options.quality_map_policy
+        if policy != "none":  # where the bits go is the encoder's choice, its default included
+            version += f", quality map {policy} ({quality_map_settings()})"
         if self.task_profile is not None:  # a changed profile or region layout makes other streams
             version += (f", task profile {self.task_profile.name} {self.task_profile.digest}, "
                         f"region map kind {int(SectionKind.REGION_MAP)}")

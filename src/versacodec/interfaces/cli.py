@@ -28,12 +28,13 @@ from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cli import add_eval_parser
 from versacodec.interfaces.batch import add_batch_parser
 from versacodec.interfaces.web.command import add_serve_parser
-from versacodec.options import DEFAULT_QUALITY
+from versacodec.options import DEFAULT_QUALITY, QUALITY_MAPS
 
 EXIT_USAGE = 2
 # The flag of each option an error may name (`VersacodecError.options`, in the API's spelling).
 FLAGS = {"model": "--model", "quality": "--quality", "bpp": "--bpp", "seed": "--seed", "tags": "--no-tags",
-         "task": "--task", "boxes": "--boxes", "layers": "--layers", "decoder": "--decoder", "steps": "--steps",
+         "task": "--task", "boxes": "--boxes", "layers": "--layers", "quality_map": "--quality-map",
+         "decoder": "--decoder", "steps": "--steps",
          "cfg": "--cfg", "codecs": "--codecs", "workers": "--workers", "limit": "--limit", "set": "--set"}
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a tool killed by the signal reports
 STDIO = "-"  # as an input: standard input; as -o: standard output
@@ -168,7 +169,7 @@ def _compress(args: argparse.Namespace) -> int:
     from versacodec.options import EncodeOptions
 
     options = EncodeOptions.of(quality=args.quality, bpp=args.bpp, seed=args.seed, tags=not args.no_tags,
-                               task=args.task, boxes=args.boxes, layers=args.layers)
+                               task=args.task, boxes=args.boxes, layers=args.layers, quality_map=args.quality_map)
     codec = _load_codec(args)
 
     def compress_one(name: str, output: Path | None) -> None:
@@ -375,6 +376,12 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--layers", type=int, metavar="K",
                           help="scalable stream of K layers (2-9): K-1 palette layers, then the full stream; "
                           "`versacodec truncate` keeps any prefix without re-encoding")
+    compress.add_argument("--quality-map", choices=QUALITY_MAPS,
+                          help="where the bits go within the image: none (default) spends them evenly; "
+                          "importance codes the blocks an ImageNet network finds most content in 20 qualities "
+                          "finer and the rest coarser at the same size (COCO mAP +0.9 at 0.05 bpp, Kodak LPIPS "
+                          "0.018 worse); regions (default with --task) does that for the task's regions. "
+                          "A map costs ~10-20 bytes")
     compress.add_argument("--boxes", metavar="FILE.json",
                           help='regions for --task boxes: [{"label": "sign", "box": [x0, y0, x1, y1]}, ...] in pixels')
     _model_option(compress)

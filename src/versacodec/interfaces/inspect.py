@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from versacodec.codec.layout import LATENT_CODEC_KINDS, REGION_MAP_KINDS, latent_part_index, read_region_sets
 from versacodec.container.format import SECTION_CRITICAL, Section, SectionKind, Stream
+from versacodec.latent_codec.quality_map import QualityMap
 from versacodec.layers.scalable import PaletteLayer
 from versacodec.semantics.region_map import unpack_region_map, unpack_region_map_v1
 from versacodec.semantics.tag_stream import unpack_tags
@@ -43,6 +44,9 @@ def _details(section: Section, stream: Stream) -> dict:
         unpack = unpack_region_map_v1 if section.kind == SectionKind.REGION_MAP_V1 else unpack_region_map
         return {"sets": [{"task": s.name, "regions": len(s.boxes), "labels": sorted({b[0] for b in s.boxes})}
                          for s in unpack(section.payload)]}
+    if section.kind == SectionKind.QUALITY_MAP:
+        block, delta, _ = QualityMap.read_settings(section.payload)  # the blocks need the model's grid
+        return {"block_cells": block, "delta": delta}
     if section.kind == SectionKind.LAYER:
         layer = PaletteLayer.unpack(section.payload)
         return {"layer": layer.number, "start_timestep": layer.start_timestep}

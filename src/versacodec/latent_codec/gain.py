@@ -53,17 +53,17 @@ class GainUnits(nn.Module):
         for name, value in gains.items():
             getattr(self, f"quality_{name}").copy_(to_grid(value.flatten(1).double(), GAIN_BITS))
 
-    def for_quality(self, quality: int, quality_map: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Exact stored gains for coding, each (1, C, 1, 1) float64. With `quality_map` ((h, w)
+    def for_quality(self, quality: int, qualities: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Exact stored gains for coding, each (1, C, 1, 1) float64. With `qualities` ((h, w)
         integer qualities on y's grid) y's gains vary per position, (1, C, h, w); z keeps `quality`'s.
         The entropy model predicts y's scales and means before the gain, so any map decodes with
         the scales it was coded with."""
-        for value in (quality,) if quality_map is None else (quality, quality_map.min(), quality_map.max()):
+        for value in (quality,) if qualities is None else (quality, qualities.min(), qualities.max()):
             if not 0 <= int(value) < self.quality_levels:
                 raise ValueError(f"quality must be in 0..{self.quality_levels - 1}")
         gains = {name: getattr(self, f"quality_{name}")[quality].view(1, -1, 1, 1)
                  for name in ("gain", "inverse_gain", "hyper_gain", "hyper_inverse_gain")}
-        if quality_map is not None:
+        if qualities is not None:
             for name in ("gain", "inverse_gain"):
-                gains[name] = getattr(self, f"quality_{name}")[quality_map.long()].permute(2, 0, 1)[None]
+                gains[name] = getattr(self, f"quality_{name}")[qualities.long()].permute(2, 0, 1)[None]
         return gains

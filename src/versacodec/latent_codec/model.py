@@ -22,6 +22,7 @@ from versacodec.entropy.tables import PRECISION
 from versacodec.errors import StreamError
 from versacodec.latent_codec.context import GroupParameters, checkerboard
 from versacodec.latent_codec.gain import GainUnits
+from versacodec.latent_codec.quality_map import QualityMap
 from versacodec.latent_codec.transforms import (
     LATENT_TO_Y_STRIDE,
     Y_TO_Z_STRIDE,
@@ -80,6 +81,7 @@ class CompressedLatent(NamedTuple):
     parts: tuple[bytes | None, ...]
     y_shape: tuple[int, int]  # (height, width) of y; z is y / Y_TO_Z_STRIDE
     regions: tuple[torch.Tensor, ...] = ()  # (h, w) bool masks of the region sets, on y's grid
+    quality_map: QualityMap | None = None  # y's quality where it differs from the stream's
 
     def sent_positions(self) -> torch.Tensor | None:
         """(h, w) bool: the y positions whose parts are present; None when none is missing."""
@@ -175,13 +177,13 @@ class LatentCodec(PretrainedModule):
     @torch.no_grad()
     def compress_analysed(self, analysed: tuple[torch.Tensor, torch.Tensor], quality: int,
                           regions: tuple[torch.Tensor, ...] = (),
-                          quality_map: torch.Tensor | None = None) -> CompressedLatent:
-        """Code y at `quality`, or at `quality_map`'s quality per position ((h, w) integers on y's
-        grid; z stays at `quality`). With `regions` ((h, w) bool masks on y's grid), each region
-        set becomes its own part, decodable without the others or the background."""
+                          quality_map: QualityMap | None = None) -> CompressedLatent:
+        """Code y at `quality`, or where `quality_map` says at its quality (z stays at `quality`).
+        With `regions` ((h, w) bool masks on y's grid), each region set becomes its own part,
+        decodable without the others or the background."""
         y, z = analysed
         regions = disjoint_regions(regions, tuple(y.shape[-2:]))
-        gains = self.gains.for_quality(quality, quality_map)
+        gains = self._gains(quality, quality_map, tuple(y.shape[-2:]))
         with exact_mode():
             z_writer = SymbolWriter()
             z_hat = self.hyper_density.write(z_writer, z.double() * gains["hyper_gain"])
@@ -194,17 +196,17 @@ class LatentCodec(PretrainedModule):
                 self._code_pass(hyper, gains, writer.write_gaussian(self.gaussian, y_gained), positions, visible,
                                 decoded)
                 parts.append(writer.getvalue())
-        return CompressedLatent(z_writer.getvalue(), tuple(parts), tuple(y.shape[-2:]), regions)
+        return CompressedLatent(z_writer.getvalue(), tuple(parts), tuple(y.shape[-2:]), regions, quality_map)
 
     @torch.no_grad()
     def estimate_bits(self, analysed: tuple[torch.Tensor, torch.Tensor], quality: int,
-                      regions: tuple[torch.Tensor, ...] = (), quality_map: torch.Tensor | None = None) -> LatentBits:
+                      regions: tuple[torch.Tensor, ...] = (), quality_map: QualityMap | None = None) -> LatentBits:
         """The information content of what `compress_analysed` would code, without coding: the
         same passes and contexts in float32 rather than exact arithmetic, each quantised symbol
         costing −log₂ of its likelihood. Within a fraction of a percent of the real strings."""
         y, z = analysed
         regions = disjoint_regions(regions, tuple(y.shape[-2:]))
-        gains = {name: gain.float() for name, gain in self.gains.for_quality(quality, quality_map).items()}
+        gains = {name: gain.float() for name, gain in self._gains(quality, quality_map, tuple(y.shape[-2:])).items()}
         z_hat = torch.round(z * gains["hyper_gain"])
         hyperprior = float(-self.hyper_density.likelihood(z_hat).log2().sum())
         hyper = self.hyper_synthesis(z_hat * gains["hyper_inverse_gain"])
@@ -225,18 +227,13 @@ class LatentCodec(PretrainedModule):
         return LatentBits(hyperprior, tuple(parts))
 
     @torch.no_grad()
-    def decompress(self, compressed: CompressedLatent, quality: int,
-                   quality_map: torch.Tensor | None = None) -> torch.Tensor:
-        """ẑ from whatever parts are present; missing ones are filled with predicted means.
-        `quality_map`: the one `compress_analysed` was given."""
-        return self.synthesis(self.decode_y(compressed, quality, quality_map).float())
+    def decompress(self, compressed: CompressedLatent, quality: int) -> torch.Tensor:
+        """ẑ from whatever parts are present; missing ones are filled with predicted means."""
+        return self.synthesis(self.decode_y(compressed, quality).float())
 
     @torch.no_grad()
-    def decode_y(self, compressed: CompressedLatent, quality: int,
-                 quality_map: torch.Tensor | None = None) -> torch.Tensor:
-        gains = self.gains.for_quality(quality, quality_map)
-        if quality_map is not None and tuple(quality_map.shape) != tuple(compressed.y_shape):
-            raise StreamError(f"quality map of {tuple(quality_map.shape)} for y of {compressed.y_shape}")
+    def decode_y(self, compressed: CompressedLatent, quality: int) -> torch.Tensor:
+        gains = self._gains(quality, compressed.quality_map, compressed.y_shape)
         height, width = compressed.y_shape
         z_shape = (1, self.config.z_channels, height // Y_TO_Z_STRIDE, width // Y_TO_Z_STRIDE)
         passes = self._passes(disjoint_regions(compressed.regions, (height, width)), (height, width))
@@ -262,6 +259,10 @@ class LatentCodec(PretrainedModule):
         except (ValueError, RuntimeError, OverflowError) as exc:
             raise StreamError(f"corrupted: entropy-coded data does not decode ({exc})") from exc
         return decoded
+
+    def _gains(self, quality: int, quality_map: QualityMap | None, grid: tuple[int, int]) -> dict[str, torch.Tensor]:
+        qualities = None if quality_map is None else quality_map.qualities(quality, grid, self.config.quality_levels)
+        return self.gains.for_quality(quality, qualities)
 
     @staticmethod
     def _passes(regions: tuple[torch.Tensor, ...], shape) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -39,12 +39,12 @@ def check_layer_weights(layer_weights: Sequence[float]) -> None:
                          f"16, 32), not {list(layer_weights)}")
 
 
-class SemanticFeatureDistance(nn.Module):
-    """`forward(x̂, x)` → (N,) weighted feature distance; images in [0, 1], any size ≥ 32 px."""
+class Lite2Features(nn.Module):
+    """Frozen EfficientNet-Lite2 up to block `last`: `forward(images in [0, 1])` → the raw
+    features at each of `taps` (block indices; STAGE_ENDS are strides 4, 8, 16, 32)."""
 
-    def __init__(self, layer_weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)) -> None:
+    def __init__(self, taps: Sequence[int]) -> None:
         super().__init__()
-        check_layer_weights(layer_weights)
         from efficientnet_lite_pytorch import EfficientNet
 
         network = EfficientNet.from_name("efficientnet-lite2")
@@ -52,24 +52,37 @@ class SemanticFeatureDistance(nn.Module):
             network.load_state_dict(_lite2_state(), strict=True)
         except RuntimeError as exc:
             raise ModelError(f"EfficientNet-Lite2 weights do not match the network: {exc}") from exc
-        last = max(i for i, w in zip(STAGE_ENDS, layer_weights, strict=True) if w > 0)
+        self.taps = frozenset(taps)
         self.stem = nn.Sequential(network._conv_stem, network._bn0, network._swish)
-        self.blocks = network._blocks[: last + 1]
-        self.weights = {index: float(w) for index, w in zip(STAGE_ENDS, layer_weights, strict=True) if w > 0}
+        self.blocks = network._blocks[: max(self.taps) + 1]
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> SemanticFeatureDistance:
+    def train(self, mode: bool = True) -> Lite2Features:
         return super().train(False)  # frozen batch statistics, whatever the trainer asks
 
-    def features(self, images: torch.Tensor) -> dict[int, torch.Tensor]:
+    def forward(self, images: torch.Tensor) -> dict[int, torch.Tensor]:
         x = self.stem(images * (255.0 / 128.0) - (127.0 / 128.0))  # the Lite recipe: (v − 127) / 128
         out = {}
         for index, block in enumerate(self.blocks):
             x = block(x)
-            if index in self.weights:
-                out[index] = x / (x.square().sum(1, keepdim=True) + 1e-10).sqrt()
+            if index in self.taps:
+                out[index] = x
         return out
+
+
+class SemanticFeatureDistance(nn.Module):
+    """`forward(x̂, x)` → (N,) weighted feature distance; images in [0, 1], any size ≥ 32 px."""
+
+    def __init__(self, layer_weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)) -> None:
+        super().__init__()
+        check_layer_weights(layer_weights)
+        self.weights = {index: float(w) for index, w in zip(STAGE_ENDS, layer_weights, strict=True) if w > 0}
+        self.network = Lite2Features(tuple(self.weights))
+
+    def features(self, images: torch.Tensor) -> dict[int, torch.Tensor]:
+        return {index: x / (x.square().sum(1, keepdim=True) + 1e-10).sqrt()
+                for index, x in self.network(images).items()}
 
     def forward(self, decoded: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
