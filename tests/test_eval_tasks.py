@@ -36,8 +36,11 @@ def test_coco_tasks_score_real_predictions_and_failures(name):
     records = {item.id: task.record(item, task.predict(load_image(item.path)), None) for item in dataset.items}
     good = task.score(dataset, records)
     assert 10 < good["map"] <= good["map50"] <= 100
+    assert set(good) == {"map", "map50", "map_small", "map_medium", "map_large"}
+    assert all(0 <= good[size] <= 100 for size in ("map_small", "map_medium", "map_large"))  # never −1
+    assert max(good["map_small"], good["map_medium"], good["map_large"]) >= good["map"] * 0.5
     failed = task.score(dataset, {item.id: task.record(item, None, None) for item in dataset.items})
-    assert failed == {"map": 0.0, "map50": 0.0}
+    assert failed == dict.fromkeys(good, 0.0)
 
 
 @pytest.mark.parametrize("name", ["classification", "classification-mobilenet"])
