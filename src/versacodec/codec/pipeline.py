@@ -262,7 +262,7 @@ class Codec:
         from versacodec.semantics.importance import importance_quality_map, regions_quality_map
 
         if policy == "importance":
-            return importance_quality_map(to_pil(loaded.pixels), grid)
+            return importance_quality_map(loaded.pixels, grid)
         return regions_quality_map(masks, grid) if policy == "regions" else None
 
     def _find_regions(self, loaded: LoadedImage, grid: tuple[int, int], options: EncodeOptions) -> RegionSet:

@@ -124,8 +124,9 @@ class Section:
 
 @dataclass
 class Stream:
-    """A header and sections, written in `version`'s layout: new streams in FORMAT_VERSION, a
-    parsed stream in the version it was read in."""
+    """A header and sections, written in `version`'s major layout: new streams in FORMAT_VERSION,
+    a parsed stream in the major it was read in (as the minor this versacodec writes: fields of a
+    later minor are not kept)."""
 
     header: StreamHeader
     sections: list[Section] = field(default_factory=list)
@@ -134,7 +135,7 @@ class Stream:
     def header_bytes(self) -> bytes:
         if self.version[0] == 1:
             return _encode_header_v1(self.header, len(self.sections))
-        return frame_header(_header_body(self.header), self.version)
+        return frame_header(_header_body(self.header))
 
     def to_bytes(self) -> bytes:
         return self.with_header_body(None)
@@ -146,7 +147,7 @@ class Stream:
         if body is None:
             header = self.header_bytes()
         else:
-            header = frame_header_v1(body) if major == 1 else frame_header(body, self.version)
+            header = frame_header_v1(body) if major == 1 else frame_header(body)
         parts = [header]
         for section in self.sections:
             parts += [section.header_bytes(major), section.payload]
@@ -287,9 +288,9 @@ def _header_body(header: StreamHeader) -> bytes:
                      header.weights_hash])
 
 
-def frame_header(body: bytes, version: tuple[int, int] = FORMAT_VERSION) -> bytes:
+def frame_header(body: bytes) -> bytes:
     """2.x: magic, version, body length and the header body (the stream's checksum covers them)."""
-    return MAGIC + bytes(version) + put_varint(len(body)) + body
+    return MAGIC + bytes(FORMAT_VERSION) + put_varint(len(body)) + body
 
 
 # ---------------------------------------------------------------------- format 1.x (v1–v4 streams)

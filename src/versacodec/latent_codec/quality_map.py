@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -70,6 +71,11 @@ class QualityMap:
         return torch.where(cells[: grid[0], : grid[1]], inside, quality).long()
 
     def pack(self) -> bytes:
+        return self._payload
+
+    @cached_property
+    def _payload(self) -> bytes:
+        """Coded once: rate control writes the same map into every trial stream."""
         writer, coder = SymbolWriter(), ContextBits(8)
         for row in range(self.blocks.shape[0]):
             for col in range(self.blocks.shape[1]):

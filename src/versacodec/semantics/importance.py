@@ -19,10 +19,8 @@ from __future__ import annotations
 import math
 from functools import cache
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from versacodec.latent_codec.quality_map import QualityMap
 from versacodec.metrics.semantic import STAGE_ENDS, Lite2Features
@@ -47,15 +45,15 @@ def _network() -> Lite2Features:
 
 
 @torch.inference_mode()
-def importance_quality_map(image: Image.Image, grid: tuple[int, int]) -> QualityMap:
-    """The map for `image` (RGB) whose y has `grid` (rows, cols) cells of 16 px. Images above
-    MAX_PIXELS are measured downscaled (bounded memory; blocks of large images are large too)."""
-    rgb = image.convert("RGB")
-    scale = min(1.0, math.sqrt(MAX_PIXELS / (rgb.width * rgb.height)))
+def importance_quality_map(pixels: torch.Tensor, grid: tuple[int, int]) -> QualityMap:
+    """The map for an image ((1, 3, H, W) in [0, 1], as the encoder holds it) whose y has `grid`
+    (rows, cols) cells of 16 px. Images above MAX_PIXELS are measured downscaled (bounded memory;
+    blocks of large images are large too)."""
+    height, width = pixels.shape[-2:]
+    scale = min(1.0, math.sqrt(MAX_PIXELS / (width * height)))
     if scale < 1.0:
-        rgb = rgb.resize((max(32, round(rgb.width * scale)), max(32, round(rgb.height * scale))),
-                         Image.Resampling.BILINEAR)
-    pixels = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+        size = (max(32, round(height * scale)), max(32, round(width * scale)))
+        pixels = F.interpolate(pixels.float(), size=size, mode="bilinear", antialias=True)
     energy = _network()(pixels)[_STRIDE_16].square().sum(1, keepdim=True)
     blocks = QualityMap.block_grid(grid, IMPORTANCE_BLOCK)
     per_block = F.adaptive_avg_pool2d(energy, blocks)[0, 0]
