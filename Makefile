@@ -12,9 +12,13 @@ demo: $(STAMP)
 # The web-server job tests run in a process of their own: in earlier sessions they hung after the
 # rest of the suite in one process (two native threads spinning). Single-process runs have passed
 # since (2026-11-22, five runs), but the cause was never pinned down and a hang would stall CI.
+# Both runs always run (a failure in the first must not hide the web tests); each one's result is
+# reported, and the target fails when either did.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest --ignore=tests/test_web_server.py
-	$(VENV)/bin/python -m pytest tests/test_web_server.py
+	@$(VENV)/bin/python -m pytest --ignore=tests/test_web_server.py; first=$$?; \
+	$(VENV)/bin/python -m pytest tests/test_web_server.py; web=$$?; \
+	echo "make test: suite exit $$first, web-server tests exit $$web"; \
+	test $$first -eq 0 -a $$web -eq 0
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts

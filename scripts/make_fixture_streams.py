@@ -6,11 +6,18 @@ generative decoder, no pixel decoders) goes to tests/data/fixture_bundle (made o
 kept after), and streams made with it from two generated pictures to the format's folder
 (`streams_folder`: tests/data/streams for format 1.0, streams-2.0 and so on after): plain (colour
 and greyscale), at a target bpp, task-structured, extracted (partial), layered and truncated, and
-both at once. expected.json records how each stream was made, its SHA-256, and the SHA-256 of the
-pixels each decode gives. The streams are the contract: a change to the code must decode them to
-the same pixels, and encoding the same pictures with the same settings must give the same bytes.
+both at once. expected.json records how each stream was made, its SHA-256, and the SHA-256 of its
+entropy-decoded symbols (`codec.symbols`; folders recorded before 2026-12-07 also keep the SHA-256
+of each decode's pixels on the machine that made them).
+references.npz holds the decoded pixels themselves (and the shipped-model stream's latent and
+pixels), which a decode on another CPU must match within the tolerance of docs/api.md: float
+kernels differ by instruction set and thread count, the symbols never. The streams are the
+contract: a change to the code must decode them to the same symbols and, within that tolerance,
+the same pixels, and encoding the same pictures with the same settings must give the same symbols.
 
     python scripts/make_fixture_streams.py [--out tests/data]
+    python scripts/make_fixture_streams.py --references   # symbol hashes and references.npz for
+                                                          # folders made before they were recorded
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from PIL import Image
 
 from versacodec.bundle import BundleManifest, write_manifest
 from versacodec.codec import Codec
+from versacodec.codec.symbols import symbols_sha256
 from versacodec.container.format import FORMAT_VERSION
 from versacodec.generative.decoder import GenerativeConfig, GenerativeDecoder, control_branch, default_scheduler
 from versacodec.generative.tags import TagEmbedding, TagEmbeddingConfig
@@ -113,10 +121,6 @@ def streams_folder(version: tuple[int, int] = FORMAT_VERSION) -> str:
     return "streams" if version == (1, 0) else f"streams-{version[0]}.{version[1]}"
 
 
-def pixels_sha256(image: Image.Image) -> str:
-    return hashlib.sha256(f"{image.mode} {image.width}x{image.height}\n".encode() + image.tobytes()).hexdigest()
-
-
 def make_stream(codec: Codec, folder: Path, name: str) -> bytes:
     """The stream `name` of STREAMS, made by the code as it is now."""
     from versacodec.api import extract, truncate
@@ -134,27 +138,50 @@ def make_stream(codec: Codec, folder: Path, name: str) -> bytes:
     return data
 
 
-def latent_sha256(latent: torch.Tensor) -> str:
-    return hashlib.sha256(latent.detach().float().contiguous().numpy().tobytes()).hexdigest()
-
-
 def default_model_stream(folder: Path) -> dict:
-    """A stream of the shipped model and the hash of its decoded latent ẑ: its autoencoder and latent
-    codec are to stay, its pixel decoders not, so only the latent is recorded."""
+    """A stream of the shipped model (its latent and pixels go to references.npz)."""
     codec = Codec.from_pretrained()
     data = codec.compress(Image.open(folder / "colour.png"), quality=40, tags=False).data
     (folder / "default-model.vcx").write_bytes(data)
     return {"picture": "colour.png", "settings": {"quality": 40, "tags": False}, "model_id": codec.model_id,
-            "stream_sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-            "latent_sha256": latent_sha256(codec.decode_latent(codec.read_stream(data)))}
+            "stream_sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def record_references(folder: Path, bundle: Path) -> None:
+    """Add symbol hashes to expected.json and write references.npz for a folder of stored streams
+    (refuses when references.npz exists: references are recorded once)."""
+    target = folder / "references.npz"
+    if target.exists():
+        raise SystemExit(f"{target} exists: references are recorded once and never replaced")
+    expected = json.loads((folder / "expected.json").read_text())
+    codec, shipped = Codec.from_pretrained(bundle), Codec.from_pretrained()
+    arrays = {}
+    for name, record in expected.items():
+        data = (folder / f"{name}.vcx").read_bytes()
+        owner = shipped if name == "default-model" else codec
+        record["symbols_sha256"] = symbols_sha256(owner, data)
+        decodes = {"direct": {"decoder": "direct"}, "generative": {"decoder": "generative"}} \
+            if name == "default-model" else DECODES
+        for label, options in decodes.items():
+            arrays[f"{name}/{label}"] = np.asarray(owner.decompress(data, **options).image)
+        if name == "default-model":
+            arrays[f"{name}/latent"] = owner.decode_latent(owner.read_stream(data)).float().numpy()
+    np.savez_compressed(target, **arrays)
+    (folder / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "tests" / "data"))
+    parser.add_argument("--references", action="store_true",
+                        help="record symbol hashes and references.npz in every folder of stored streams")
     args = parser.parse_args()
     torch.set_num_threads(1)
     bundle, streams = Path(args.out) / "fixture_bundle", Path(args.out) / streams_folder()
+    if args.references:
+        for version in ((1, 0), FORMAT_VERSION):
+            record_references(Path(args.out) / streams_folder(version), bundle)
+        return 0
     if streams.exists():
         print(f"{streams} exists: the stored streams are made once and never replaced", file=sys.stderr)
         return 2
@@ -169,13 +196,13 @@ def main() -> int:
     for name in STREAMS:
         data = make_stream(codec, streams, name)
         (streams / f"{name}.vcx").write_bytes(data)
-        decodes = {label: pixels_sha256(codec.decompress(data, **options).image) for label, options in DECODES.items()}
         kind, settings, operation = STREAMS[name]
         expected[name] = {"picture": f"{kind}.png", "settings": settings, "operation": operation,
-                          "stream_sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "decodes": decodes}
+                          "stream_sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
         print(f"{name}: {len(data)} bytes", file=sys.stderr)
     expected["default-model"] = default_model_stream(streams)
     (streams / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+    record_references(streams, bundle)
     return 0
 
 

@@ -54,8 +54,9 @@ def compress(image: ImageSource, bpp: float | None = None, quality: int | None =
 
 def decompress(data: bytes, model: ModelSpec = None, **options: Any) -> Image.Image:
     """Decode a .vcx stream to a PIL image ("RGB", or "L" for a greyscale original); the same stream
-    always gives the identical image. `options` are `DecodeOptions` (`decoder`, `steps`, `cfg`,
-    `seed`). Raises `StreamError` for a damaged stream or one made by another model.
+    gives the same image (within docs/api.md's tolerance across machines). `options` are
+    `DecodeOptions` (`decoder`, `steps`, `cfg`, `seed`). Raises `StreamError` for a damaged stream or
+    one made by another model.
 
     >>> image = decompress(compress(Image.new("L", (40, 30), 128), model=model_dir), model=model_dir)
     >>> image.mode, image.size

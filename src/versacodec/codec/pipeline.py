@@ -358,7 +358,7 @@ class Codec:
         return self.decode(data, DecodeOptions(**values) if options is None else options)
 
     def decode(self, data: bytes, options: DecodeOptions | None = None) -> DecodedImage:
-        """Decode a stream; the same stream and options always give the identical image."""
+        """Decode a stream; the same stream and options give the same image (docs/api.md, "Determinism")."""
         options = self.defaults.decode(options or DecodeOptions())
         stream = self.read_stream(data)
         header = stream.header

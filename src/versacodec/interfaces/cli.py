@@ -390,7 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     decompress = commands.add_parser(
         "decompress", help=".vcx stream → image",
         description="Decode a .vcx stream to an image file (format from the extension; PNG recommended). "
-        "The same stream always decodes to the identical image.")
+        "The same stream decodes to the same image on this machine, within a stated tolerance on others "
+        "(docs/api.md, Determinism).")
     decompress.add_argument("inputs", nargs="+", metavar="INPUT", help=".vcx file(s); - reads standard input")
     _output_options(decompress, "output image, e.g. out.png, or - for a PNG on standard output" + OUTPUTS_HELP)
     decompress.add_argument("--decoder", choices=("direct", "generative"),
