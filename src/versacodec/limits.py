@@ -6,6 +6,9 @@ sizes are checked before anything of that size is allocated:
 - pixels (width × height) of an image or of what a stream declares: `max_pixels`, else
   $VERSACODEC_MAX_PIXELS, else 2²⁸;
 - sections per stream: `max_sections`, else $VERSACODEC_MAX_SECTIONS, else 4096;
+- aspect ratio (an encoded image's long side over its short side): $VERSACODEC_MAX_ASPECT, else
+  100. The codec pads both sides to its 64-pixel block, so a 100000×1 strip costs as much as
+  100000×64 and can fit no ordinary budget;
 - working memory: the estimate of the peak memory an image needs (`Codec.working_memory`)
   against `max_memory`, else $VERSACODEC_MAX_MEMORY (bytes, or with a K/M/G/T suffix: "512M",
   "8G"), else half of the machine's physical memory.
@@ -21,8 +24,10 @@ from versacodec.errors import InputError
 PIXELS_VARIABLE = "VERSACODEC_MAX_PIXELS"
 SECTIONS_VARIABLE = "VERSACODEC_MAX_SECTIONS"
 MEMORY_VARIABLE = "VERSACODEC_MAX_MEMORY"
+ASPECT_VARIABLE = "VERSACODEC_MAX_ASPECT"
 DEFAULT_MAX_PIXELS = 1 << 28  # 268 megapixels
 DEFAULT_MAX_SECTIONS = 4096
+DEFAULT_MAX_ASPECT = 100  # wider than any panorama a camera makes (about 10:1)
 _FALLBACK_PHYSICAL = 16 << 30  # when the platform cannot report its memory
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)I?B?", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -35,6 +40,14 @@ def pixel_limit(max_pixels: int | None = None) -> int:
 
 def section_limit(max_sections: int | None = None) -> int:
     return _whole_number(max_sections, SECTIONS_VARIABLE, DEFAULT_MAX_SECTIONS)
+
+
+def check_aspect(width: int, height: int) -> None:
+    """Refuse an image to encode whose long side is more than the limit times its short side."""
+    limit = _whole_number(None, ASPECT_VARIABLE, DEFAULT_MAX_ASPECT)
+    if max(width, height) > limit * min(width, height):
+        raise InputError(f"image is {width}x{height}: its sides differ more than {limit} to 1, the aspect limit "
+                         f"(raise it with {ASPECT_VARIABLE} if this is intended)")
 
 
 def memory_limit(max_memory: int | None = None) -> int:

@@ -26,7 +26,7 @@ from PIL import Image
 
 from versacodec.bundle import DIRECT_DECODER, read_manifest, resolve_model_dir, weights_hash
 from versacodec.codec import layout
-from versacodec.codec.memory import LATENT_SPACE_OVERLAP, LATENT_SPACE_TILE, working_memory
+from versacodec.codec.memory import LATENT_SPACE_OVERLAP, LATENT_SPACE_TILE, smallest_stream_bytes, working_memory
 from versacodec.container.format import STREAM_HASH_BYTES, Stream, StreamHeader
 from versacodec.determinism import reproducible_inference
 from versacodec.errors import InputError, ModelError, StreamError, VersacodecError
@@ -36,8 +36,8 @@ from versacodec.latent_codec.quality_map import QualityMap
 from versacodec.latent_codec.rate_control import RateChoice, highest_quality_within
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.layers.scalable import decode_palette, palette_layers
-from versacodec.limits import MEMORY_VARIABLE, format_size, memory_limit, pixel_limit
-from versacodec.options import DecodeOptions, EncodeOptions, ModelDefaults
+from versacodec.limits import MEMORY_VARIABLE, check_aspect, format_size, memory_limit, pixel_limit
+from versacodec.options import DecodeOptions, EncodeOptions, ModelDefaults, Rate
 from versacodec.semantics.partial import keep_sent_regions
 from versacodec.semantics.region_map import RegionSet
 from versacodec.tiling import tiled_map
@@ -186,11 +186,24 @@ class Codec:
         return self._component("tagger", ClassifierTagger)(image)
 
     # ------------------------------------------------------------------ encode
-    def load(self, source: str | Path | bytes | Image.Image | LoadedImage) -> LoadedImage:
+    def load(self, source: str | Path | bytes | Image.Image | LoadedImage, rate: Rate | None = None) -> LoadedImage:
+        """The image to encode, its size checked (`check_encodable`, against `rate` when given)
+        before its pixels are decoded."""
         if isinstance(source, LoadedImage):
             return source
-        return open_image(source, self.max_pixels,
-                          lambda width, height: self.check_memory(width, height, "encode", InputError))
+        return open_image(source, self.max_pixels, lambda width, height: self.check_encodable(width, height, rate))
+
+    def check_encodable(self, width: int, height: int, rate: Rate | None = None) -> None:
+        """Refuse, from its size alone, an image that cannot be encoded: too elongated, above the
+        memory limit, or (with a byte budget) one whose smallest possible stream is over the budget."""
+        check_aspect(width, height)
+        self.check_memory(width, height, "encode", InputError)
+        budget = None if rate is None else rate.budget(width, height)
+        if budget is not None:
+            floor = smallest_stream_bytes(width, height, self.block, self.autoencoder, self.latent_codec)
+            if budget < floor:
+                raise InputError(f"the budget of {budget} bytes is below the smallest stream this model can write "
+                                 f"for a {width}x{height} image (at least {floor} bytes)")
 
     def compress(self, source, options: EncodeOptions | None = None, **values) -> EncodedImage:
         """`encode` with options given as keywords (`EncodeOptions.of`: quality, bpp, max_bytes,
@@ -203,8 +216,8 @@ class Codec:
         """Code an image (a path, file bytes, a PIL image or a `LoadedImage`) at the options' rate:
         a fixed quality, or the highest quality whose real file is within the budget."""
         options = self.defaults.encode(options or EncodeOptions())
-        loaded = self.load(source)
-        self.check_memory(loaded.width, loaded.height, "encode", InputError)  # a LoadedImage's own size
+        loaded = self.load(source, options.rate)
+        self.check_encodable(loaded.width, loaded.height, options.rate)  # a LoadedImage's own size
         tags = self._tags_for(loaded, options.tags)
         padded = pad_to_multiple(loaded.pixels, self.block)
         grid = self._y_grid(padded.shape[-2], padded.shape[-1])

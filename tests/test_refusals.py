@@ -1,0 +1,52 @@
+"""Issue #37: what cannot be encoded is refused from the image's header, at once, at every entry
+point, and bad arguments get a specific message instead of a traceback."""
+
+import io
+import time
+
+import pytest
+from PIL import Image
+
+from conftest import declared_png, forbid_decoding, natural_image
+from versacodec.codec import Codec
+from versacodec.codec.memory import smallest_stream_bytes
+from versacodec.errors import InputError
+from versacodec.limits import ASPECT_VARIABLE
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("width", "height"), [(96, 80), (64, 64), (300, 40), (17, 200)])
+def test_the_smallest_stream_bound_is_below_every_real_stream(tiny_codec, width, height):
+    """A lower bound: a flat picture (the cheapest content) at quality 0 still codes to more."""
+    floor = smallest_stream_bytes(width, height, tiny_codec.block, tiny_codec.autoencoder, tiny_codec.latent_codec)
+    for picture in (Image.new("RGB", (width, height), (128, 128, 128)), natural_image(width, height)):
+        assert floor <= len(tiny_codec.compress(picture, quality=0, tags=False).data)
+
+
+def test_the_shipped_model_refuses_a_strip_under_its_smallest_stream_before_decoding(monkeypatch):
+    """The issue's 100000x1 PNG at 0.05 bpp: 15 s and 1.3 GB before its refusal; now from the
+    header, before a pixel is decoded."""
+    codec = Codec.from_pretrained()
+    strip = _png(Image.new("RGB", (100000, 1), (100, 120, 130)))
+    forbid_decoding(monkeypatch)
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="sides differ more than 100 to 1"):
+        codec.compress(strip, bpp=0.05)
+    monkeypatch.setenv(ASPECT_VARIABLE, "1000000")
+    with pytest.raises(InputError, match=r"budget of 625 bytes is below the smallest stream .* \(at least \d+ bytes"):
+        codec.compress(strip, bpp=0.05)
+    assert time.perf_counter() - started < 2
+
+
+def test_an_elongated_image_is_refused_from_its_declared_size(tiny_codec, monkeypatch):
+    forbid_decoding(monkeypatch)
+    with pytest.raises(InputError, match="aspect limit"):
+        tiny_codec.compress(declared_png(30000, 100), quality=10)
+    monkeypatch.setenv(ASPECT_VARIABLE, "2")
+    with pytest.raises(InputError, match="sides differ more than 2 to 1"):
+        tiny_codec.compress(Image.new("RGB", (7, 3)), quality=10)
