@@ -64,7 +64,8 @@ def test_never_overwrites_without_permission(tmp_path, tiny_bundle):
     precious.write_bytes(b"user data")
     report = run_batch(photos, out, BatchSettings(model=str(tiny_bundle), quality=10))
     outcome = {o.file: o for o in report.outcomes}["a/img1.png"]
-    assert outcome.status == "error" and "--overwrite" in outcome.message
+    assert outcome.status == "kept" and "not written by this batch" in outcome.message
+    assert "--overwrite" in outcome.message and not report.complete
     assert precious.read_bytes() == b"user data"
     valid = (out / "b/c/img0.vcx").read_bytes()
     report = run_batch(photos, out, BatchSettings(model=str(tiny_bundle), quality=90), overwrite=True)
@@ -117,18 +118,23 @@ def test_resume_is_keyed_on_settings_and_input_content(tmp_path, tiny_bundle):
     assert run_batch(photos, out, settings).count("ok") == 2
     streams = {p: p.read_bytes() for p in out.rglob("*.vcx")}
     lower = run_batch(photos, out, BatchSettings(model=str(tiny_bundle), quality=20))  # other settings: not done
-    assert lower.failed == 2 and all("not made from this input with these settings" in o.message
-                                     for o in lower.outcomes)
+    # The manifest tells what is on disk (the first run's good streams, their sizes) and why it was kept.
+    assert lower.count("kept") == 2 and lower.failed == 0 and not lower.complete
+    for outcome in lower.outcomes:
+        assert "made by an earlier batch with other settings" in outcome.message
+        assert outcome.bytes == len(streams[out / Path(outcome.file).with_suffix(".vcx")])
+    assert {row["status"] for row in manifest(out).values()} == {"kept"}
+    assert all(row["bytes"] and row["bpp"] for row in manifest(out).values())
     assert {p: p.read_bytes() for p in out.rglob("*.vcx")} == streams  # and nothing replaced
     natural_image(48, 40, seed=99).save(photos / "a" / "img1.png")  # a changed input is not done either
     statuses = {o.file: o.status for o in run_batch(photos, out, settings).outcomes}
-    assert statuses == {"a/img1.png": "error", "b/c/img0.png": "skipped"}
+    assert statuses == {"a/img1.png": "kept", "b/c/img0.png": "skipped"}
     report = run_batch(photos, out, BatchSettings(model=str(tiny_bundle), quality=20), overwrite=True)
     assert report.count("ok") == 2
     assert run_batch(photos, out, BatchSettings(model=str(tiny_bundle), quality=20)).count("skipped") == 2
     (out / "a" / "img1.vcx").write_bytes(streams[out / "a" / "img1.vcx"])  # a file the batch did not write
     assert {o.file: o.status for o in run_batch(photos, out, BatchSettings(model=str(tiny_bundle), quality=20))
-            .outcomes}["a/img1.png"] == "error"
+            .outcomes}["a/img1.png"] == "kept"
 
 
 def test_inputs_that_differ_only_in_extension_get_their_own_outputs(tmp_path, tiny_bundle):
@@ -221,3 +227,27 @@ def test_workers_exit_when_the_driver_is_killed(watched):
     else:  # the control: without the watch the orphan lives on (the bug this guards against)
         assert _alive(worker)
         os.kill(worker, signal.SIGKILL)
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_work(tmp_path, tiny_bundle, capsys):
+    """Issue #37: a traceback (exit 1) before; now a usage error naming the folder, nothing coded."""
+    photos = make_photos(tmp_path / "photos", 2)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, _, err = run_cli(capsys, photos, blocker / "out", "--quality", "30", "--model", tiny_bundle)
+    assert code == 2 and err.startswith("versacodec: error: cannot write to the output folder")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_manifest_that_cannot_be_written_at_the_end_is_one_line(tmp_path, tiny_bundle, capsys, monkeypatch):
+    """The folder may become unwritable while the batch runs (here: the manifest's write fails)."""
+    import versacodec.interfaces.batch as batch
+
+    def refuse(path, data, **_):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    photos = make_photos(tmp_path / "photos", 2)
+    monkeypatch.setattr(batch, "atomic_write_bytes", refuse)
+    code, _, err = run_cli(capsys, photos, tmp_path / "out", "--quality", "30", "--model", tiny_bundle)
+    assert code == 2 and "cannot write the manifest" in err and "Permission denied" in err
+    assert err.count("\n") == 1 and "Traceback" not in err

@@ -10,8 +10,13 @@ from the same input with the same model and settings is skipped, so re-running a
 resumes it (OUT_DIR/.versacodec-batch.jsonl records what made each output); nothing is replaced
 without --overwrite. An image that fails is recorded and the run goes on. OUT_DIR/manifest.csv
 (written atomically at the end, also when interrupted or terminated) has one row per input: file,
-bytes (of the stream), bpp, seconds, status (ok, skipped or error) and message. Exit status 0 when
-every input is ok or skipped, 1 when any failed, 2 for a usage error (bad settings or model: nothing run).
+bytes (of the stream), bpp, seconds, status and message. Status ok: coded now; skipped: the output
+this batch made from the same input with the same settings is there; kept: an output is there that
+was not made from this input with these settings (an earlier run with other settings, a changed
+input, or a file this batch did not write), left as it was, its bytes and bpp those of the file on
+disk and the message saying which; error: the input failed, the message says why. Exit status 0
+when every input is ok or skipped, 1 when any was kept or failed, 2 for a usage error (bad
+settings or model, an output folder that cannot be written: nothing run).
 
 Workers return output bytes and the driver writes them. Ray actors are also sent the input bytes,
 so a Ray cluster needs no shared file system, only the model folder on every node (or the
@@ -28,6 +33,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -89,7 +95,7 @@ class Outcome:
     """One manifest row."""
 
     file: str
-    status: str  # "ok", "skipped" or "error"
+    status: str  # "ok", "skipped", "kept" or "error" (see the module docstring)
     bytes: int | None = None
     bpp: float | None = None
     seconds: float | None = None
@@ -113,6 +119,11 @@ class BatchReport:
     @property
     def failed(self) -> int:
         return self.count("error")
+
+    @property
+    def complete(self) -> bool:
+        """Every input coded now or before with these settings."""
+        return self.failed == 0 and self.count("kept") == 0
 
 
 @dataclass(frozen=True)
@@ -314,6 +325,11 @@ class Journal:
         entry = self.entries.get(name)
         return entry is not None and entry.get("key") == key and entry.get("sha256") == _sha256(output)
 
+    def made(self, name: str, output: bytes) -> bool:
+        """Whether this batch wrote `output` at `name` (with whatever settings)."""
+        entry = self.entries.get(name)
+        return entry is not None and entry.get("sha256") == _sha256(output)
+
     def record(self, name: str, key: str, output: bytes) -> None:
         entry = {"output": name, "key": key, "sha256": _sha256(output)}
         self.entries[name] = entry
@@ -325,18 +341,25 @@ class Journal:
 
 def _existing(item: Item, out_dir: Path, key: str, journal: Journal, decode: bool) -> Outcome:
     """The outcome for an item whose output exists: skipped when this batch made it from the same
-    input with the same settings, else an error (nothing is replaced without --overwrite)."""
+    input with the same settings, else kept (nothing is replaced without --overwrite), with the
+    size of the stream on disk and why it was not taken as done."""
     try:
         output = item.target.read_bytes()
     except OSError as exc:
         return Outcome(item.file, "error", message=f"{item.target} exists and cannot be read: {exc.strerror}")
-    if not journal.matches(item.target.relative_to(out_dir).as_posix(), key, output):
-        return Outcome(item.file, "error", message=f"{item.target} exists but was not made from this input with "
-                       "these settings; pass --overwrite to re-code it")
-    stream = item.source.read_bytes() if decode else output
-    header = Stream.from_bytes(stream).header
-    return Outcome(item.file, "skipped", len(stream), len(stream) * 8 / (header.width * header.height),
-                   message="output exists")
+    name = item.target.relative_to(out_dir).as_posix()
+    try:
+        stream = item.source.read_bytes() if decode else output
+        header = Stream.from_bytes(stream).header
+        size = {"bytes": len(stream), "bpp": len(stream) * 8 / (header.width * header.height)}
+    except (OSError, VersacodecError):
+        size = {}  # not a stream (a file of the user's): nothing to say of its size
+    if journal.matches(name, key, output):
+        return Outcome(item.file, "skipped", **size, message="output exists")
+    why = ("made by an earlier batch with other settings or from another version of this input"
+           if journal.made(name, output) else "not written by this batch")
+    return Outcome(item.file, "kept", **size, message=f"{item.target} exists, {why}: kept as it is; pass "
+                   "--overwrite to re-code it")
 
 
 def write_manifest(path: Path, outcomes: Iterable[Outcome]) -> None:
@@ -394,7 +417,7 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, settings: BatchSettings =
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     work, identity = _check(in_dir, settings, workers, engine)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_writable(out_dir)
     report = BatchReport(manifest=out_dir / MANIFEST_NAME)
     journal = Journal(out_dir / JOURNAL_NAME)
     keys: dict[Item, str] = {}
@@ -419,8 +442,22 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, settings: BatchSettings =
             bar.set_postfix(failed=report.failed, refresh=False)
     finally:
         bar.close()
-        write_manifest(report.manifest, report.outcomes)
+        try:
+            write_manifest(report.manifest, report.outcomes)
+        except OSError as exc:  # the folder was writable at the start; it may not be any more
+            raise InputError(f"cannot write the manifest {report.manifest}: {exc.strerror or exc}") from exc
     return report
+
+
+def _check_writable(out_dir: Path) -> None:
+    """Create the output folder and make sure a file can be written in it, before any input is
+    coded: otherwise every output, the journal and the manifest would fail at the end."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot write to the output folder {out_dir}: {exc.strerror or exc}") from exc
 
 
 def _finish(item: Item, result: WorkResult, out_dir: Path, key: str, journal: Journal, overwrite: bool) -> Outcome:
@@ -454,9 +491,11 @@ def _command(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     if not args.quiet:
+        kept = f"{report.count('kept')} kept (outputs there made otherwise; --overwrite re-codes them), " \
+            if report.count("kept") else ""
         print(f"{len(report.outcomes)} inputs: {report.count('ok')} coded, {report.count('skipped')} skipped, "
-              f"{report.failed} failed; manifest {report.manifest}", file=sys.stderr)
-    return EXIT_SOME_FAILED if report.failed else 0
+              f"{kept}{report.failed} failed; manifest {report.manifest}", file=sys.stderr)
+    return 0 if report.complete else EXIT_SOME_FAILED
 
 
 def add_batch_parser(commands: argparse._SubParsersAction) -> None:
