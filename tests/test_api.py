@@ -1,6 +1,7 @@
 """The Python API (versacodec.compress / decompress / Codec) and its doctests (the docs' examples: test_docs.py)."""
 
 import doctest
+import io
 import re
 import subprocess
 import sys
@@ -48,7 +49,7 @@ def test_api_matches_the_codec_and_caches_models(tiny_bundle, tiny_codec):
     decoded = versacodec.decompress(data, model=tiny_codec)
     assert np.array_equal(np.asarray(decoded), np.asarray(tiny_codec.decompress(data).image))
     assert api.load_codec(tiny_bundle) is api.load_codec(str(tiny_bundle) + "/")
-    with pytest.raises(TypeError):
+    with pytest.raises(versacodec.InputError, match="has no option 'no_such_option'"):
         versacodec.compress(image, model=tiny_codec, no_such_option=1)
 
 
@@ -73,7 +74,11 @@ def test_default_model_from_function_and_environment(tiny_bundle, tiny_codec, mo
 @pytest.mark.parametrize(("options", "message"), [
     ({"quality": True}, "quality must be an integer, not True"),
     ({"quality": 50.5}, "quality must be an integer, not 50.5"),
-    ({"quality": 101}, "quality must be an integer from 0 to 100"),
+    ({"quality": 101}, "quality must be an integer from 0 to the model's highest (100), not 101"),
+    ({"quality": -1}, "quality must be an integer from 0 to the model's highest, not -1"),
+    ({"quality": 20, "tags": "abc"}, "tags must be True, False or a list of ImageNet class ids"),
+    ({"quality": 20, "tags": [1.5]}, "tags must be True, False or a list of ImageNet class ids"),
+    ({"quality": 20, "colour": "red"}, "compress() has no option 'colour'; its options are boxes, bpp,"),
     ({"bpp": 1e305}, "target bpp must be a positive number up to 64"),
     ({"bpp": True}, "target bpp must be a number, not True"),
     ({"quality": 20, "seed": -1}, "seed must be from 0 to"),
@@ -144,3 +149,28 @@ def test_a_lazily_opened_damaged_image_is_an_input_error(tiny_codec, tmp_path):
     path.write_bytes(path.read_bytes()[:-2000])  # its pixel data cut short
     with Image.open(path) as image, pytest.raises(versacodec.InputError, match="damaged or truncated"):
         versacodec.compress(image, quality=20, model=tiny_codec)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda codec: versacodec.compress(np.zeros((30, 40, 3), np.uint8), model=codec),
+     "image must be a path, the bytes of an image file or a PIL image, not ndarray (for an array, pass "
+     "PIL.Image.fromarray(array))"),
+    (lambda codec: versacodec.compress(None, model=codec), "image must be a path, the bytes of an image file"),
+    (lambda codec: versacodec.decompress(None, model=codec), "data must be the bytes of a .vcx stream, not NoneType"),
+    (lambda codec: versacodec.decompress("photo.vcx", model=codec), "not str (read the file first"),
+    (lambda codec: versacodec.decompress(b"", model=codec, colour=1), "decompress() has no option 'colour'"),
+    (lambda codec: versacodec.extract(None, "detection"), "data must be the bytes of a .vcx stream"),
+    (lambda codec: versacodec.compress(natural_image(40, 30), model=3),
+     "model must be a model folder, a Codec or None"),
+])
+def test_arguments_of_the_wrong_kind_are_input_errors_not_type_errors(tiny_codec, call, message):
+    """Issue #37: these raised Python's TypeError or ValueError, naming open() or a dataclass."""
+    with pytest.raises(versacodec.InputError, match=re.escape(message)):
+        call(tiny_codec)
+
+
+def test_a_bytearray_image_is_coded_like_bytes(tiny_codec):
+    buffer = io.BytesIO()
+    natural_image(40, 30).save(buffer, format="PNG")
+    assert versacodec.compress(bytearray(buffer.getvalue()), quality=20, model=tiny_codec) == versacodec.compress(
+        buffer.getvalue(), quality=20, model=tiny_codec)

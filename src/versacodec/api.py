@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 from PIL import Image
 
 from versacodec.codec import Codec, layout
+from versacodec.errors import InputError
 from versacodec.imaging import LoadedImage
 from versacodec.options import DecodeOptions, EncodeOptions
 
@@ -49,7 +51,9 @@ def compress(image: ImageSource, bpp: float | None = None, quality: int | None =
     >>> data[:4]
     b'\\x89VCX'
     """
-    return load_codec(model).encode(image, EncodeOptions.of(bpp=bpp, quality=quality, **options)).data
+    _check_keywords("compress", options, _ENCODE_KEYWORDS)
+    return load_codec(model).encode(_image_source(image), EncodeOptions.of(bpp=bpp, quality=quality,
+                                                                           **options)).data
 
 
 def decompress(data: bytes, model: ModelSpec = None, **options: Any) -> Image.Image:
@@ -62,7 +66,8 @@ def decompress(data: bytes, model: ModelSpec = None, **options: Any) -> Image.Im
     >>> image.mode, image.size
     ('L', (40, 30))
     """
-    return load_codec(model).decode(data, DecodeOptions(**options)).image
+    _check_keywords("decompress", options, _DECODE_KEYWORDS)
+    return load_codec(model).decode(_stream_bytes(data), DecodeOptions(**options)).image
 
 
 def extract(data: bytes, task: str, layers: int | None = None) -> bytes:
@@ -70,14 +75,14 @@ def extract(data: bytes, task: str, layers: int | None = None) -> bytes:
     profile .yaml it was made with), and of a layered one also only the first `layers` layers.
     Sections are dropped, nothing is re-encoded; the result decodes with `decompress`. Raises
     `InputError` when the stream has no such task or layers."""
-    partial = layout.extract(data, task)
+    partial = layout.extract(_stream_bytes(data), task)
     return partial if layers is None else truncate(partial, layers)
 
 
 def truncate(data: bytes, layers: int) -> bytes:
     """The first `layers` layers of a stream compressed with `layers=K` (no re-encoding); any
     prefix decodes with `decompress`. Raises `InputError` for a stream without layers."""
-    return layout.truncate(data, layers)
+    return layout.truncate(_stream_bytes(data), layers)
 
 
 def load_codec(model: ModelSpec = None) -> Codec:
@@ -89,6 +94,8 @@ def load_codec(model: ModelSpec = None) -> Codec:
     """
     if isinstance(model, Codec):
         return model
+    if not (model is None or isinstance(model, str | os.PathLike)):
+        raise InputError(f"model must be a model folder, a Codec or None, not {type(model).__name__}")
     if model is None:
         if isinstance(_default_model, Codec):
             return _default_model
@@ -102,6 +109,36 @@ def set_default_model(model: ModelSpec) -> None:
     $VERSACODEC_MODEL or the shipped model."""
     global _default_model
     _default_model = model
+
+
+def _image_source(image: Any) -> ImageSource:
+    """The image, or the API's own message for a value that is none (Python's would name open())."""
+    if isinstance(image, bytearray | memoryview):
+        return bytes(image)
+    if not isinstance(image, str | os.PathLike | bytes | Image.Image | LoadedImage):
+        hint = " (for an array, pass PIL.Image.fromarray(array))" if hasattr(image, "__array__") else ""
+        raise InputError(f"image must be a path, the bytes of an image file or a PIL image, "
+                         f"not {type(image).__name__}{hint}")
+    return image
+
+
+def _stream_bytes(data: Any) -> bytes:
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data)
+    hint = " (read the file first: Path(name).read_bytes())" if isinstance(data, str | os.PathLike) else ""
+    raise InputError(f"data must be the bytes of a .vcx stream, not {type(data).__name__}{hint}")
+
+
+def _check_keywords(function: str, options: dict[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise InputError(f"{function}() has no option {', '.join(map(repr, unknown))}; "
+                         f"its options are {', '.join(sorted(known))}")
+
+
+# Every keyword each function takes (the rate is its bpp= or quality=, not an option).
+_ENCODE_KEYWORDS = {field.name for field in fields(EncodeOptions)} - {"rate"} | {"bpp", "quality", "model"}
+_DECODE_KEYWORDS = {field.name for field in fields(DecodeOptions)} | {"model"}
 
 
 @lru_cache(maxsize=_CACHED_MODELS)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from numbers import Integral, Real
 from pathlib import Path
@@ -145,12 +146,7 @@ class EncodeOptions:
             raise TypeError(f"rate must be a Rate, not {self.rate!r}")
         _set(self, "seed", _seed(self.seed))
         if not isinstance(self.tags, bool):
-            try:
-                tags = tuple(self.tags)
-                pack_tags(list(tags))
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"invalid tags: {exc}", options=("tags",)) from exc
-            _set(self, "tags", tags)
+            _set(self, "tags", _tag_ids(self.tags))
         if self.task is not None and not isinstance(self.task, TaskProfile):
             _set(self, "task", load_profile(str(self.task)))
         if self.boxes is not None:
@@ -175,6 +171,20 @@ class EncodeOptions:
         if self.quality_map is not None:
             return self.quality_map
         return "regions" if self.task is not None else "none"
+
+
+def _tag_ids(tags: Any) -> tuple[int, ...]:
+    """ImageNet class ids from a collection of integers (a string is iterable too: "abc" is not three tags)."""
+    ids = tuple(tags) if isinstance(tags, Iterable) and not isinstance(tags, str | bytes) else None
+    if ids is None or not all(isinstance(tag, Integral) and not isinstance(tag, bool) for tag in ids):
+        raise InputError(f"tags must be True, False or a list of ImageNet class ids (integers 0-999), not {tags!r}",
+                         options=("tags",))
+    ids = tuple(int(tag) for tag in ids)
+    try:
+        pack_tags(list(ids))
+    except ValueError as exc:
+        raise InputError(f"invalid tags: {exc}", options=("tags",)) from exc
+    return ids
 
 
 @dataclass(frozen=True)
@@ -244,7 +254,8 @@ class ModelDefaults:
         """`options`, checked against this model: its quality range."""
         quality = options.rate.quality
         if quality is not None and quality >= self.quality_levels:
-            raise InputError(f"quality must be an integer from 0 to {self.quality_levels - 1}, not {quality}",
+            raise InputError(f"quality must be an integer from 0 to the model's highest ({self.quality_levels - 1}), "
+                             f"not {quality}",
                              options=("quality",))
         return options
 
