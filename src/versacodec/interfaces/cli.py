@@ -47,6 +47,45 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"versacodec: error: {message} (see --help)\n")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Prose is filled to the terminal's width; the examples block is kept line for line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+# Every command's --help ends with these (eval has its own in its description).
+EXAMPLES = {
+    "compress": ["versacodec compress photo.jpg -o photo.vcx --bpp 0.05",
+                 "versacodec compress photo.jpg -o photo.vcx --quality 60 --layers 4",
+                 "versacodec compress street.jpg -o street.vcx --bpp 0.1 --task detection",
+                 "versacodec compress a.png b.jpg -o streams/ --bpp 0.05      # streams/a.vcx, streams/b.vcx",
+                 "versacodec compress a.png a.jpg -o 'out/{name}.vcx'          # out/a.png.vcx, out/a.jpg.vcx",
+                 "cat photo.png | versacodec compress - -o - --bpp 0.05 > photo.vcx"],
+    "decompress": ["versacodec decompress photo.vcx -o photo.png",
+                   "versacodec decompress photo.vcx -o photo.png --decoder direct",
+                   "versacodec decompress photo.vcx -o photo.png --steps 20 --cfg 5 --seed 1",
+                   "versacodec decompress a.vcx b.vcx -o 'out/{stem}-decoded.png'",
+                   "versacodec decompress - -o - < photo.vcx > photo.png"],
+    "info": ["versacodec info photo.vcx", "versacodec info photo.vcx --json"],
+    "extract": ["versacodec extract street.vcx --task detection -o street-detect.vcx",
+                "versacodec extract both.vcx --task detection --layers 2 -o s.vcx   # made with --task and --layers"],
+    "truncate": ["versacodec truncate photo.vcx --layers 2 -o photo-2.vcx", "versacodec info photo.vcx"],
+    "train": ["versacodec train latent_codec --config configs/latent_codec.yaml",
+              "versacodec train latent_codec --config configs/latent_codec.yaml --set schedule.time_budget_s=450"],
+    "demo": ["versacodec demo", "versacodec demo -o /tmp/demo --model my-model"],
+    "bench": ["versacodec bench", "versacodec bench --threads 1 --repeats 5 --json"],
+    "bundle": ["versacodec bundle --autoencoder runs/autoencoder/final --latent-codec runs/latent_codec/final "
+               "--model-id my-model -o my-model"],
+    "batch": ["versacodec batch photos/ streams/ --bpp 0.05 --workers 2",
+              "versacodec batch streams/ decoded/ --decode",
+              "versacodec batch photos/ streams/ --bpp 0.05 --engine ray"],
+    "serve": ["versacodec serve", "versacodec serve --port 8080 --max-upload-mb 10"],
+}
+
+
 # --------------------------------------------------------------------------- inputs and outputs
 def _read_input(name: str) -> bytes:
     if name == STDIO:
@@ -74,8 +113,6 @@ def _output_paths(inputs: list[str], output: str, suffix: str) -> list[Path | No
             raise InputError(f"-o {output}: a pattern may use {{stem}} and {{name}} only ({exc})") from None
     elif output.endswith(("/", os.sep)) or len(inputs) > 1:
         folder = Path(output)
-        if not folder.is_dir():
-            raise InputError(f"output folder {folder} does not exist")
         if STDIO in inputs:
             raise InputError("standard input (-) has no name to write into a folder; give -o FILE")
         paths = [folder / (Path(name).stem + suffix) for name in inputs]
@@ -87,7 +124,25 @@ def _output_paths(inputs: list[str], output: str, suffix: str) -> list[Path | No
             raise InputError(f"{writers[path]} and {name} would both write {path}; use a pattern such as "
                              f"-o '{path.parent / ('{name}' + suffix)}'")
         writers[path] = name
+    if paths != [Path(output)]:  # a folder or a pattern: its folders are created, as batch creates OUT_DIR
+        for folder in sorted({path.parent for path in paths}):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"cannot create the output folder {folder}: {exc.strerror or exc}") from None
     return paths
+
+
+def _check_stream_name(path: Path | None) -> None:
+    """A stream written under an image's name (-o out.png) would be taken for a PNG by every viewer."""
+    if path is None or path.suffix.lower() == STREAM_SUFFIX:
+        return
+    from PIL import Image
+
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is not None:
+        raise InputError(f"{path} is named as a {image_format} image, but compress writes a .vcx stream; "
+                         f"name it {path.with_suffix(STREAM_SUFFIX).name} (decompress writes images)")
 
 
 def _check_output(path: Path | None, overwrite: bool) -> None:
@@ -152,6 +207,8 @@ def _each_input(args: argparse.Namespace, suffix: str, code: Callable[[str, Path
     outputs = _output_paths(args.inputs, args.output, suffix)
     for output in outputs:
         _check_output(output, args.overwrite)
+        if suffix == STREAM_SUFFIX:
+            _check_stream_name(output)
     failed = 0
     for name, output in zip(args.inputs, outputs, strict=True):
         try:
@@ -222,6 +279,7 @@ def _rewrite_stream(args: argparse.Namespace, transform: Callable[[bytes], bytes
     """Drop sections of a stream without re-encoding (extract, truncate) and write it atomically."""
     [output] = _output_paths([args.input], args.output, STREAM_SUFFIX)
     _check_output(output, args.overwrite)
+    _check_stream_name(output)
     data = _read_input(args.input)
     kept = transform(data)
     _write_output(output, kept, args.overwrite)
@@ -235,11 +293,25 @@ def _rewrite_stream(args: argparse.Namespace, transform: Callable[[bytes], bytes
 def _extract(args: argparse.Namespace) -> int:
     from versacodec.api import extract
 
-    layers = f", first {args.layers} layer(s)" if args.layers else ""
-    return _rewrite_stream(args, lambda data: extract(data, args.task, args.layers),
-                           {"task": args.task, "layers": args.layers},
-                           lambda kept, total: f"{kept} of {total} bytes kept for task {args.task!r}{layers} "
-                           f"({1 - kept / total:.1%} fewer)")
+    regions_kept = True
+
+    def transform(data: bytes) -> bytes:
+        nonlocal regions_kept
+        from versacodec.container.format import SectionKind, Stream
+
+        kept = extract(data, args.task, args.layers)
+        # The task's regions live in the last (full) layer: a prefix of palette layers has none of them.
+        regions_kept = bool(Stream.from_bytes(kept).sections_of(SectionKind.LATENT))
+        return kept
+
+    def describe(kept: int, total: int) -> str:
+        layers = f"first {args.layers} layer(s)"
+        what = (f"task {args.task!r}'s regions" + (f" and the {layers}" if args.layers else "") if regions_kept
+                else f"the {layers} only, palette layers that carry none of task {args.task!r}'s regions (those "
+                "are in the last layer)")
+        return f"{kept} of {total} bytes kept: {what} ({1 - kept / total:.1%} fewer)"
+
+    return _rewrite_stream(args, transform, {"task": args.task, "layers": args.layers}, describe)
 
 
 def _truncate(args: argparse.Namespace) -> int:
@@ -331,9 +403,10 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
                         help="model bundle folder (default: the model shipped in the package)")
 
 
-OUTPUTS_HELP = ("; with several inputs (or a trailing /) a folder that gets one file per input named "
-                "after it, or a pattern with {stem} or {name} (the input's name without / with its extension), "
-                "e.g. -o 'out/{stem}-small.vcx'")
+def _outputs_help(suffix: str) -> str:
+    return ("; with several inputs (or a trailing /) a folder, created if needed, that gets one file per input "
+            "named after it, or a pattern with {stem} or {name} (the input's name without / with its extension), "
+            f"e.g. -o 'out/{{stem}}-small{suffix}'")
 
 
 def _output_options(parser: argparse.ArgumentParser, output_help: str) -> None:
@@ -360,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
         "image is padded internally and cropped back on "
         "decode. RGBA, greyscale, palette and 16-bit inputs are converted, with a note.")
     compress.add_argument("inputs", nargs="+", metavar="INPUT", help="image file(s); - reads standard input")
-    _output_options(compress, "output .vcx file, or - for standard output" + OUTPUTS_HELP)
+    _output_options(compress, "output .vcx file, or - for standard output" + _outputs_help(STREAM_SUFFIX))
     compress.add_argument("--bpp", type=float, help="target bits per pixel (file size × 8 / pixels)")
     compress.add_argument("--quality", type=int,
                           help=f"rate setting from 0 (smallest) to the model's best (100 for the shipped one); "
@@ -393,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
         "The same stream decodes to the same image on this machine, within a stated tolerance on others "
         "(docs/api.md, Determinism).")
     decompress.add_argument("inputs", nargs="+", metavar="INPUT", help=".vcx file(s); - reads standard input")
-    _output_options(decompress, "output image, e.g. out.png, or - for a PNG on standard output" + OUTPUTS_HELP)
+    _output_options(decompress, "output image, e.g. out.png, or - for a PNG on standard output"
+                    + _outputs_help(DECODED_SUFFIX))
     decompress.add_argument("--decoder", choices=("direct", "generative"),
                             help="generative (default when the model has it): diffusion prior guided by the "
                             "transmitted tags, realistic textures; direct: latent synthesis → autoencoder "
@@ -497,11 +571,45 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(commands)
     add_batch_parser(commands)
     add_serve_parser(commands)
+    for name, lines in EXAMPLES.items():
+        command = commands.choices[name]
+        command.epilog = "examples:\n" + "".join(f"  {line}\n" for line in lines)
+        command.formatter_class = _HelpFormatter
     return parser
 
 
+# Options whose value is a number. argparse takes a value such as -inf or -nan for an option of its
+# own ("expected one argument"), since only digits after the minus look like a number to it.
+NUMBER_OPTIONS = {"--bpp", "--quality", "--seed", "--steps", "--cfg", "--layers", "--workers"}
+
+
+def _attach_negative_values(argv: Sequence[str]) -> list[str]:
+    """`--bpp -inf` → `--bpp=-inf`, so that the option's own check reports the value."""
+    argv = list(argv)
+    attached: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token in NUMBER_OPTIONS and index + 1 < len(argv) and argv[index + 1].startswith("-") \
+                and _is_number(argv[index + 1]):
+            attached.append(f"{token}={argv[index + 1]}")
+            index += 2
+            continue
+        attached.append(token)
+        index += 1
+    return attached
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_attach_negative_values(sys.argv[1:] if argv is None else argv))
     try:
         code = args.handler(args)
         sys.stdout.flush()  # inside the try: a reader that stopped early fails this flush
