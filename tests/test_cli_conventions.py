@@ -88,3 +88,23 @@ def test_extracting_palette_layers_only_says_no_task_regions_were_kept(tmp_path,
     assert code == 0 and json.loads(out)["task"] == "boxes"
     code, _, err = run(capsys, "extract", tmp_path / "both.vcx", "--task", "boxes", "-o", tmp_path / "u.vcx")
     assert code == 0 and "kept: task 'boxes''s regions (" in err
+
+
+def test_pillows_bomb_warning_becomes_a_note_that_quiet_silences(tmp_path, tiny_bundle, capsys, monkeypatch):
+    """Inputs of 89-179 MP printed Pillow's DecompressionBombWarning with a site-packages path, even
+    with -q. Pillow's sizes are lowered here so that a small image stands in for one of 100 MP."""
+    import warnings
+
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # warns above 1000 pixels, refuses above 2000
+    natural_image(40, 30).save(tmp_path / "a.png")  # 1200 pixels: the warning band
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = run(capsys, "compress", tmp_path / "a.png", "-o", tmp_path / "a.vcx", "--quality", "20",
+                           "--model", tiny_bundle, "-q")
+        assert code == 0 and err == ""
+        code, _, err = run(capsys, "compress", tmp_path / "a.png", "-o", tmp_path / "b.vcx", "--quality", "20",
+                           "--model", tiny_bundle)
+    assert code == 0 and "note: " in err and "above Pillow's decompression-bomb warning size" in err
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]

@@ -93,3 +93,19 @@ def test_failed_save_keeps_an_existing_file(default_model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.vcx"]
     natural_image(40, 30).save(tmp_path / "plain.png")  # other formats are Pillow's own save
     assert Image.open(tmp_path / "plain.png").format == "PNG"
+
+
+def test_a_save_that_cannot_be_written_is_an_output_error(default_model, tmp_path, monkeypatch):
+    """Issue #37: a bare PermissionError before. Tests run as root here, so the refusal is made by
+    the write itself; a missing folder is the same path."""
+    import versacodec.fileio as fileio
+
+    def refuse(path, data, **_):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    with pytest.raises(versacodec.OutputError, match=r"cannot write .*missing.*: No such file or directory"):
+        natural_image(40, 30).save(tmp_path / "missing" / "x.vcx", quality=10)
+    monkeypatch.setattr(fileio, "atomic_write_bytes", refuse)
+    with pytest.raises(versacodec.OutputError, match=r"cannot write .*x\.vcx: Permission denied") as caught:
+        natural_image(40, 30).save(tmp_path / "x.vcx", quality=10)
+    assert isinstance(caught.value, OSError)

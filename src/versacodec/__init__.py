@@ -26,11 +26,13 @@ _LAZY = {
     "StreamError": "versacodec.errors",
     "InputError": "versacodec.errors",
     "ModelError": "versacodec.errors",
+    "OutputError": "versacodec.errors",
 }
 __all__ = [
     "Codec",
     "InputError",
     "ModelError",
+    "OutputError",
     "StreamError",
     "VersacodecError",
     "__version__",
@@ -46,7 +48,7 @@ __all__ = [
 if TYPE_CHECKING:
     from versacodec.api import compress, decompress, extract, load_codec, set_default_model, truncate
     from versacodec.codec import Codec
-    from versacodec.errors import InputError, ModelError, StreamError, VersacodecError
+    from versacodec.errors import InputError, ModelError, OutputError, StreamError, VersacodecError
     from versacodec.interfaces.pillow_plugin import register_pillow
 
 

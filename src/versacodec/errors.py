@@ -25,3 +25,8 @@ class InputError(VersacodecError):
 
 class ModelError(VersacodecError):
     """A model folder or weight file is missing, incomplete or does not match its config."""
+
+
+class OutputError(VersacodecError, OSError):
+    """An output cannot be written (a folder that is missing or read-only, a full disk). Also an
+    OSError, so code that handles failed writes as OSError keeps doing so."""

@@ -3,8 +3,10 @@ notes, padding to the codec's block size, and atomic PNG output."""
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +52,7 @@ def open_image(source: str | Path | bytes | Image.Image, max_pixels: int,
         handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InputError(f"cannot open {source}: {exc.strerror}") from exc
-    with handle:
+    with handle, _bomb_warning_as_note():
         try:
             image = Image.open(handle)
         except Image.DecompressionBombError as exc:
@@ -62,11 +64,21 @@ def open_image(source: str | Path | bytes | Image.Image, max_pixels: int,
         return _decode(image, _name(source), max_pixels, check_size)
 
 
+@contextlib.contextmanager
+def _bomb_warning_as_note() -> Iterator[None]:
+    """Pillow warns of images between its two bomb sizes (89-179 MP) with a Python warning that
+    names a site-packages line and ignores -q; the size limits here decide, and `_file_notes` says so."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
 def _decode(image: Image.Image, name: str, max_pixels: int, check_size: SizeCheck | None) -> LoadedImage:
     _check_size(image, max_pixels, check_size)
     notes = _file_notes(image)
     try:
-        image.load()
+        with _bomb_warning_as_note():
+            image.load()
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{name} is damaged or truncated: {exc}") from exc
     return _from_pil(image, notes)
@@ -89,6 +101,10 @@ def _check_size(image: Image.Image, max_pixels: int, check_size: SizeCheck | Non
 def _file_notes(image: Image.Image) -> list[str]:
     """What a file holds beyond the 8-bit pixels of its first frame, read before decoding."""
     notes = []
+    bomb_warning = Image.MAX_IMAGE_PIXELS
+    if bomb_warning is not None and image.width * image.height > bomb_warning:
+        notes.append(f"{image.width}x{image.height} is above Pillow's decompression-bomb warning size "
+                     f"({bomb_warning / 1e6:.0f} MP); coded, as it is within the limits")
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
         notes.append(f"only the first of {frames} frames coded")

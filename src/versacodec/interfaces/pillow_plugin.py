@@ -5,7 +5,8 @@ every `versacodec.options.EncodeOptions` keyword and `model=`. Opening parses an
 checks the stream (size, mode) without loading a model; the pixels are decoded by the model
 on `load()` (any pixel access). The model is the API's default (`versacodec.set_default_model`,
 $VERSACODEC_MODEL, or the shipped one) unless `model=` is passed to `save`.
-A damaged stream raises `versacodec.StreamError` (a `VersacodecError`), at open or at load.
+A damaged stream raises `versacodec.StreamError` (a `VersacodecError`), at open or at load; a .vcx
+path that cannot be written raises `versacodec.errors.OutputError` (also an OSError).
 Saving to a .vcx path encodes first and then replaces the file in one step, so a failed save
 leaves an existing file as it was (Pillow itself empties the file before a format's handler runs).
 """
@@ -90,9 +91,14 @@ def _save_keeping_existing_files(pillow_save: Callable[..., None]) -> Callable[.
     def save(self: Image.Image, fp: Any, format: str | None = None, **params: Any) -> None:
         if not _names_vcx(fp, format) or params.get("append") or params.get("save_all"):
             return pillow_save(self, fp, format, **params)
+        from versacodec.errors import OutputError
         from versacodec.fileio import atomic_write_bytes
 
-        atomic_write_bytes(os.fsdecode(fp), _encode(self, params))
+        data = _encode(self, params)
+        try:
+            atomic_write_bytes(os.fsdecode(fp), data)
+        except OSError as exc:
+            raise OutputError(f"cannot write {os.fsdecode(fp)}: {exc.strerror or exc}") from exc
 
     save.keeps_existing_vcx = True  # type: ignore[attr-defined]
     return save
