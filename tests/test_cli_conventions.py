@@ -108,3 +108,13 @@ def test_pillows_bomb_warning_becomes_a_note_that_quiet_silences(tmp_path, tiny_
                            "--model", tiny_bundle)
     assert code == 0 and "note: " in err and "above Pillow's decompression-bomb warning size" in err
     assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_eval_into_a_folder_that_cannot_be_written_is_one_line_before_any_work(tmp_path, capsys):
+    """Issue #37: a traceback (exit 1) when the results were written, after the whole run."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, _, err = run(capsys, "eval", "--dataset", "kodak", "--codecs", "jpeg", "--bpp", "0.5", "--limit", "1",
+                       "--out", blocker / "ev")
+    assert code == 2 and err.startswith("versacodec: error: cannot write to the output folder")
+    assert err.count("\n") == 1

@@ -160,6 +160,8 @@ def test_job_failure_is_reported_in_one_line(client):
                                 "salient, text, vehicles"),
     ({"cfg": True}, 400, "cfg must be a number, not True"),
     ({"layers": 1}, 400, "layers must be between 2 and 9, not 1"),
+    ({"overlays": "yes"}, 400, "overlays must be true or false, not 'yes'"),
+    ({"overlays": 0}, 400, "overlays must be true or false, not 0"),
     ({"task": "no-such-task"}, 400,
      "task profile 'no-such-task' is not available; choose from boxes, detection, people, salient, text, vehicles"),
 ])
@@ -321,3 +323,13 @@ def test_recent_is_bounded_in_bytes_but_keeps_the_newest():
     assert recent.get(a) is None and recent.get(b) == b"b" * 60 and forgotten == [b"a" * 60]
     big = recent.add(b"c" * 500)
     assert recent.get(big) == b"c" * 500 and recent.bytes == 500
+
+
+def test_the_page_shows_a_loading_state_until_its_config_answers(client):
+    """Issue #37: a screenshot taken at load showed no samples and no codecs (empty lists)."""
+    page = client.get("/").data.decode()
+    for where in ('id="model" class="model">loading', 'id="samples" class="samples"><span class="info loading">',
+                  'id="baselines"><span class="info loading">'):
+        assert where in page
+    script = client.get("/static/app.js").data.decode()
+    assert "clearLoading();\n  state.config = config;" in script

@@ -14,6 +14,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from versacodec.errors import InputError
+
 # link() is not offered everywhere (FAT, some network and FUSE file systems).
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
 
@@ -69,3 +71,14 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, replace: bool = True) -
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def writable_folder(folder: Path) -> None:
+    """Create `folder` (and its parents) and check that a file can be written in it, so that a
+    command that writes there at the end fails at its start instead (InputError)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot write to the output folder {folder}: {exc.strerror or exc}") from exc

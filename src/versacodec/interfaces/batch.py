@@ -33,7 +33,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -49,7 +48,7 @@ from tqdm import tqdm
 
 from versacodec.container.format import Stream
 from versacodec.errors import InputError, VersacodecError
-from versacodec.fileio import atomic_write_bytes
+from versacodec.fileio import atomic_write_bytes, writable_folder
 from versacodec.options import DEFAULT_QUALITY, EncodeOptions
 
 if TYPE_CHECKING:
@@ -417,7 +416,8 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, settings: BatchSettings =
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     work, identity = _check(in_dir, settings, workers, engine)
-    _check_writable(out_dir)
+    # Checked before any input is coded: otherwise every output, the journal and the manifest fail at the end.
+    writable_folder(out_dir)
     report = BatchReport(manifest=out_dir / MANIFEST_NAME)
     journal = Journal(out_dir / JOURNAL_NAME)
     keys: dict[Item, str] = {}
@@ -447,17 +447,6 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, settings: BatchSettings =
         except OSError as exc:  # the folder was writable at the start; it may not be any more
             raise InputError(f"cannot write the manifest {report.manifest}: {exc.strerror or exc}") from exc
     return report
-
-
-def _check_writable(out_dir: Path) -> None:
-    """Create the output folder and make sure a file can be written in it, before any input is
-    coded: otherwise every output, the journal and the manifest would fail at the end."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
-    except OSError as exc:
-        raise InputError(f"cannot write to the output folder {out_dir}: {exc.strerror or exc}") from exc
 
 
 def _finish(item: Item, result: WorkResult, out_dir: Path, key: str, journal: Journal, overwrite: bool) -> Outcome:

@@ -28,8 +28,15 @@ function element(tag, attributes = {}, text = "") {
 }
 
 // ------------------------------------------------------------------ set-up from the server's capabilities
+// Until /api/config answers, the page shows "loading" where the samples, codecs and model go
+// (index.html), not empty lists that look like a model without any.
+function clearLoading() {
+  for (const node of document.querySelectorAll(".loading")) node.remove();
+}
+
 async function init() {
   const config = await api("/api/config");
+  clearLoading();
   state.config = config;
   $("model").textContent = `model ${config.model.id}`;
   $("bpp").value = config.default_bpp;
@@ -361,4 +368,8 @@ function drawOverlays(svg, shown, scale) {
 setUpDropZone();
 setUpSplit();
 $("run").addEventListener("click", run);
-init().catch((error) => showError($("upload-error"), `Cannot reach the server: ${error.message}`));
+init().catch((error) => {
+  clearLoading();
+  $("model").textContent = "";
+  showError($("upload-error"), `Cannot reach the server: ${error.message}`);
+});

@@ -92,7 +92,10 @@ class Settings:
         baselines = _names(payload, "baselines")
         for name in baselines:
             BASELINES[name]
-        return cls(encode, decodes, baselines, bool(payload.get("overlays", True)))
+        overlays = payload.get("overlays", True)
+        if not isinstance(overlays, bool):  # "yes", 1 or "false" would be taken for true
+            raise InputError(f"overlays must be true or false, not {overlays!r}")
+        return cls(encode, decodes, baselines, overlays)
 
 
 def _names(payload: dict[str, Any], key: str) -> tuple[str, ...]:
