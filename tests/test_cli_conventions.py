@@ -118,3 +118,22 @@ def test_eval_into_a_folder_that_cannot_be_written_is_one_line_before_any_work(t
                        "--out", blocker / "ev")
     assert code == 2 and err.startswith("versacodec: error: cannot write to the output folder")
     assert err.count("\n") == 1
+
+
+def test_long_decodes_show_a_progress_bar_on_stderr_that_quiet_silences(tmp_path, generative_bundle, capsys,
+                                                                        monkeypatch):
+    """decompress --steps 20 (35 s) and --steps 1000 (164 s) printed nothing while they ran. The bar
+    appears after PROGRESS_DELAY_S, set to 0 here so that a short decode shows it."""
+    import versacodec.interfaces.cli as cli
+
+    monkeypatch.setattr(cli, "PROGRESS_DELAY_S", 0.0)
+    natural_image(48, 40).save(tmp_path / "a.png")
+    code, _, err = run(capsys, "compress", tmp_path / "a.png", "-o", tmp_path / "a.vcx", "--quality", "30",
+                       "--model", generative_bundle)
+    assert code == 0, err
+    code, out, err = run(capsys, "decompress", tmp_path / "a.vcx", "-o", tmp_path / "a.png.png", "--steps", "3",
+                         "--model", generative_bundle)
+    assert code == 0 and out == "" and "denoise" in err and "3/3" in err
+    code, _, err = run(capsys, "decompress", tmp_path / "a.vcx", "-o", tmp_path / "b.png", "--steps", "3",
+                       "--model", generative_bundle, "-q")
+    assert code == 0 and err == ""

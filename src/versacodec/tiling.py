@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from versacodec import progress
+
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
     if length <= tile:
@@ -27,14 +29,16 @@ def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tens
 
 
 def tiled_map(function: Callable[..., torch.Tensor], inputs: Sequence[torch.Tensor], tile: int, overlap: int,
-              scale: int = 1) -> torch.Tensor:
+              scale: int = 1, stage: str | None = None) -> torch.Tensor:
     """Apply `function` to aligned tiles of every tensor in `inputs` (same H, W) and blend the outputs,
-    which are `scale` times larger than the inputs. Runs whole when the input fits in one tile."""
+    which are `scale` times larger than the inputs. Runs whole when the input fits in one tile.
+    `stage`: the name under which the tiles are reported to `versacodec.progress` (None: not reported)."""
     height, width = inputs[0].shape[-2:]
     if height <= tile and width <= tile:
         return function(*inputs)
     output = weights = None
     rows, cols = _starts(height, tile, overlap), _starts(width, tile, overlap)
+    done = progress.stage(stage, len(rows) * len(cols)) if stage else None
     for top in rows:
         for left in cols:
             window = [x[..., top : top + tile, left : left + tile] for x in inputs]
@@ -49,4 +53,6 @@ def tiled_map(function: Callable[..., torch.Tensor], inputs: Sequence[torch.Tens
             region = (..., slice(top * scale, (top + h) * scale), slice(left * scale, (left + w) * scale))
             output[region] += result * weight
             weights[region[1:]] += weight
+            if done is not None:
+                done()
     return output / weights

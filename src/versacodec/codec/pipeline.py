@@ -291,7 +291,8 @@ class Codec:
         each tile unfolded again before the encoder sees it."""
         factor = self.autoencoder.factor
         return tiled_map(lambda folded: self.autoencoder.encode(F.pixel_shuffle(folded, factor)),
-                         (F.pixel_unshuffle(pixels, factor),), LATENT_SPACE_TILE, LATENT_SPACE_OVERLAP)
+                         (F.pixel_unshuffle(pixels, factor),), LATENT_SPACE_TILE, LATENT_SPACE_OVERLAP,
+                         stage="encode tiles")
 
     def working_memory(self, width: int, height: int) -> int:
         """Estimated peak bytes to code a width × height image (see `versacodec.codec.memory`)."""
@@ -408,7 +409,8 @@ class Codec:
         pixel decoder when the bundle has one, else the latent space's decoder."""
         pixel_decoder = self.pixel_decoder(decoder)
         decode = self.autoencoder.decode if pixel_decoder is None else partial(pixel_decoder.decode, self.autoencoder)
-        return tiled_map(decode, (latent,), LATENT_SPACE_TILE, LATENT_SPACE_OVERLAP, scale=self.autoencoder.factor)
+        return tiled_map(decode, (latent,), LATENT_SPACE_TILE, LATENT_SPACE_OVERLAP, scale=self.autoencoder.factor,
+                         stage="decode tiles")
 
 
 def _placeholder(bits: LatentBits, grid: tuple[int, int], masks: tuple[torch.Tensor, ...],

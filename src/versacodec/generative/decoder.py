@@ -18,6 +18,7 @@ import torch
 from diffusers import ControlNetModel, DDIMScheduler, UNet2DConditionModel
 from torch import nn
 
+from versacodec import progress
 from versacodec.errors import ModelError
 from versacodec.generative.config import CONFIG_NAME, GenerativeConfig
 from versacodec.generative.schedule import BETA_END, BETA_START, TRAIN_TIMESTEPS, NoiseSchedule
@@ -168,6 +169,7 @@ class GenerativeDecoder(nn.Module):
         tag_ids = self.tags.pad([tags], device=latent_hat.device)
         sample = self.schedule.add_noise(latent_hat, noise, torch.tensor([start]))
         trajectory = self.schedule.trajectory(steps, start)
+        done = progress.stage("denoise", len(trajectory))
         for index, timestep in enumerate(trajectory):
             previous = trajectory[index + 1] if index + 1 < len(trajectory) else -1
 
@@ -176,4 +178,5 @@ class GenerativeDecoder(nn.Module):
                 return self.schedule.ddim_step(noisy, output, t, p)
 
             sample = tiled_map(step, (sample, latent_hat), self.config.tile_size, self.config.tile_overlap)
+            done()
         return sample

@@ -16,6 +16,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -195,6 +196,31 @@ def _emit(args: argparse.Namespace, to_stdout: bool, record: dict, line: str) ->
         _say(args, line)
 
 
+# A stage's bar appears only once it has run this long, so quick work prints nothing but its line.
+PROGRESS_DELAY_S = 1.0
+
+
+def _progress(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """Bars on stderr for the codec's long stages (denoising steps, tiles of a large image); none with -q."""
+    if args.quiet:
+        return contextlib.nullcontext()
+    from tqdm import tqdm
+
+    from versacodec import progress
+
+    def start(name: str, total: int) -> Callable[[], None]:
+        bar = tqdm(total=total, desc=name, file=sys.stderr, delay=PROGRESS_DELAY_S, leave=False)
+
+        def done() -> None:
+            bar.update()
+            if bar.n >= total:
+                bar.close()
+
+        return done
+
+    return progress.reporting(start)
+
+
 def describe_error(exc: VersacodecError) -> str:
     """The message, with the flags of the options it concerns: the core names options, not flags."""
     flags = [FLAGS[name] for name in exc.options if name in FLAGS]
@@ -232,7 +258,8 @@ def _compress(args: argparse.Namespace) -> int:
     def compress_one(name: str, output: Path | None) -> None:
         started = time.perf_counter()
         source = _read_input(STDIO) if name == STDIO else Path(name)
-        encoded = codec.encode(source, options)
+        with _progress(args):
+            encoded = codec.encode(source, options)
         seconds = time.perf_counter() - started
         _write_output(output, encoded.data, args.overwrite)
         for note in encoded.notes:
@@ -258,7 +285,8 @@ def _decompress(args: argparse.Namespace) -> int:
     def decompress_one(name: str, output: Path | None) -> None:
         data = _read_input(name)
         started = time.perf_counter()
-        decoded = codec.decode(data, options)
+        with _progress(args):
+            decoded = codec.decode(data, options)
         seconds = time.perf_counter() - started
         _write_output(output, encode_image(decoded.image, DECODED_SUFFIX if output is None else output.suffix),
                       args.overwrite)
