@@ -50,3 +50,18 @@ def test_an_elongated_image_is_refused_from_its_declared_size(tiny_codec, monkey
     monkeypatch.setenv(ASPECT_VARIABLE, "2")
     with pytest.raises(InputError, match="sides differ more than 2 to 1"):
         tiny_codec.compress(Image.new("RGB", (7, 3)), quality=10)
+
+
+def test_loading_a_bundle_draws_no_random_initial_weights(tiny_bundle, monkeypatch):
+    """Start-up (issue #37 §4): the shipped model spent 0.15 of its 0.35 s of loading on random
+    initial weights that loading replaces; and torch.nn.init is restored afterwards."""
+    import torch
+
+    drawn = []
+    original = torch.nn.init.kaiming_uniform_
+    monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", lambda tensor, *a, **k: drawn.append(1) or tensor)
+    codec = Codec.from_pretrained(tiny_bundle)
+    assert drawn == [] and codec.autoencoder is not None
+    torch.nn.Conv2d(2, 2, 3)
+    assert drawn == [1]
+    monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", original)

