@@ -6,7 +6,7 @@ Every case ends in one of: `typed` (a VersacodecError, or Pillow's own Decompres
 raised by Pillow's own API; one line and exit 2 on the command line; a 4xx JSON answer from the
 server), `accepted` (the input was valid or the damage undetectable: a well-formed result),
 `other` (anything else: a traceback, an internal error, a 5xx; each one a bug) or `hang` (past
---timeout). Four parts:
+--timeout). Five parts:
 
 1. streams: default-model streams damaged by benchmarks/fuzz.py's mutations, through the parser,
    `Codec.decompress` and, every --cli-every'th case, `versacodec decompress`.
@@ -14,11 +14,19 @@ server), `accepted` (the input was valid or the damage undetectable: a well-form
    30000x30000 and 70000x70000 with the pixels cut short, and .vcx streams declaring 16384x16384 and
    9000x9000, into `versacodec compress` / `decompress`, `versacodec.compress`, the Pillow plugin,
    `versacodec batch` and the web upload. Each case runs in a process of its own, whose peak RSS is
-   reported beside the memory limit.
+   reported beside the memory limit. Issue #37 added a 100000x1 PNG at 0.05 bpp (refused by the
+   aspect limit, and with that limit lifted by the smallest stream the model can write) and an
+   all-zero 5000x5000 PNG (accepted: its peak against the estimate and the limit). The seconds of
+   each case are the refusal's own (after the model is loaded) for the API, Pillow and web
+   entries, and the whole process (start-up included) for the command line.
 3. hostile requests to the web server: foreign Host names (DNS rebinding), cross-site and simple
    POSTs, oversize bodies declared and chunked, malformed and out-of-range job settings, path
    traversal, unknown ids.
 4. clobbering: files created at the output path while `compress` runs, and concurrent runs to one path.
+5. first hour (issue #37): unwritable outputs for batch, eval and the Pillow plugin, API arguments of
+   the wrong kind, the command line's conventions (a missing output folder, a stream under a .png
+   name, --bpp -inf, both ends of --quality, extract's message), Pillow's bomb warning under -q,
+   and a batch rerun with other settings (its manifest must list the first run's streams as kept).
 
 The report (JSON) has the counts per part and entry point, the problems found, peak memory and time.
 """
@@ -26,6 +34,7 @@ The report (JSON) has the counts per part and entry point, the problems found, p
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import json
 import os
@@ -45,6 +54,7 @@ from fuzz import Worker  # noqa: E402  (benchmarks/fuzz.py: the mutation worker)
 
 DECLARED_PNGS = {"declared-9000.png": 9000, "declared-30000.png": 30000, "declared-70000.png": 70000}
 DECLARED_STREAMS = {"declared-16384.vcx": 16384, "declared-9000.vcx": 9000}
+STRIP, ZEROS = "strip-100000x1.png", "zero-5000.png"  # issue #37's two slow images
 TYPED = "typed"
 
 # One bomb case in a process of its own: prints {"outcome", "message"} as one JSON line.
@@ -53,10 +63,13 @@ import json, sys
 entry, path, out = sys.argv[1:4]
 from PIL import Image
 from versacodec.errors import VersacodecError
+import time
+import versacodec
+import versacodec.pillow
+versacodec.load_codec()  # the model loads first: the time measured is the case's own
 def web():
-    from versacodec.codec import Codec
     from versacodec.interfaces.web.server import create_app
-    app = create_app(Codec.from_pretrained(), max_upload_bytes=25_000_000)
+    app = create_app(versacodec.load_codec(), max_upload_bytes=25_000_000)
     try:
         response = app.test_client().post("/api/images", data=open(path, "rb").read(), content_type="image/png")
     finally:
@@ -64,25 +77,24 @@ def web():
     kind = "typed" if 400 <= response.status_code < 500 and "error" in response.json else (
         "accepted" if response.status_code == 200 else "other")
     return kind, f"{response.status_code} {response.json}"
+started = time.perf_counter()
+def report(outcome, message):
+    print(json.dumps({"outcome": outcome, "message": message, "seconds": time.perf_counter() - started}))
 try:
     if entry == "api":
-        import versacodec
         versacodec.compress(path, bpp=0.05)
     elif entry == "pillow":
-        import versacodec.pillow
         Image.open(path).save(out, bpp=0.05)
     elif entry == "pillow-open":
-        import versacodec.pillow
         Image.open(path).load()
     elif entry == "web":
-        kind, message = web()
-        print(json.dumps({"outcome": kind, "message": message}))
+        report(*web())
         sys.exit(0)
-    print(json.dumps({"outcome": "accepted", "message": ""}))
+    report("accepted", "")
 except (VersacodecError, Image.DecompressionBombError) as exc:
-    print(json.dumps({"outcome": "typed", "message": f"{type(exc).__name__}: {exc}"}))
+    report("typed", f"{type(exc).__name__}: {exc}")
 except Exception as exc:
-    print(json.dumps({"outcome": "other", "message": f"{type(exc).__name__}: {exc}"}))
+    report("other", f"{type(exc).__name__}: {exc}")
 """
 
 
@@ -99,13 +111,14 @@ atexit.register(_peak)
 CLI = "import runpy, sys\nsys.argv[0] = 'versacodec'\nrunpy.run_module('versacodec', run_name='__main__')\n"
 
 
-def _run(program: str, arguments: list[str], timeout: float) -> tuple[int | None, str, str, int]:
+def _run(program: str, arguments: list[str], timeout: float,
+         environment: dict[str, str] | None = None) -> tuple[int | None, str, str, int]:
     """Run the Python `program` with `arguments` in a process of its own: (exit status or None on a hang,
     stdout, stderr, its peak RSS in bytes, 0 when it was killed)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile(mode="r") as peak:
         process = subprocess.Popen([sys.executable, "-c", PEAK_PRELUDE + program, *arguments], stdout=out, stderr=err,
-                                   env={**os.environ, "VCX_ABUSE_PEAK": peak.name})
+                                   env={**os.environ, **(environment or {}), "VCX_ABUSE_PEAK": peak.name})
         try:
             code = process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -174,6 +187,9 @@ def _make_bombs(folder: Path) -> dict[str, Path]:
     path = folder / "zero-16384.png"
     Image.new("L", (16384, 16384)).save(path, optimize=True)
     files[path.name] = path
+    Image.new("RGB", (100000, 1), (100, 120, 130)).save(folder / STRIP)
+    Image.new("L", (5000, 5000)).save(folder / ZEROS, optimize=True)
+    files[STRIP], files[ZEROS] = folder / STRIP, folder / ZEROS
     for name, side in DECLARED_PNGS.items():
         (folder / name).write_bytes(declared_png(side, side))
         files[name] = folder / name
@@ -187,7 +203,8 @@ def _make_bombs(folder: Path) -> dict[str, Path]:
 
 
 def part_bombs(folder: Path, timeout: float) -> dict:
-    from versacodec.limits import format_size, memory_limit
+    from versacodec.codec import Codec
+    from versacodec.limits import ASPECT_VARIABLE, format_size, memory_limit
 
     files = _make_bombs(folder)
     cases = []
@@ -196,13 +213,22 @@ def part_bombs(folder: Path, timeout: float) -> dict:
         if name.endswith(".vcx"):
             entries = {"cli decompress": (CLI, ["decompress", str(path), "-o", str(out)]),
                        "pillow-open": (BOMB_CASE, ["pillow-open", str(path), str(out)])}
+        elif name == ZEROS:  # accepted: one encode is minutes, so the command line and the upload only
+            entries = {"cli compress": (CLI, ["compress", str(path), "-o", str(out), "--bpp", "0.05", "-q"]),
+                       "web": (BOMB_CASE, ["web", str(path), str(out)])}
         else:
             entries = {"cli compress": (CLI, ["compress", str(path), "-o", str(out), "--bpp", "0.05"]),
                        "api": (BOMB_CASE, ["api", str(path), str(out)]),
                        "pillow": (BOMB_CASE, ["pillow", str(path), str(folder / f"p-{name}.vcx")]),
                        "web": (BOMB_CASE, ["web", str(path), str(out)])}
+        if name == STRIP:  # the aspect limit lifted: the budget against the smallest stream refuses it
+            entries["cli compress, aspect limit lifted"] = (CLI, ["compress", str(path), "-o", str(out) + "2",
+                                                                   "--bpp", "0.05"])
         for entry, (program, arguments) in entries.items():
-            code, stdout, stderr, rss = _run(program, arguments, timeout)
+            lifted = {ASPECT_VARIABLE: "1000000"} if "lifted" in entry else None
+            started = time.perf_counter()
+            code, stdout, stderr, rss = _run(program, arguments, timeout * (4 if name == ZEROS else 1), lifted)
+            seconds = time.perf_counter() - started
             if entry.startswith("cli"):
                 outcome, message = _cli_outcome(code, stderr), stderr.strip()[-300:]
             elif code is None:
@@ -210,26 +236,36 @@ def part_bombs(folder: Path, timeout: float) -> dict:
             else:
                 record = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {
                     "outcome": "other", "message": stderr.strip()[-300:]}
-                outcome, message = record["outcome"], record["message"]
+                outcome, message, seconds = record["outcome"], record["message"], record.get("seconds", seconds)
             cases.append({"input": name, "entry": entry, "outcome": outcome, "peak_rss_mib": round(rss / 2**20, 1),
-                          "message": message[:300]})
+                          "seconds": round(seconds, 2), "message": message[:300]})
     batch_in = folder / "batch-in"
     batch_in.mkdir()
-    for name, path in files.items():
-        if name.endswith(".png"):
-            os.link(path, batch_in / name)
+    refused_pngs = [name for name in files if name.endswith(".png") and name != ZEROS]
+    for name in refused_pngs:
+        os.link(files[name], batch_in / name)
     code, _, stderr, rss = _run(CLI, ["batch", str(batch_in), str(folder / "batch-out"), "--bpp", "0.05",
                                       "--no-progress"], timeout * len(DECLARED_PNGS))
     manifest = (folder / "batch-out" / "manifest.csv")
     rows = manifest.read_text().splitlines()[1:] if manifest.exists() else []
     typed_rows = [row for row in rows if ",error," in row and not _looks_like_a_traceback(row.split(",error,", 1)[1])]
     cases.append({"input": "all PNG bombs", "entry": "cli batch",
-                  "outcome": TYPED if code == 1 and len(typed_rows) == len(rows) == len(DECLARED_PNGS) + 1
+                  "outcome": TYPED if code == 1 and len(typed_rows) == len(rows) == len(refused_pngs)
                   else ("hang" if code is None else "other"),
                   "peak_rss_mib": round(rss / 2**20, 1), "message": f"exit {code}; " + " | ".join(rows)[:600]})
+    refusals = [case for case in cases if case["outcome"] == TYPED and case["entry"] != "cli batch"]
+    estimate = Codec.from_pretrained().working_memory(5000, 5000)
+    zeros = [case for case in cases if case["input"] == ZEROS and case["entry"] == "cli compress"]
     return {"memory_limit": format_size(memory_limit()), "cases": cases,
             "counts": dict(Counter(case["outcome"] for case in cases)),
-            "peak_rss_mib": max(case["peak_rss_mib"] for case in cases)}
+            "peak_rss_mib": max(case["peak_rss_mib"] for case in cases),
+            "slowest_refusal_s": {"cli (whole process)": max(c["seconds"] for c in refusals if c["entry"].startswith(
+                "cli")), "api, pillow, web (the refusal itself)": max(
+                c["seconds"] for c in refusals if not c["entry"].startswith("cli"))},
+            "largest_refusal_peak_mib": max(case["peak_rss_mib"] for case in refusals),
+            "accepted_5000x5000": {"peak_rss_mib": zeros[0]["peak_rss_mib"] if zeros else None,
+                                   "estimate_mib": round(estimate / 2**20, 1),
+                                   "within_estimate": bool(zeros) and zeros[0]["peak_rss_mib"] * 2**20 <= estimate}}
 
 
 def _looks_like_a_traceback(message: str) -> bool:
@@ -348,6 +384,114 @@ def part_clobber(folder: Path, rounds: int, timeout: float) -> dict:
     return {"rounds": rounds, "outcomes": dict(outcomes), "clobbered": clobbered}
 
 
+# --------------------------------------------------------------------------- 5. first hour (issue #37)
+# API calls a new user gets wrong, each in a process of its own; `typed` is a VersacodecError.
+API_CASE = r"""
+import json, sys
+import numpy as np
+from PIL import Image
+import versacodec, versacodec.pillow
+image = Image.new("RGB", (64, 48), (90, 140, 200))
+calls = {"tags='abc'": lambda: versacodec.compress(image, quality=10, tags="abc"),
+         "unknown keyword": lambda: versacodec.compress(image, quality=10, colour="red"),
+         "numpy array": lambda: versacodec.compress(np.zeros((48, 64, 3), np.uint8), quality=10),
+         "None": lambda: versacodec.compress(None, quality=10),
+         "decompress(None)": lambda: versacodec.decompress(None),
+         "decompress(a path)": lambda: versacodec.decompress("photo.vcx"),
+         "Pillow save into an unwritable folder": lambda: image.save("/proc/vcx-abuse/x.vcx", quality=10)}
+for name, call in calls.items():
+    try:
+        call()
+        outcome, message = "accepted", ""
+    except versacodec.VersacodecError as exc:
+        outcome, message = "typed", f"{type(exc).__name__}: {exc}"
+    except Exception as exc:
+        outcome, message = "other", f"{type(exc).__name__}: {exc}"
+    print(json.dumps({"entry": "api " + name, "outcome": outcome, "message": message}))
+"""
+
+
+def part_first_hour(folder: Path, timeout: float) -> dict:
+    from PIL import Image
+
+    from conftest import declared_png, natural_image
+    from versacodec.codec import Codec
+    from versacodec.interfaces.web.server import create_app
+
+    work = folder / "first-hour"
+    (work / "photos").mkdir(parents=True)
+    for index, name in enumerate(("a.png", "b.jpg")):
+        natural_image(96, 64, seed=index).save(work / "photos" / name)
+    (work / "95mp.png").write_bytes(declared_png(10000, 9500))
+    (work / "boxes.json").write_text('[{"label": "x", "box": [8, 8, 60, 40]}]')
+    cases = []
+
+    def cli(entry: str, arguments: list, expect: str, check=lambda stderr: True, environment=None) -> None:
+        started = time.perf_counter()
+        code, _, stderr, rss = _run(CLI, [str(a) for a in arguments], timeout, environment)
+        outcome = _cli_outcome(code, stderr) if expect == TYPED or code != 0 else "accepted"
+        if outcome == expect and not check(stderr):
+            outcome = "other"  # the right exit, but not what the issue asks for
+        cases.append({"entry": entry, "outcome": outcome, "expected": expect, "seconds": round(
+            time.perf_counter() - started, 2), "peak_rss_mib": round(rss / 2**20, 1), "message": stderr.strip()[-300:]})
+
+    photos, a = work / "photos", work / "photos" / "a.png"
+    cli("batch into an unwritable folder", ["batch", photos, "/proc", "--quality", "30"], TYPED)
+    cli("batch into a folder that cannot be made", ["batch", photos, "/proc/vcx-abuse/b", "--quality", "30"], TYPED)
+    cli("eval --out an unwritable folder", ["eval", "--dataset", "kodak", "--codecs", "jpeg", "--bpp", "0.5",
+                                            "--limit", "1", "--out", "/proc/vcx-abuse/ev"], TYPED)
+    cli("compress -o out.png", ["compress", a, "-o", work / "out.png", "--quality", "30"], TYPED,
+        lambda stderr: not (work / "out.png").exists())
+    cli("compress --bpp -inf", ["compress", a, "-o", work / "x.vcx", "--bpp", "-inf"], TYPED,
+        lambda stderr: "not -inf" in stderr)
+    for quality in ("-1", "101"):
+        cli(f"compress --quality {quality}", ["compress", a, "-o", work / "x.vcx", "--quality", quality], TYPED,
+            lambda stderr: "quality must be an integer from 0 to the model's highest" in stderr)
+    cli("compress two inputs into a missing folder", ["compress", a, photos / "b.jpg", "-o", f"{work}/new/",
+                                                     "--quality", "30"], "accepted",
+        lambda stderr: (work / "new" / "a.vcx").is_file() and (work / "new" / "b.vcx").is_file())
+    for quiet in ([], ["-q"]):
+        cli(f"a 95 MP PNG {' '.join(quiet)}".strip(), ["compress", work / "95mp.png", "-o", work / "95.vcx",
+                                                      "--bpp", "0.05", *quiet], TYPED,
+            lambda stderr: "DecompressionBombWarning" not in stderr, {"VERSACODEC_MAX_MEMORY": "1G"})
+    codec = Codec.from_pretrained()
+    both = codec.compress(a, quality=40, task="boxes", boxes=str(work / "boxes.json"), layers=3).data
+    (work / "both.vcx").write_bytes(both)
+    cli("extract --task boxes --layers 2", ["extract", work / "both.vcx", "--task", "boxes", "--layers", "2", "-o",
+                                            work / "s.vcx"], "accepted",
+        lambda stderr: "carry none of task 'boxes''s regions" in stderr)
+    # A rerun with other settings codes nothing (documented) and exits 1; its manifest must list the
+    # first run's streams as kept, with their sizes, not as errors.
+    first = _run(CLI, ["batch", photos, work / "streams", "--quality", "30", "--no-progress"], timeout)[0]
+    code, _, stderr, _ = _run(CLI, ["batch", photos, work / "streams", "--quality", "20", "--no-progress"], timeout)
+    with open(work / "streams" / "manifest.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    kept = first == 0 and code == 1 and len(rows) == 2 and all(row["status"] == "kept" and row["bytes"] for row in rows)
+    cases.append({"entry": "batch rerun with other settings", "expected": "accepted",
+                  "outcome": "accepted" if kept else "other", "message": f"exit {code}; {rows}"[:300]})
+    code, stdout, stderr, _ = _run(API_CASE, [], timeout)
+    for line in stdout.strip().splitlines():
+        cases.append({**json.loads(line), "expected": TYPED})
+    if code != 0:
+        cases.append({"entry": "api cases", "outcome": "other", "expected": TYPED, "message": stderr[-300:]})
+    app = create_app(codec, max_upload_bytes=1_000_000)
+    client = app.test_client()
+    image = io.BytesIO()
+    Image.open(a).save(image, format="PNG")
+    image_id = client.post("/api/images", data=image.getvalue(), content_type="image/png").json["id"]
+    response = client.post("/api/jobs", data=json.dumps({"image": image_id, "bpp": 0.5, "decoders": ["direct"],
+                                                         "baselines": [], "overlays": "yes"}),
+                           content_type="application/json")
+    app.extensions["versacodec-jobs"].shutdown()
+    cases.append({"entry": "web overlays: \"yes\"", "expected": TYPED, "message": response.data.decode()[:300],
+                  "outcome": TYPED if response.status_code == 400 and "overlays" in response.json["error"]
+                  else "other"})
+    for case in cases:
+        if case["outcome"] != case["expected"] and case["outcome"] != "hang":
+            case["outcome"] = "other"
+    return {"cases": cases, "counts": dict(Counter(case["outcome"] for case in cases))}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--streams", type=int, default=200, help="mutated streams (part 1)")
@@ -364,7 +508,8 @@ def main() -> int:
         for name, run in (("streams", lambda: part_streams(args.streams, args.seed, args.timeout, args.cli_every)),
                           ("bombs", lambda: part_bombs(Path(folder), args.timeout)),
                           ("requests", lambda: part_requests(args.seed, args.payloads, args.timeout)),
-                          ("clobber", lambda: part_clobber(Path(folder), args.clobber_rounds, args.timeout))):
+                          ("clobber", lambda: part_clobber(Path(folder), args.clobber_rounds, args.timeout)),
+                          ("first_hour", lambda: part_first_hour(Path(folder), args.timeout))):
             part_started = time.perf_counter()
             report[name] = run()
             report[name]["seconds"] = round(time.perf_counter() - part_started, 1)
@@ -377,6 +522,7 @@ def main() -> int:
     bad = (sum(c.get("other", 0) + c.get("hang", 0) for c in report["streams"]["counts"].values())
            + report["bombs"]["counts"].get("other", 0) + report["bombs"]["counts"].get("hang", 0)
            + report["requests"]["counts"].get("other", 0) + report["clobber"]["clobbered"]
+           + report["first_hour"]["counts"].get("other", 0) + report["first_hour"]["counts"].get("hang", 0)
            + sum(v for k, v in report["requests"]["accepted_jobs"].items() if k in ("internal error", "hang")))
     return 1 if bad else 0
 

@@ -227,14 +227,19 @@ def describe_error(exc: VersacodecError) -> str:
     return f"{exc} ({', '.join(flags)})" if flags else str(exc)
 
 
-def _each_input(args: argparse.Namespace, suffix: str, code: Callable[[str, Path | None], None]) -> int:
-    """Run `code` on every input with its output path; a failing input is reported in one line
-    and the others still run. Exit status 2 if any failed."""
+def _checked_outputs(args: argparse.Namespace, suffix: str) -> list[Path | None]:
+    """Every input's output path, checked before the model loads, so that a bad -o fails at once."""
     outputs = _output_paths(args.inputs, args.output, suffix)
     for output in outputs:
         _check_output(output, args.overwrite)
         if suffix == STREAM_SUFFIX:
             _check_stream_name(output)
+    return outputs
+
+
+def _each_input(args: argparse.Namespace, outputs: list[Path | None], code: Callable[[str, Path | None], None]) -> int:
+    """Run `code` on every input with its output path; a failing input is reported in one line
+    and the others still run. Exit status 2 if any failed."""
     failed = 0
     for name, output in zip(args.inputs, outputs, strict=True):
         try:
@@ -253,6 +258,7 @@ def _compress(args: argparse.Namespace) -> int:
 
     options = EncodeOptions.of(quality=args.quality, bpp=args.bpp, seed=args.seed, tags=not args.no_tags,
                                task=args.task, boxes=args.boxes, layers=args.layers, quality_map=args.quality_map)
+    outputs = _checked_outputs(args, STREAM_SUFFIX)
     codec = _load_codec(args)
 
     def compress_one(name: str, output: Path | None) -> None:
@@ -272,7 +278,7 @@ def _compress(args: argparse.Namespace) -> int:
               f"{shown}: {len(encoded.data)} bytes, {encoded.bits_per_pixel:.4f} bpp, quality {encoded.quality}, "
               f"{encoded.width}x{encoded.height}, {seconds:.2f} s")
 
-    return _each_input(args, STREAM_SUFFIX, compress_one)
+    return _each_input(args, outputs, compress_one)
 
 
 def _decompress(args: argparse.Namespace) -> int:
@@ -280,6 +286,7 @@ def _decompress(args: argparse.Namespace) -> int:
     from versacodec.options import DecodeOptions
 
     options = DecodeOptions(decoder=args.decoder, steps=args.steps, cfg=args.cfg, seed=args.seed)
+    outputs = _checked_outputs(args, DECODED_SUFFIX)
     codec = _load_codec(args)
 
     def decompress_one(name: str, output: Path | None) -> None:
@@ -299,7 +306,7 @@ def _decompress(args: argparse.Namespace) -> int:
               f"{shown}: {header.width}x{header.height} from {len(data)} bytes ({record['bpp']:.4f} bpp), "
               f"{decoded.decoder} decoder, {seconds:.2f} s")
 
-    return _each_input(args, DECODED_SUFFIX, decompress_one)
+    return _each_input(args, outputs, decompress_one)
 
 
 def _rewrite_stream(args: argparse.Namespace, transform: Callable[[bytes], bytes], fields: dict[str, object],
