@@ -1,29 +1,35 @@
-"""The same stream decodes to the identical PNG across runs, processes, thread counts and batch mode."""
+"""The promise of docs/api.md, "Determinism": a stream decodes to the same symbols everywhere, to the
+identical image on every run in one process and in batch mode, and within the stated tolerance in
+another process or on another thread count (float kernels may round differently there)."""
 
 import hashlib
 import io
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from conftest import natural_image
+from test_stored_streams import assert_pixels_close
+from versacodec.codec.symbols import symbols_sha256
 from versacodec.determinism import reproducible_inference
 from versacodec.interfaces.batch import BatchSettings, run_batch
 
-# Decodes one stream with 1 and then 3 torch threads in a fresh process; prints both PNGs' digests.
+# Decodes one stream with 1 and then 3 torch threads in a fresh process; prints the symbols' hash
+# and saves both images' pixels.
 DECODE_SCRIPT = """
-import hashlib, io, sys, torch
+import sys, numpy as np, torch
 from versacodec.codec import Codec
+from versacodec.codec.symbols import symbols_sha256
 codec = Codec.from_pretrained(sys.argv[1])
 data = open(sys.argv[2], 'rb').read()
+print(symbols_sha256(codec, data))
 for threads in (1, 3):
     torch.set_num_threads(threads)
-    buffer = io.BytesIO()
-    codec.decompress(data, steps=int(sys.argv[3])).image.save(buffer, format='PNG')
-    print(hashlib.sha256(buffer.getvalue()).hexdigest())
+    np.save(f"{sys.argv[4]}-{threads}.npy", np.asarray(codec.decompress(data, steps=int(sys.argv[3])).image))
 """
 
 
@@ -33,8 +39,8 @@ def png_digest(image) -> str:
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
-def test_generative_decoding_is_identical_across_runs_processes_and_threads(generative_codec, generative_bundle,
-                                                                             tmp_path):
+def test_generative_decoding_keeps_the_promise_across_runs_processes_and_threads(generative_codec,
+                                                                                  generative_bundle, tmp_path):
     # Two DDIM steps: several denoising passes with guidance, on a tiny prior.
     data = generative_codec.compress(natural_image(64, 48), quality=70, seed=5, tags=[207, 1]).data
     stream = tmp_path / "g.vcx"
@@ -42,13 +48,15 @@ def test_generative_decoding_is_identical_across_runs_processes_and_threads(gene
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        here = png_digest(generative_codec.decompress(data, steps=2).image)
-        assert png_digest(generative_codec.decompress(data, steps=2).image) == here
+        here = generative_codec.decompress(data, steps=2).image
+        assert png_digest(generative_codec.decompress(data, steps=2).image) == png_digest(here)  # run to run
     finally:
         torch.set_num_threads(threads)
-    result = subprocess.run([sys.executable, "-c", DECODE_SCRIPT, str(generative_bundle), str(stream), "2"],
-                            capture_output=True, text=True, check=True, timeout=180)
-    assert result.stdout.split() == [here, here], "another process or thread count decoded differently"
+    result = subprocess.run([sys.executable, "-c", DECODE_SCRIPT, str(generative_bundle), str(stream), "2",
+                             str(tmp_path / "decoded")], capture_output=True, text=True, check=True, timeout=180)
+    assert result.stdout.split() == [symbols_sha256(generative_codec, data)]
+    for count in (1, 3):
+        assert_pixels_close(here, np.load(tmp_path / f"decoded-{count}.npy"), f"another process, {count} threads")
 
 
 def test_batch_decode_equals_single_decode(tiny_codec, tiny_bundle, tmp_path):
@@ -92,6 +100,11 @@ def test_thread_sensitive_kernels_give_one_result(name):
                 results.append(op(x))
     finally:
         torch.set_num_threads(threads)
-    assert all(torch.equal(results[0], other) for other in results[1:])
+    # The rerouted kernels are thread-invariant by construction; oneDNN's 3x3 convolutions were one result
+    # on every thread count where measured, which is oneDNN's behaviour on that CPU, not a promise.
+    if name == "3x3 convolution":
+        assert all(torch.allclose(results[0], other, atol=1e-6, rtol=1e-5) for other in results[1:])
+    else:
+        assert all(torch.equal(results[0], other) for other in results[1:])
     assert torch.allclose(results[0].double(), reference(x.double()), atol=1e-6, rtol=1e-5)  # float64 reference
     assert torch.get_num_threads() == threads

@@ -1,4 +1,8 @@
-"""Bit-exact decoding on any thread count.
+"""Decoding that depends as little as it can on the thread count.
+
+On the CPUs measured this makes a decode bit-exact on any thread count; it cannot make the float
+networks agree across instruction sets (AVX-512, AVX2, SSE round differently), so docs/api.md
+("Determinism") promises the entropy-decoded symbols exactly and the pixels within a tolerance.
 
 Three kinds of CPU kernels give float32 results that depend on how many threads share the work:
 - oneDNN's 1×1 convolutions (measured: the 3×3 ones give one result on 1, 2 and 3 threads, the
