@@ -26,8 +26,10 @@ from torch import nn
 
 from versacodec.errors import InputError
 from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
-from versacodec.latent_space.autoencoder import Autoencoder
+from versacodec.latent_space.base import LatentSpace
+from versacodec.latent_space.registry import load_latent_space_folder
 from versacodec.training.config import ScheduleConfig
+from versacodec.training.latent_cache import CacheVariants
 from versacodec.training.latent_data import LatentTrainingData
 
 DISTORTIONS = ("latent", "decoder_weighted", "decoded")
@@ -51,6 +53,7 @@ class LatentCodecStageConfig:
     autoencoder: str = "runs/autoencoder/final"
     cache_dir: str = "cache"
     latent_crop: int = 32
+    cache_variants: CacheVariants = field(default_factory=CacheVariants)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     model: LatentCodecConfig = field(default_factory=LatentCodecConfig)
     loss: LatentCodecLoss = field(default_factory=LatentCodecLoss)
@@ -58,7 +61,7 @@ class LatentCodecStageConfig:
 
 
 @torch.no_grad()
-def decoder_channel_weights(autoencoder: Autoencoder, latents: torch.Tensor, noise: float,
+def decoder_channel_weights(autoencoder: LatentSpace, latents: torch.Tensor, noise: float,
                             seed: int = 0) -> torch.Tensor:
     """Per-channel weights (mean 1): the pixel MSE the decoder shows when one latent channel gets
     Gaussian noise of std `noise`, relative to the other channels."""
@@ -73,7 +76,7 @@ def decoder_channel_weights(autoencoder: Autoencoder, latents: torch.Tensor, noi
 
 
 @torch.no_grad()
-def decoded_error_scale(autoencoder: Autoencoder, latents: torch.Tensor, noise: float, seed: int = 0) -> float:
+def decoded_error_scale(autoencoder: LatentSpace, latents: torch.Tensor, noise: float, seed: int = 0) -> float:
     """Latent MSE over the pixel MSE the decoder shows for Gaussian latent noise of std `noise`: the
     factor that puts the decoded distortion on the latent distortion's scale."""
     generator = torch.Generator().manual_seed(seed)
@@ -104,19 +107,20 @@ class LatentCodecStage:
         if len(config.loss.lambdas) != config.model.rate_levels:
             raise InputError("loss.lambdas needs one value per model.rate_levels")
         self.codec = LatentCodec.from_pretrained(config.init_from) if config.init_from else LatentCodec(config.model)
-        self.data = LatentTrainingData(config.autoencoder, config.cache_dir, config.latent_crop, self.schedule)
+        self.data = LatentTrainingData(config.autoencoder, config.cache_dir, config.latent_crop, self.schedule,
+                                       variants=config.cache_variants)
         self.log_lambdas = torch.tensor([math.log(v) for v in config.loss.lambdas])
         self.channel_weights = torch.ones(self.codec.config.latent_channels)
-        self.decoder: Autoencoder | None = None  # the frozen pixel decoder of `distortion: decoded`
+        self.decoder: LatentSpace | None = None  # the frozen pixel decoder of `distortion: decoded`
         loss = config.loss
         if loss.distortion == "decoder_weighted":
-            autoencoder = Autoencoder.from_pretrained(config.autoencoder)
+            autoencoder = load_latent_space_folder(config.autoencoder)
             self.channel_weights = decoder_channel_weights(
                 autoencoder, self.data.validation_latents, loss.sensitivity_noise, self.schedule.seed)
             print("decoder-weighted distortion, channel weights:",
                   " ".join(f"{w:.2f}" for w in self.channel_weights.tolist()))
         elif loss.distortion == "decoded":
-            self.decoder = Autoencoder.from_pretrained(config.autoencoder).eval().requires_grad_(False)
+            self.decoder = load_latent_space_folder(config.autoencoder).eval().requires_grad_(False)
             self.decoded_scale = decoded_error_scale(
                 self.decoder, self.data.validation_latents, loss.sensitivity_noise, self.schedule.seed)
             print(f"decoded distortion, latent/pixel scale {self.decoded_scale:.2f}")
