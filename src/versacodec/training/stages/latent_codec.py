@@ -11,7 +11,9 @@ channels than to others, so equal weights spend bits where the decoded image bar
 pictures of ẑ and of z, the direct decode's own error beyond the autoencoder's, with the channels'
 interplay that a per-channel weight cannot see. It costs a decoder pass per step (a GPU recipe);
 a factor measured once (latent MSE / pixel MSE under the same probe noise) keeps λ's scale, so the
-rate levels stay near their bitrates.
+rate levels stay near their bitrates. With `decoded`, `loss.perceptual` adds LPIPS-alex between
+the two decodes (never a judge's features): the synthesis then learns latents that decode to
+texture a person reads as real rather than to the blurred mean that squared error favours.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from versacodec.errors import InputError
 from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
 from versacodec.latent_space.base import LatentSpace
 from versacodec.latent_space.registry import load_latent_space_folder
+from versacodec.metrics.lpips import LPIPS
 from versacodec.training.config import ScheduleConfig
 from versacodec.training.latent_cache import CacheVariants
 from versacodec.training.latent_data import LatentTrainingData
@@ -40,12 +43,15 @@ class LatentCodecLoss:
     lambdas: tuple[float, ...] = (0.1, 0.24, 0.58, 1.4, 3.3, 8.0)  # one per rate level
     distortion: str = "latent"  # or "decoder_weighted" or "decoded" (see the module docstring)
     sensitivity_noise: float = 0.5  # std of the probe noise, about a low-rate codec's latent error
+    perceptual: float = 0.0  # weight of LPIPS-alex between the decodes (distortion `decoded` only)
 
     def __post_init__(self) -> None:
         if self.distortion not in DISTORTIONS:
             raise InputError(f"loss.distortion must be one of {', '.join(DISTORTIONS)}, not {self.distortion!r}")
         if self.sensitivity_noise <= 0:
             raise InputError("loss.sensitivity_noise must be > 0")
+        if self.perceptual < 0 or (self.perceptual > 0 and self.distortion != "decoded"):
+            raise InputError("loss.perceptual must be >= 0, and > 0 only with distortion: decoded")
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,7 @@ class LatentCodecStage:
             self.decoded_scale = decoded_error_scale(
                 self.decoder, self.data.validation_latents, loss.sensitivity_noise, self.schedule.seed)
             print(f"decoded distortion, latent/pixel scale {self.decoded_scale:.2f}")
+        self.lpips = LPIPS("alex") if loss.perceptual > 0 else None
 
     def trainable(self) -> nn.Module:
         return self.codec
@@ -131,16 +138,22 @@ class LatentCodecStage:
     def prepare(self, accelerator: Accelerator) -> None:
         self.log_lambdas = self.log_lambdas.to(accelerator.device)
         self.channel_weights = self.channel_weights.to(accelerator.device)
-        if self.decoder is not None:
-            self.decoder.to(accelerator.device)
+        for frozen in (self.decoder, self.lpips):
+            if frozen is not None:
+                frozen.to(accelerator.device)
 
     def _distortion(self, latent_hat: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
-        """Per-sample distortion: channel-weighted latent MSE, or the scaled pixel MSE of the decodes."""
+        """Per-sample distortion: channel-weighted latent MSE, or the scaled pixel MSE of the decodes
+        (plus their weighted LPIPS)."""
         if self.decoder is not None:
             with torch.no_grad():
                 target = self.decoder.decode_latents_unclamped(latents)
-            error = self.decoder.decode_latents_unclamped(latent_hat) - target
-            return error.pow(2).flatten(1).mean(1) * self.decoded_scale
+            decoded = self.decoder.decode_latents_unclamped(latent_hat)
+            distortion = (decoded - target).pow(2).flatten(1).mean(1) * self.decoded_scale
+            if self.lpips is not None:
+                distortion = distortion + self.config.loss.perceptual * self.lpips(decoded.clamp(0, 1),
+                                                                                   target.clamp(0, 1))
+            return distortion
         return ((latent_hat - latents).pow(2) * self.channel_weights.view(1, -1, 1, 1)).flatten(1).mean(1)
 
     def training_step(self, model, step, rank, device):
