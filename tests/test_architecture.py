@@ -4,7 +4,7 @@ Every import in src/versacodec (at module level or inside a function, type-check
 an edge from the importing unit (a top-level module or folder) to the imported one. Units are
 layered; a unit may import only units of a lower layer, so no two folders import each other:
 
-    errors                                         what goes wrong, for every layer
+    errors progress                                what goes wrong and how far long work is, for every layer
     registry paths fileio limits determinism tiling blocks    tools with no codec knowledge
     modeling                                       save/from_pretrained of typed-config modules
     container entropy                              bytes: the stream format, the range coder
@@ -29,7 +29,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "versacodec"
 LAYERS = [
-    {"errors"},
+    {"errors", "progress"},
     {"registry", "paths", "fileio", "limits", "determinism", "tiling", "blocks"},
     {"modeling"},
     {"container", "entropy"},

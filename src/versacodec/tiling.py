@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from versacodec import progress
+from versacodec.progress import stage as progress_stage
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -38,7 +38,7 @@ def tiled_map(function: Callable[..., torch.Tensor], inputs: Sequence[torch.Tens
         return function(*inputs)
     output = weights = None
     rows, cols = _starts(height, tile, overlap), _starts(width, tile, overlap)
-    done = progress.stage(stage, len(rows) * len(cols)) if stage else None
+    done = progress_stage(stage, len(rows) * len(cols)) if stage else None
     for top in rows:
         for left in cols:
             window = [x[..., top : top + tile, left : left + tile] for x in inputs]

@@ -18,12 +18,12 @@ import torch
 from diffusers import ControlNetModel, DDIMScheduler, UNet2DConditionModel
 from torch import nn
 
-from versacodec import progress
 from versacodec.errors import ModelError
 from versacodec.generative.config import CONFIG_NAME, GenerativeConfig
 from versacodec.generative.schedule import BETA_END, BETA_START, TRAIN_TIMESTEPS, NoiseSchedule
 from versacodec.generative.tags import TagEmbedding, TagEmbeddingConfig
 from versacodec.pixel_decoders import PixelDecoder, load_pixel_decoder
+from versacodec.progress import stage
 from versacodec.tiling import tiled_map
 
 PIXEL_DECODER = "pixel_decoder"
@@ -169,7 +169,7 @@ class GenerativeDecoder(nn.Module):
         tag_ids = self.tags.pad([tags], device=latent_hat.device)
         sample = self.schedule.add_noise(latent_hat, noise, torch.tensor([start]))
         trajectory = self.schedule.trajectory(steps, start)
-        done = progress.stage("denoise", len(trajectory))
+        done = stage("denoise", len(trajectory))
         for index, timestep in enumerate(trajectory):
             previous = trajectory[index + 1] if index + 1 < len(trajectory) else -1
 

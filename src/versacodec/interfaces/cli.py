@@ -206,7 +206,7 @@ def _progress(args: argparse.Namespace) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
     from tqdm import tqdm
 
-    from versacodec import progress
+    from versacodec.progress import reporting
 
     def start(name: str, total: int) -> Callable[[], None]:
         bar = tqdm(total=total, desc=name, file=sys.stderr, delay=PROGRESS_DELAY_S, leave=False)
@@ -218,7 +218,7 @@ def _progress(args: argparse.Namespace) -> contextlib.AbstractContextManager:
 
         return done
 
-    return progress.reporting(start)
+    return reporting(start)
 
 
 def describe_error(exc: VersacodecError) -> str:
