@@ -5,7 +5,7 @@ an edge from the importing unit (a top-level module or folder) to the imported o
 layered; a unit may import only units of a lower layer, so no two folders import each other:
 
     errors                                         what goes wrong, for every layer
-    registry paths fileio limits determinism tiling blocks    tools with no codec knowledge
+    registry paths fileio limits determinism tiling blocks version    tools with no codec knowledge
     modeling                                       save/from_pretrained of typed-config modules
     container entropy                              bytes: the stream format, the range coder
     imaging metrics bundle                         images in and out, measuring them, model folders
@@ -19,8 +19,6 @@ layered; a unit may import only units of a lower layer, so no two folders import
     interfaces                                     command line, batch, web page, Pillow plugin
     versacodec __main__ pillow                     entry points
 
-`from versacodec import __version__` is allowed everywhere: the package root defines the constant
-and imports nothing else when it is read.
 """
 
 import ast
@@ -30,7 +28,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "versacodec"
 LAYERS = [
     {"errors"},
-    {"registry", "paths", "fileio", "limits", "determinism", "tiling", "blocks"},
+    {"registry", "paths", "fileio", "limits", "determinism", "tiling", "blocks", "version"},
     {"modeling"},
     {"container", "entropy"},
     {"imaging", "metrics", "bundle"},
@@ -76,9 +74,7 @@ def imports() -> list[tuple[str, str, str]]:
 
 def unit_edges() -> dict[tuple[str, str], list[str]]:
     edges: dict[tuple[str, str], list[str]] = {}
-    for source, target, name in imports():
-        if target == "versacodec" and name == "__version__":
-            continue
+    for source, target, _ in imports():
         pair = unit_of(source), unit_of(target)
         if pair[0] != pair[1]:
             edges.setdefault(pair, []).append(f"{source} imports {target}")

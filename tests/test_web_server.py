@@ -173,7 +173,7 @@ def test_bad_job_settings_are_refused(client, change, status, message):
 
 def test_settings_parse_numbers_strictly():
     capabilities = Capabilities(ModelDefaults(101, ("direct", "generative"), steps=1, cfg=5.0),
-                                task_profiles=("people",), layers=True)
+                                task_profiles=("people",))
     settings = Settings.from_json({"bpp": "0.05", "decoders": ["generative"], "steps": "4", "cfg": "2.5",
                                    "seed": "", "task": "people", "layers": "3"}, capabilities)
     encode, (decode,) = settings.encode, settings.decodes

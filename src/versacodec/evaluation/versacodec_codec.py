@@ -30,6 +30,7 @@ from versacodec.evaluation.codecs import BudgetTooSmall, EncodedResult
 from versacodec.evaluation.rate_search import SHRINK_FACTORS, resize, shrunk_size
 from versacodec.options import DECODE_KEYWORDS, ENCODE_KEYWORDS, RATE_KEYWORDS, DecodeOptions, EncodeOptions, Rate
 from versacodec.semantics.importance import quality_map_settings
+from versacodec.version import __version__
 
 if TYPE_CHECKING:
     from versacodec.semantics.profiles import TaskProfile
@@ -122,8 +123,6 @@ class VersacodecCodec:
 
     @cached_property
     def _encoder_version(self) -> str:
-        from versacodec import __version__
-
         codec = self.codec
         version = f"versacodec {__version__}, model {codec.model_id} (weights {codec.weights_hash.hex()[:12]})"
         if FORMAT_VERSION != (1, 0):  # streams of another container format are other bytes

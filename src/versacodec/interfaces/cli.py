@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from versacodec import __version__
 from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cli import add_eval_parser
 from versacodec.interfaces.batch import add_batch_parser
 from versacodec.interfaces.web.command import add_serve_parser
 from versacodec.options import DEFAULT_QUALITY, QUALITY_MAPS
+from versacodec.version import __version__
 
 EXIT_USAGE = 2
 # The flag of each option an error may name (`VersacodecError.options`, in the API's spelling).

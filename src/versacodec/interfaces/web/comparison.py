@@ -52,11 +52,10 @@ class Capabilities:
 
     defaults: ModelDefaults
     task_profiles: tuple[str, ...]  # empty: this codec has no task profiles
-    layers: bool
 
     @classmethod
     def of(cls, codec: Codec) -> Capabilities:
-        return cls(codec.defaults, task_profiles=tuple(available_profiles()), layers=True)
+        return cls(codec.defaults, task_profiles=tuple(available_profiles()))
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,6 @@ class Settings:
             raise InputError(f"task profile {task!r} is not available" + (
                 f"; choose from {', '.join(capabilities.task_profiles)}" if capabilities.task_profiles else ""))
         layers = _number(payload, "layers", int)
-        if layers is not None and not capabilities.layers:
-            raise InputError("this codec has no scalable layers")
         encode = EncodeOptions.of(bpp=bpp, seed=_number(payload, "seed", int) or 0, task=task, layers=layers)
         decoders = _names(payload, "decoders")
         if not decoders:

@@ -126,7 +126,7 @@ def create_app(codec: Codec, *, max_upload_bytes: int, overlays: Overlays | None
     def config():
         return jsonify(
             model={"id": codec.model_id, "generative": "generative" in defaults.decoders},
-            decoders=defaults.decoders, task_profiles=capabilities.task_profiles, layers=capabilities.layers,
+            decoders=defaults.decoders, task_profiles=capabilities.task_profiles,
             default_steps=defaults.steps, default_cfg=defaults.cfg, default_bpp=DEFAULT_BPP,
             baselines=[{"name": name, "label": baseline.label} for name, baseline in BASELINES.items()],
             overlays=[{"name": s.name, "available": s.available, "reason": s.reason} for s in overlays.status],
