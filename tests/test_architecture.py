@@ -100,6 +100,37 @@ def test_no_import_cycle_between_folders():
     assert not cycles, cycles
 
 
+def test_no_import_cycle_between_modules():
+    """Within a folder too: no module imports one that imports it back, however indirectly (a
+    registry names what it offers by "module:attribute" path instead)."""
+    modules = {module_name(path) for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for source, target, what in imports():
+        # `from versacodec.x import y` imports the module x.y when there is one, else x's name y.
+        target = f"{target}.{what}" if f"{target}.{what}" in modules else target
+        if source != target and target in modules:
+            graph.setdefault(source, set()).add(target)
+
+    def cycle_from(start: str) -> list[str] | None:
+        path, stack = [start], [iter(sorted(graph.get(start, ())))]
+        visited = {start}
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+                path.pop()
+            elif step == start:
+                return [*path, start]
+            elif step not in visited:
+                visited.add(step)
+                path.append(step)
+                stack.append(iter(sorted(graph.get(step, ()))))
+        return None
+
+    cycles = [" → ".join(cycle) for module in sorted(graph) if (cycle := cycle_from(module))]
+    assert not cycles, "\n".join(cycles)
+
+
 def test_imports_point_along_the_data_flow():
     against = [f"{why} ({source}, layer {RANK[source]} → {target}, layer {RANK[target]})"
                for (source, target), reasons in sorted(unit_edges().items()) if RANK[target] >= RANK[source]

@@ -16,7 +16,7 @@ from versacodec.container.format import SectionKind, Stream
 from versacodec.errors import InputError, StreamError
 from versacodec.imaging import pad_to_multiple
 from versacodec.interfaces.cli import main
-from versacodec.semantics.profiles import available_profiles, load_profile
+from versacodec.semantics.profiles import FINDERS, available_profiles, load_profile
 from versacodec.semantics.regions import Region, region_grid_boxes
 
 BOXES = [Region("sign", (10.0, 12.0, 60.0, 50.0)), Region("door", (100.0, 70.0, 150.0, 120.0))]
@@ -56,6 +56,10 @@ def test_grid_boxes_grow_by_the_margin_and_clip():
     boxes = region_grid_boxes([Region("a", (0.0, 0.0, 17.0, 15.0)), Region("b", (500.0, 500.0, 600.0, 600.0))],
                               margin=16, cell=16, grid=(8, 10))
     assert boxes == [("a", 0, 0, 3, 2)]
+
+
+def test_each_finder_type_names_its_own_class():
+    assert {name: FINDERS[name].type for name in FINDERS} == {name: name for name in FINDERS}
 
 
 def test_profiles_ship_and_bad_ones_are_clear_errors(tmp_path, monkeypatch):
