@@ -34,7 +34,7 @@ from tqdm import tqdm
 from versacodec.codec import Codec
 from versacodec.container.format import Stream
 from versacodec.determinism import reproducible_inference
-from versacodec.errors import InputError
+from versacodec.errors import BudgetTooSmall
 from versacodec.evaluation.datasets import Dataset, load_image, open_dataset
 from versacodec.evaluation.quality import image_tensor
 from versacodec.evaluation.tasks import TASKS
@@ -117,7 +117,7 @@ def stream_costs(codec: Codec, dataset: Dataset, rates: list[float]) -> dict[str
         for item in tqdm(dataset.items, desc=f"{dataset.name}: streams at {rate:g} bpp", leave=False):
             try:
                 encoded = codec.compress(load_image(item.path), bpp=rate)
-            except InputError:  # below the smallest stream of this image: the evaluation shrinks it
+            except BudgetTooSmall:  # below the smallest stream of this image: the evaluation shrinks it
                 over_budget += 1
                 continue
             breakdown = Stream.from_bytes(encoded.data).byte_breakdown() | {"total": len(encoded.data)}

@@ -1,10 +1,10 @@
 import pytest
 
 from conftest import natural_image
-from versacodec.errors import InputError
+from versacodec.errors import BudgetTooSmall, InputError
 from versacodec.evaluation.cache import EncodeCache
 from versacodec.evaluation.catalog import make_codec, parse_spec
-from versacodec.evaluation.codecs import BudgetTooSmall, ImageCodec
+from versacodec.evaluation.codecs import ImageCodec
 
 
 def test_spec_parsing():

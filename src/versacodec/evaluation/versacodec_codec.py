@@ -24,9 +24,9 @@ from PIL import Image
 
 from versacodec.bundle import DIRECT_DECODER
 from versacodec.container.format import FORMAT_VERSION, SectionKind, Stream
-from versacodec.errors import InputError, VersacodecError
+from versacodec.errors import BudgetTooSmall, InputError, VersacodecError
 from versacodec.evaluation.cache import EncodeCache, image_hash
-from versacodec.evaluation.codecs import BudgetTooSmall, EncodedResult
+from versacodec.evaluation.codecs import EncodedResult
 from versacodec.evaluation.rate_search import SHRINK_FACTORS, resize, shrunk_size
 from versacodec.options import DECODE_KEYWORDS, ENCODE_KEYWORDS, RATE_KEYWORDS, DecodeOptions, EncodeOptions, Rate
 from versacodec.semantics.importance import quality_map_settings
@@ -174,7 +174,7 @@ class VersacodecCodec:
             label = f"bpp={target_bpp:g}" if factor == 1.0 else f"bytes={budget}@{factor:.4f}"
             try:
                 data, quality = self._encode_within(coded, rate, label, key)
-            except InputError as exc:  # below the model's smallest file (or size) for this image
+            except BudgetTooSmall as exc:  # below the model's smallest file for this image at this size
                 full_size_error = full_size_error or exc
                 continue
             return EncodedResult.measure(self._as_sent(data), quality, factor, image.width, image.height)

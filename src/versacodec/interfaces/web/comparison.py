@@ -18,9 +18,8 @@ from typing import Any, NamedTuple
 from PIL import Image
 
 from versacodec.codec import Codec
-from versacodec.errors import InputError, ModelError
+from versacodec.errors import BudgetTooSmall, InputError, ModelError
 from versacodec.evaluation.catalog import make_codec
-from versacodec.evaluation.codecs import BudgetTooSmall
 from versacodec.evaluation.quality import per_image_metrics
 from versacodec.imaging import LoadedImage, to_pil
 from versacodec.interfaces.web.overlays import Overlays
