@@ -275,3 +275,18 @@ def test_pixel_decoder_classes_come_from_the_bundle_s_one_registry():
     from versacodec.pixel_decoders.restoration import RestorationDecoder
 
     assert {COMPONENT_CLASSES[name] for name in PIXEL_DECODER_CLASS_NAMES} == {DecoderTail, RestorationDecoder}
+
+
+def test_a_pixel_decoder_on_another_latent_space_is_a_model_error():
+    """Pixel decoders run the autoencoder's own decoder layers; TAEF2 or a diffusers VAE has none."""
+    autoencoder = Autoencoder(TINY_AUTOENCODER)
+    tail = DecoderTail.from_autoencoder(autoencoder, FIRST_LAYER)
+    tail.check_fits(autoencoder)
+
+    class OtherLatentSpace:
+        name = "taef2"
+
+    with pytest.raises(ModelError, match="taef2"):
+        tail.check_fits(OtherLatentSpace())
+    with pytest.raises(ModelError, match="different autoencoder"):
+        tail.check_fits(Autoencoder(AutoencoderConfig()))
