@@ -136,9 +136,9 @@ def part_streams(cases: int, seed: int, timeout: float, cli_every: int) -> dict:
 
     model = str(default_model_dir())
     codec = Codec.from_pretrained(model)
-    bases = [codec.compress(natural_image(64, 48), quality=60).data,
-             codec.compress(natural_image(40, 72, seed=1).convert("L"), quality=10).data,
-             codec.compress(natural_image(130, 66, seed=2), quality=95).data]
+    bases = [codec.encode(natural_image(64, 48), quality=60).data,
+             codec.encode(natural_image(40, 72, seed=1).convert("L"), quality=10).data,
+             codec.encode(natural_image(130, 66, seed=2), quality=95).data]
     del codec
     worker = Worker({"default": model}, {})
     rng = random.Random(seed)
@@ -179,7 +179,7 @@ def _make_bombs(folder: Path) -> dict[str, Path]:
         files[name] = folder / name
     codec = Codec.from_pretrained()
     for name, side in DECLARED_STREAMS.items():
-        header = StreamHeader(side, side, "", codec.weights_hash[:STREAM_HASH_BYTES], quality=50)
+        header = StreamHeader(side, side, "", codec.model.weights_hash[:STREAM_HASH_BYTES], quality=50)
         sections = [Section(SectionKind.HYPERPRIOR, bytes(64)), Section(SectionKind.LATENT, put_varint(0) + bytes(64))]
         (folder / name).write_bytes(Stream(header, sections).to_bytes())
         files[name] = folder / name

@@ -125,7 +125,7 @@ def make_stream(codec: Codec, folder: Path, name: str) -> bytes:
     settings = dict(settings)
     if "boxes" in settings:
         settings["boxes"] = str(folder / settings["boxes"])
-    data = codec.compress(Image.open(folder / f"{kind}.png"), **settings).data
+    data = codec.encode(Image.open(folder / f"{kind}.png"), **settings).data
     operation = operation or {}
     if "extract" in operation:
         data = extract(data, operation["extract"])
@@ -142,11 +142,11 @@ def default_model_stream(folder: Path) -> dict:
     """A stream of the shipped model and the hash of its decoded latent ẑ: its autoencoder and latent
     codec are to stay, its pixel decoders not, so only the latent is recorded."""
     codec = Codec.from_pretrained()
-    data = codec.compress(Image.open(folder / "colour.png"), quality=40, tags=False).data
+    data = codec.encode(Image.open(folder / "colour.png"), quality=40, tags=False).data
     (folder / "default-model.vcx").write_bytes(data)
-    return {"picture": "colour.png", "settings": {"quality": 40, "tags": False}, "model_id": codec.model_id,
+    return {"picture": "colour.png", "settings": {"quality": 40, "tags": False}, "model_id": codec.model.model_id,
             "stream_sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-            "latent_sha256": latent_sha256(codec.decode_latent(codec.read_stream(data)))}
+            "latent_sha256": latent_sha256(codec.decoded_latent(codec.read(data)).latent)}
 
 
 def main() -> int:
@@ -169,7 +169,7 @@ def main() -> int:
     for name in STREAMS:
         data = make_stream(codec, streams, name)
         (streams / f"{name}.vcx").write_bytes(data)
-        decodes = {label: pixels_sha256(codec.decompress(data, **options).image) for label, options in DECODES.items()}
+        decodes = {label: pixels_sha256(codec.decode(data, **options).image) for label, options in DECODES.items()}
         kind, settings, operation = STREAMS[name]
         expected[name] = {"picture": f"{kind}.png", "settings": settings, "operation": operation,
                           "stream_sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "decodes": decodes}

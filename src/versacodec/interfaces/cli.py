@@ -250,7 +250,7 @@ def _truncate(args: argparse.Namespace) -> int:
 
 
 def _bundle(args: argparse.Namespace) -> int:
-    from versacodec.codec import Codec
+    from versacodec.codec import CodecModel
     from versacodec.training.bundle import assemble_bundle, bundle_size
 
     output = assemble_bundle(Path(args.output), args.model_id, Path(args.autoencoder), Path(args.latent_codec),
@@ -258,12 +258,12 @@ def _bundle(args: argparse.Namespace) -> int:
                              partial_synthesis=Path(args.partial_synthesis) if args.partial_synthesis else None,
                              pixel_decoder=Path(args.pixel_decoder) if args.pixel_decoder else None,
                              direct_decoder=Path(args.direct_decoder) if args.direct_decoder else None)
-    codec = Codec.from_pretrained(output).load_components()  # proves the bundle loads strictly
-    extras = [", partial streams with their own synthesis"] if codec.partial_synthesis is not None else []
+    model = CodecModel.from_pretrained(output).load_components()  # proves the bundle loads strictly
+    extras = [", partial streams with their own synthesis"] if model.partial_synthesis is not None else []
     extras += [f", {path} pixels from its own {type(decoder).__name__}"
-               for path, decoder in codec.pixel_decoders.items() if decoder is not None]
-    print(f"{output}: model {codec.model_id} (weights {codec.weights_hash.hex()}), "
-          f"{bundle_size(output) / 1e6:.1f} MB, decoders: {codec.default_decoder} by default{''.join(extras)}")
+               for path, decoder in model.pixel_decoders.items() if decoder is not None]
+    print(f"{output}: model {model.model_id} (weights {model.weights_hash.hex()}), "
+          f"{bundle_size(output) / 1e6:.1f} MB, decoders: {model.defaults.decoders[0]} by default{''.join(extras)}")
     return 0
 
 

@@ -18,12 +18,13 @@ from typing import Any, NamedTuple
 from PIL import Image
 
 from versacodec.codec import Codec
+from versacodec.codec.model import ModelDefaults
 from versacodec.errors import BudgetTooSmall, InputError, ModelError
 from versacodec.evaluation.catalog import make_codec
 from versacodec.evaluation.quality import per_image_metrics
 from versacodec.imaging import LoadedImage, to_pil
 from versacodec.interfaces.web.overlays import Overlays
-from versacodec.options import DecodeOptions, EncodeOptions, ModelDefaults
+from versacodec.options import DecodeOptions, EncodeOptions
 from versacodec.registry import Registry
 from versacodec.semantics.profiles import available_profiles
 from versacodec.semantics.tagger import class_names
@@ -54,7 +55,7 @@ class Capabilities:
 
     @classmethod
     def of(cls, codec: Codec) -> Capabilities:
-        return cls(codec.defaults, task_profiles=tuple(available_profiles()))
+        return cls(codec.model.defaults, task_profiles=tuple(available_profiles()))
 
 
 @dataclass(frozen=True)
