@@ -9,7 +9,7 @@ server), `accepted` (the input was valid or the damage undetectable: a well-form
 --timeout). Four parts:
 
 1. streams: default-model streams damaged by benchmarks/fuzz.py's mutations, through the parser,
-   `Codec.decompress` and, every --cli-every'th case, `versacodec decompress`.
+   `Codec.decode` and, every --cli-every'th case, `versacodec decompress`.
 2. bombs: an all-zero 16384x16384 PNG (the issue's file), PNGs whose header declares 9000x9000,
    30000x30000 and 70000x70000 with the pixels cut short, and .vcx streams declaring 16384x16384 and
    9000x9000, into `versacodec compress` / `decompress`, `versacodec.compress`, the Pillow plugin,

@@ -44,7 +44,7 @@ GENERATIVE = GenerativeConfig(start_strength=0.3, one_step_timestep=250,
                               one_step_timesteps_by_quality=((0, 300), (65, 120)), layer_start_timesteps=(200, 0),
                               partial_stream_timestep=400)
 BOXES = [{"label": "disc", "box": [30, 20, 90, 70]}, {"label": "corner", "box": [100, 0, 150, 40]}]
-# name → (picture, settings, stream operation); the settings are Codec.compress keywords.
+# name → (picture, settings, stream operation); the settings are Codec.encode keywords.
 STREAMS = {
     "plain": ("colour", {"quality": 60, "seed": 3, "tags": [1, 2]}, None),
     "greyscale": ("grey", {"quality": 30, "tags": False}, None),
@@ -58,7 +58,7 @@ STREAMS = {
     "task-layered-extracted": ("colour", {"quality": 40, "tags": [3], "task": "boxes", "boxes": "boxes.json",
                                           "layers": 3}, {"extract": "boxes", "truncate": 3}),
 }
-# decode label → Codec.decompress keywords
+# decode label → Codec.decode keywords
 DECODES = {"direct": {"decoder": "direct"}, "generative": {"decoder": "generative"},
            "generative:steps=2:cfg=2:seed=5": {"decoder": "generative", "steps": 2, "cfg": 2.0, "seed": 5}}
 

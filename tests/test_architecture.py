@@ -1,4 +1,5 @@
-"""The package's shape: imports point along the data flow, and core errors name no flag.
+"""The package's shape: imports point along the data flow, no module imports itself back, options
+read no files, and core errors name no flag.
 
 Every import in src/versacodec (at module level or inside a function, type-checking ones too) is
 an edge from the importing unit (a top-level module or folder) to the imported one. Units are
@@ -12,8 +13,8 @@ layered; a unit may import only units of a lower layer, so no two folders import
     latent_space latent_codec                      image ↔ latent ↔ coded latent
     pixel_decoders layers                          latent → pixels; palette layers of the latent
     generative semantics                           the diffusion decoder; tags, regions, task profiles
-    options                                        settings as typed values
-    codec                                          the pipeline joining them, the stream layout
+    options                                        settings as typed values (plain: no model, no files)
+    codec                                          the loaded model, the codec joining the stages, the stream layout
     api                                            compress / decompress
     evaluation training                            applications built on the pipeline
     interfaces                                     command line, batch, web page, Pillow plugin
@@ -136,6 +137,24 @@ def test_imports_point_along_the_data_flow():
                for (source, target), reasons in sorted(unit_edges().items()) if RANK[target] >= RANK[source]
                for why in reasons[:1]]
     assert not against, "\n".join(against)
+
+
+def test_options_are_plain_values_that_read_no_files():
+    """`options.py` holds what a user asked for; what a model offers is read with the model
+    (`codec.model.ModelDefaults`), so options know no bundle, config or weights file."""
+    tree = ast.parse((PACKAGE / "options.py").read_text())
+    reads = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            if name in {"open", "read_text", "read_bytes", "load", "safe_load"}:
+                reads.append(f"options.py:{node.lineno}: {name}()")
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module]
+            reads += [f"options.py:{node.lineno}: imports {name}" for name in names
+                      if name in {"json", "yaml", "safetensors", "versacodec.bundle", "versacodec.modeling"}
+                      or name.startswith("versacodec.generative")]
+    assert not reads, "\n".join(reads)
 
 
 def test_core_errors_name_no_command_line_flag():

@@ -130,7 +130,7 @@ def test_memory_guard_refuses_before_allocating(fuzz_codec):
     huge = Stream.from_bytes(codec.encode(natural_image(64, 64), quality=10).data)
     huge.header = StreamHeader(**{**huge.header.__dict__, "width": 16000, "height": 16000})
     with pytest.raises(StreamError, match="memory limit"):
-        Codec.from_pretrained(fuzz_codec.model.root, max_memory=1 << 30).decompress(huge.to_bytes())
+        Codec.from_pretrained(fuzz_codec.model.root, max_memory=1 << 30).decode(huge.to_bytes())
 
 
 # Decodes a stream declaring 16000x16000 under a 2 GiB limit (refused), then a real 768x512 image;

@@ -67,9 +67,9 @@ def test_generative_decode_uses_the_pixel_decoder_and_direct_decode_does_not(gen
     assert codec.model.generative.pixel_decoder is not None
     assert codec.model.weights_hash == generative_codec.model.weights_hash  # streams are interchangeable
     data = codec.encode(natural_image(), quality=60).data
-    direct = [c.decompress(data, decoder="direct").pixels for c in (codec, generative_codec)]
+    direct = [c.decode(data, decoder="direct").pixels for c in (codec, generative_codec)]
     assert torch.equal(direct[0], direct[1])
-    generated = [c.decompress(data, decoder="generative").pixels for c in (codec, generative_codec)]
+    generated = [c.decode(data, decoder="generative").pixels for c in (codec, generative_codec)]
     assert not torch.equal(generated[0], generated[1])
     assert torch.equal(generated[0], codec.decode(data, decoder="generative").pixels)  # deterministic
 
@@ -220,9 +220,9 @@ def test_a_direct_decoder_in_the_bundle_serves_the_direct_path_only(generative_c
     assert isinstance(codec.model.pixel_decoders["direct"], RestorationDecoder)
     assert codec.model.weights_hash == generative_codec.model.weights_hash
     data = codec.encode(natural_image(), quality=60).data
-    ours, plain = (c.decompress(data, decoder="direct").pixels for c in (codec, generative_codec))
+    ours, plain = (c.decode(data, decoder="direct").pixels for c in (codec, generative_codec))
     assert ours.shape == plain.shape and not torch.equal(ours, plain)
-    ours, plain = (c.decompress(data, decoder="generative").pixels for c in (codec, generative_codec))
+    ours, plain = (c.decode(data, decoder="generative").pixels for c in (codec, generative_codec))
     assert torch.equal(ours, plain)
     del autoencoder
 

@@ -6,7 +6,7 @@ sizes are checked before anything of that size is allocated:
 - pixels (width × height) of an image or of what a stream declares: `max_pixels`, else
   $VERSACODEC_MAX_PIXELS, else 2²⁸;
 - sections per stream: `max_sections`, else $VERSACODEC_MAX_SECTIONS, else 4096;
-- working memory: the estimate of the peak memory an image needs (`Codec.working_memory`)
+- working memory: the estimate of the peak memory an image needs (`CodecModel.working_memory`)
   against `max_memory`, else $VERSACODEC_MAX_MEMORY (bytes, or with a K/M/G/T suffix: "512M",
   "8G"), else half of the machine's physical memory.
 """
