@@ -157,6 +157,16 @@ def test_options_are_plain_values_that_read_no_files():
     assert not reads, "\n".join(reads)
 
 
+def test_the_codec_only_encodes_and_decodes():
+    """Reading a bundle, the components, defaults and limits are the model's (`codec/model.py`);
+    `Codec` keeps one verb for each direction and decoding's steps, and stays small."""
+    tree = ast.parse((PACKAGE / "codec" / "pipeline.py").read_text())
+    codec = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Codec")
+    public = {node.name for node in codec.body if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")}
+    assert public == {"from_pretrained", "encode", "decode", "read", "decoded_latent", "output_latent"}
+    assert codec.end_lineno - codec.lineno < 150
+
+
 def test_core_errors_name_no_command_line_flag():
     """The core speaks of values and option names; the command line adds its flags
     (`VersacodecError.options`, interfaces.cli.FLAGS)."""

@@ -77,7 +77,7 @@ def test_parser_on_arbitrary_bytes_and_truncations(streams, data, truncate):
 @settings(FUZZ, max_examples=60)
 @given(mutation=mutations, which=st.sampled_from(("direct", "grey")))
 def test_direct_decode_of_damaged_streams(fuzz_codec, streams, mutation, which):
-    decoded = expect_typed_error_only(fuzz_codec.decompress, mutate(streams[which], mutation, streams["direct"]))
+    decoded = expect_typed_error_only(fuzz_codec.decode, mutate(streams[which], mutation, streams["direct"]))
     if decoded is not None:  # undetectable damage (entropy-coded data has no redundancy): a well-formed image
         assert decoded.image.size == (decoded.header.width, decoded.header.height)
 
@@ -85,7 +85,7 @@ def test_direct_decode_of_damaged_streams(fuzz_codec, streams, mutation, which):
 @settings(FUZZ, max_examples=25)
 @given(mutation=mutations)
 def test_generative_decode_of_damaged_streams(generative_codec, streams, mutation):
-    expect_typed_error_only(generative_codec.decompress, mutate(streams["generative"], mutation, streams["direct"]))
+    expect_typed_error_only(generative_codec.decode, mutate(streams["generative"], mutation, streams["direct"]))
 
 
 @settings(FUZZ, max_examples=25)

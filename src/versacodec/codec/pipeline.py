@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from PIL import Image
@@ -38,6 +39,7 @@ from versacodec.semantics.partial import keep_sent_regions
 from versacodec.semantics.region_map import RegionSet
 
 ImageSource = str | os.PathLike[str] | bytes | Image.Image | LoadedImage
+Options = TypeVar("Options", EncodeOptions, DecodeOptions)
 
 # How far an estimated stream size may lie above the real one (a byte per 1000, and the range
 # coder's last word), so that the rate search codes the next quality up only when it might fit.
@@ -208,8 +210,8 @@ class Codec:
         return generated
 
 
-def _options(options, values: dict, build):
-    """`options` as given, or built from keywords."""
+def _options(options: Options | None, values: dict[str, Any], build: Callable[..., Options]) -> Options:
+    """`options` as given, or built from keywords (not both)."""
     if options is not None and values:
         raise TypeError("give options or keywords, not both")
     return build(**values) if options is None else options
