@@ -14,7 +14,7 @@ from conftest import TINY_AUTOENCODER, shared_dir
 from versacodec.errors import InputError, ModelError
 from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.latent_space.base import LatentSpace
-from versacodec.latent_space.registry import load_latent_space
+from versacodec.latent_space.registry import load_latent_space, load_latent_space_folder
 from versacodec.latent_space.sd_vae import StableDiffusionVAE
 from versacodec.latent_space.taef2 import DECODER_FILE, ENCODER_FILE, TAEF2
 from versacodec.metrics.quality import psnr
@@ -80,6 +80,50 @@ def test_taef2_loads_strictly(tmp_path) -> None:
 def test_taef2_rejects_sides_not_divisible_by_8() -> None:
     with pytest.raises(InputError, match="divisible by 8"):
         TAEF2().encode(torch.rand(1, 3, 20, 16))
+
+
+def test_taef2_component_folder_round_trips_and_loads_by_its_class_name(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = TAEF2().eval()
+    model.save_pretrained(tmp_path / "taef2")
+    assert json.loads((tmp_path / "taef2" / "config.json").read_text())["_class_name"] == "TAEF2"
+    images = torch.rand(1, 3, 32, 40)
+    for loaded in (TAEF2.from_pretrained(tmp_path / "taef2"), load_latent_space_folder(tmp_path / "taef2"),
+                   load_latent_space(f"versacodec:{tmp_path / 'taef2'}")):
+        assert isinstance(loaded, TAEF2) and not any(p.requires_grad for p in loaded.parameters())
+        with torch.no_grad():
+            torch.testing.assert_close(loaded.encode(images), model.encode(images))
+            torch.testing.assert_close(loaded.decode_latents_unclamped(loaded.encode(images)),
+                                       model.decode_latents_unclamped(model.encode(images)))
+
+
+def test_a_bundle_on_taef2_codes_and_decodes(tmp_path) -> None:
+    """v5's layout: TAEF2 as the bundle's latent space, a 32-channel latent codec on it."""
+    import versacodec
+    from versacodec.bundle import BundleManifest, write_manifest
+    from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
+
+    torch.manual_seed(0)
+    TAEF2().save_pretrained(tmp_path / "autoencoder")
+    codec = LatentCodec(LatentCodecConfig(latent_channels=32, width=16, blocks=1, y_channels=16, groups=(8, 8),
+                                          z_channels=8, hyper_width=8, context_hidden=8, rate_levels=2)).eval()
+    codec.build_tables()
+    codec.save_pretrained(tmp_path / "latent_codec")
+    write_manifest(tmp_path, BundleManifest("taef2-test", {"autoencoder": "autoencoder",
+                                                           "latent_codec": "latent_codec"}))
+    image = Image.fromarray((np.random.default_rng(0).random((80, 96, 3)) * 255).astype(np.uint8))
+    data = versacodec.compress(image, quality=50, model=tmp_path)
+    decoded = versacodec.decompress(data, model=tmp_path)
+    assert decoded.size == image.size and decoded.mode == "RGB"
+
+
+def test_a_folder_that_holds_no_latent_space_is_refused(tmp_path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"_class_name": "LatentCodec"}))
+    with pytest.raises(ModelError):
+        load_latent_space_folder(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"_class_name": "NoSuchClass"}))
+    with pytest.raises(ModelError, match="NoSuchClass"):
+        load_latent_space_folder(tmp_path)
 
 
 # ---------------------------------------------------------------- SD-VAE

@@ -174,7 +174,8 @@ def test_bad_overrides_are_input_errors(override, message):
     ("pixel_decoder_restoration", "pixel_decoder"), ("direct_decoder", "pixel_decoder"),
     ("direct_decoder_perceptual", "pixel_decoder"), ("direct_decoder_notch", "pixel_decoder"),
     ("ablation/direct_decoder_fidelity", "pixel_decoder"),
-    ("pixel_decoder_restoration_notch", "pixel_decoder"),
+    ("pixel_decoder_restoration_notch", "pixel_decoder"), ("v5/latent_codec", "latent_codec"),
+    ("v5/latent_codec_decoded", "latent_codec"),
 ])
 def test_shipped_configs_load(name, stage):
     loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", STAGES)
@@ -216,11 +217,109 @@ model: {{latent_channels: 4, width: 16, blocks: 1, hyper_width: 16, context_hidd
 loss: {{lambdas: [0.1, 1.0], distortion: {distortion}}}
 """)
     assert (final / "config.json").is_file()
-    assert len(list((tmp_path / "cache").glob("latents-*.pt"))) == 2  # training and validation latents, cached
+    assert len(list((tmp_path / "cache").glob("latents-*/*.pt"))) == 6  # each image's latents, cached
     validation = read_csv(tmp_path / "run/validation.csv")[0]
     assert float(validation["bpp_0"]) > 0
     same = float(validation["distortion_0"]) == pytest.approx(float(validation["mse_0"]), rel=1e-4)
     assert same == (distortion == "latent")  # equal weights leave the plain MSE
+
+
+def test_latent_codec_stage_trains_on_taef2_latents_of_image_windows(tmp_path):
+    from versacodec.latent_space.taef2 import TAEF2
+    from versacodec.training.latent_cache import CacheVariants
+
+    torch.manual_seed(0)
+    TAEF2().save_pretrained(tmp_path / "taef2")
+    final = run_yaml_stage(tmp_path, 5, f"""stage: latent_codec
+autoencoder: {tmp_path / 'taef2'}
+cache_dir: {tmp_path / 'cache'}
+latent_crop: 8
+cache_variants: {{crop: 64, flips: false, seed: 3}}
+schedule: {{output_dir: {tmp_path / 'run'}, data_dir: DATA, steps: 1, batch_size: 2, log_every: 1,
+            checkpoint_every: 1, validate_every: 1, validation_images: 2}}
+model: {{latent_channels: 32, width: 16, blocks: 1, y_channels: 16, groups: [8, 8], hyper_width: 16,
+         context_hidden: 16, rate_levels: 2}}
+loss: {{lambdas: [0.1, 1.0], distortion: decoder_weighted}}
+""", size=96)
+    assert (final / "config.json").is_file()
+    [folder] = (tmp_path / "cache").glob("latents-*")
+    assert folder.name.endswith(CacheVariants(64, False, 3).tag())
+    entries = sorted(folder.glob("*.pt"))
+    assert len(entries) == 5
+    for entry in entries:  # one 64-px window per image, no mirror images
+        [latent] = torch.load(entry, weights_only=True)
+        assert latent.shape == (32, 8, 8)
+
+
+def test_the_latent_cache_encodes_only_images_it_has_not_seen(tmp_path, tiny_bundle, monkeypatch):
+    from versacodec.training import latent_cache
+
+    files = []
+    for index in range(3):
+        files.append(tmp_path / f"image{index}.png")
+        natural_image(64, 64, seed=index).save(files[-1])
+    autoencoder = tiny_bundle / "autoencoder"
+    first = latent_cache.build_latent_cache(autoencoder, files[:2], tmp_path / "cache", progress=False)
+    encoded = []
+    real_load = latent_cache.load_latent_space_folder
+
+    def counting_load(folder):
+        space = real_load(folder)
+        original = space.encode
+        space.encode = lambda pixels: encoded.append(1) or original(pixels)
+        return space
+
+    monkeypatch.setattr(latent_cache, "load_latent_space_folder", counting_load)
+    grown = latent_cache.build_latent_cache(autoencoder, files, tmp_path / "cache", progress=False)
+    assert len(encoded) == 2  # the new image and its mirror image; the first two came from disk
+    assert grown.sources == [0, 0, 1, 1, 2, 2]
+    assert all(torch.equal(a, b) for a, b in zip(first.latents, grown.latents[:4], strict=True))
+
+
+def test_a_perceptual_term_adds_lpips_of_the_decodes(tmp_path, tiny_bundle):
+    data = tmp_path / "pool"
+    data.mkdir()
+    for index in range(4):
+        natural_image(64, 64, seed=index).save(data / f"image{index}.png")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"""stage: latent_codec
+autoencoder: {tiny_bundle / 'autoencoder'}
+cache_dir: {tmp_path / 'cache'}
+latent_crop: 8
+schedule: {{output_dir: {tmp_path / 'run'}, data_dir: {data}, validation_images: 2}}
+model: {{latent_channels: 4, width: 16, blocks: 1, hyper_width: 16, context_hidden: 16, rate_levels: 2}}
+loss: {{lambdas: [0.1, 1.0], distortion: decoded, perceptual: 2.0}}
+""")
+    stage = STAGES["latent_codec"](load_yaml_config(config, STAGES)[1])
+    latents = stage.data.validation_latents[:2]
+    noisy = latents + 0.3 * torch.randn(latents.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        target, decoded = (stage.decoder.decode_latents_unclamped(x) for x in (latents, noisy))
+        expected = ((decoded - target).pow(2).flatten(1).mean(1) * stage.decoded_scale
+                    + 2.0 * stage.lpips(decoded.clamp(0, 1), target.clamp(0, 1)))
+        torch.testing.assert_close(stage._distortion(noisy, latents), expected)
+    assert (2.0 * stage.lpips(decoded.clamp(0, 1), target.clamp(0, 1)) > 0).all()
+
+
+@pytest.mark.parametrize("loss", ["{distortion: latent, perceptual: 1.0}", "{distortion: decoded, perceptual: -1}"])
+def test_a_perceptual_term_needs_the_decoded_distortion(tmp_path, loss):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"stage: latent_codec\nloss: {loss}\n")
+    with pytest.raises(InputError, match=r"loss\.perceptual"):
+        load_yaml_config(config, STAGES)
+
+
+def test_cache_windows_are_drawn_per_image_and_reproducibly():
+    from versacodec.training.latent_cache import CacheVariants
+
+    image = torch.randint(0, 256, (3, 600, 700), dtype=torch.uint8)
+    variants = CacheVariants(crop=128, flips=False, seed=1)
+    windows = variants.of(image, key=4)
+    assert [tuple(w.shape[-2:]) for w in windows] == [(128, 128), (128, 128)]  # own scale and half scale
+    assert all(torch.equal(a, b) for a, b in zip(windows, variants.of(image, key=4), strict=True))
+    assert not torch.equal(windows[0], variants.of(image, key=5)[0])
+    assert len(CacheVariants().of(image, 0)) == 3 and CacheVariants().tag() == ""  # the v1-v4 policy
+    assert CacheVariants(crop=128, flips=False, seed=1).tag() != CacheVariants(crop=128, seed=1).tag()
 
 
 def test_decoder_weights_follow_what_the_decoder_shows():

@@ -1,8 +1,12 @@
-"""TAEF2: the Tiny AutoEncoder (madebyollin/taesd) for the FLUX.2 latent space, as an optional
-external latent space (f = 8, 32 channels).
+"""TAEF2: the Tiny AutoEncoder (madebyollin/taesd @ 5cccb12, MIT) for the FLUX.2 latent space
+(f = 8, 32 channels), the latent space of versacodec's models from v5 on.
 
-The weights are never shipped or downloaded: `taef2_encoder.pth` and `taef2_decoder.pth` (fp16
-state dicts) are read from the model directory (`versacodec.paths.models_dir`).
+Two ways in, neither downloads anything:
+- a bundle component in the project's own format (`config.json` + `model.safetensors`, with the
+  MIT licence beside it), which `from_pretrained(folder)` reads: how a shipped model carries it;
+- the upstream files `taef2_encoder.pth` and `taef2_decoder.pth` (fp16 state dicts) in the model
+  directory (`versacodec.paths.models_dir`), read by `from_files()`; `save_pretrained` turns them
+  into a component (`scripts/convert_taef2.py`).
 
 Architecture: the classic TAESD encoder/decoder (64-channel blocks `relu(conv(x) + x)`, three
 stride-2 stages, a decoder starting with a soft clamp) in its `flux_2` variant, where the blocks
@@ -20,6 +24,7 @@ added before the fuse ReLU and 26.8 dB for the branch fed the spatial mean.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
@@ -28,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from versacodec.errors import InputError, ModelError
-from versacodec.modeling import freeze
+from versacodec.modeling import CONFIG_NAME, PretrainedModule, freeze
 from versacodec.paths import models_dir, third_party_model
 
 ENCODER_FILE = "latent/taef2_encoder.pth"
@@ -129,16 +134,24 @@ def _load_strict(module: nn.Module, path: Path) -> None:
                          f"missing {result.missing_keys}, unexpected {result.unexpected_keys}")
 
 
-class TAEF2(nn.Module):
+@dataclass(frozen=True)
+class TAEF2Config:
+    """The architecture is fixed (TAESD's flux_2 variant); the config records where the weights came from."""
+
+    source: str = "madebyollin/taesd@5cccb12 taef2_encoder.pth + taef2_decoder.pth (MIT)"
+
+
+class TAEF2(PretrainedModule):
     """Image in [0, 1] <-> FLUX.2-space latent normalised by the training-set statistics above.
 
     Weights are stored in fp16 and loaded into fp32 parameters, since CPU fp16 convolutions are slow.
     """
 
+    config_class = TAEF2Config
     name = "taef2"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, config: TAEF2Config | None = None) -> None:
+        super().__init__(config or TAEF2Config())
         self.encoder = Encoder()
         self.decoder = Decoder()
         self.register_buffer("latent_mean", torch.tensor(RAW_LATENT_MEAN).view(1, -1, 1, 1))
@@ -146,7 +159,7 @@ class TAEF2(nn.Module):
 
     @classmethod
     def from_files(cls, encoder_path: str | Path | None = None, decoder_path: str | Path | None = None) -> Self:
-        """Load the two weight files, by default from the model directory; ModelError when absent."""
+        """Load the two upstream weight files, by default from the model directory; ModelError when absent."""
         paths = []
         for given, relative in ((encoder_path, ENCODER_FILE), (decoder_path, DECODER_FILE)):
             path = Path(given) if given is not None else third_party_model(relative)
@@ -174,11 +187,13 @@ class TAEF2(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path | None = None) -> Self:
-        """From a folder holding the two weight files (a bundle's component), by default the model
-        directory."""
+        """From a component folder in the project's format (a bundle's `autoencoder/`), or from a
+        folder holding the two upstream files; by default the upstream files of the model directory."""
         if folder is None:
             return cls.from_files()
         folder = Path(folder)
+        if (folder / CONFIG_NAME).is_file():
+            return freeze(super().from_pretrained(folder))
         return cls.from_files(folder / Path(ENCODER_FILE).name, folder / Path(DECODER_FILE).name)
 
     def encode_raw(self, images: torch.Tensor) -> torch.Tensor:
@@ -194,7 +209,11 @@ class TAEF2(nn.Module):
         return (self.encode_raw(images) - self.latent_mean) / self.latent_std
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.decode_raw(latents * self.latent_std + self.latent_mean).clamp(0, 1)
+        return self.decode_latents_unclamped(latents).clamp(0, 1)
+
+    def decode_latents_unclamped(self, latents: torch.Tensor) -> torch.Tensor:
+        """The decoder's pixels before clamping: a loss through it keeps gradients everywhere."""
+        return self.decode_raw(latents * self.latent_std + self.latent_mean)
 
 
 def _default_location(relative: str) -> str:

@@ -9,21 +9,30 @@ import torch
 
 from versacodec.training.config import ScheduleConfig
 from versacodec.training.data import list_images, split_train_validation, training_root
-from versacodec.training.latent_cache import LatentCropSampler, build_latent_cache, build_tag_cache
+from versacodec.training.latent_cache import (
+    WHOLE_IMAGES,
+    CacheVariants,
+    LatentCropSampler,
+    build_latent_cache,
+    build_tag_cache,
+)
 
 VALIDATION_SEED = 12345
 
 
 class LatentTrainingData:
     def __init__(self, autoencoder: str | Path, cache_dir: str | Path, crop: int, schedule: ScheduleConfig,
-                 with_tags: bool = False, validation_batch: int = 32) -> None:
+                 with_tags: bool = False, validation_batch: int = 32,
+                 variants: CacheVariants = WHOLE_IMAGES) -> None:
         files = list_images(training_root(schedule.data_dir))
         train_files, validation_files = split_train_validation(files, schedule.validation_images)
         cache = Path(cache_dir)
         autoencoder = Path(autoencoder)
-        self.sampler = LatentCropSampler(build_latent_cache(autoencoder, train_files, cache), crop, schedule.seed)
-        validation = LatentCropSampler(build_latent_cache(autoencoder, validation_files, cache, progress=False),
-                                       crop, VALIDATION_SEED)
+        self.sampler = LatentCropSampler(build_latent_cache(autoencoder, train_files, cache, variants=variants),
+                                         crop, schedule.seed)
+        validation = LatentCropSampler(
+            build_latent_cache(autoencoder, validation_files, cache, progress=False, variants=variants),
+            crop, VALIDATION_SEED)
         self.validation_latents, validation_sources = validation.batch(0, validation_batch)
         self.train_tags = build_tag_cache(train_files, cache) if with_tags else None
         validation_tags = build_tag_cache(validation_files, cache, progress=False) if with_tags else None

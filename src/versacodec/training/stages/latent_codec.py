@@ -11,7 +11,9 @@ channels than to others, so equal weights spend bits where the decoded image bar
 pictures of ẑ and of z, the direct decode's own error beyond the autoencoder's, with the channels'
 interplay that a per-channel weight cannot see. It costs a decoder pass per step (a GPU recipe);
 a factor measured once (latent MSE / pixel MSE under the same probe noise) keeps λ's scale, so the
-rate levels stay near their bitrates.
+rate levels stay near their bitrates. With `decoded`, `loss.perceptual` adds LPIPS-alex between
+the two decodes (never a judge's features): the synthesis then learns latents that decode to
+texture a person reads as real rather than to the blurred mean that squared error favours.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from torch import nn
 
 from versacodec.errors import InputError
 from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
-from versacodec.latent_space.autoencoder import Autoencoder
+from versacodec.latent_space.base import LatentSpace
+from versacodec.latent_space.registry import load_latent_space_folder
+from versacodec.metrics.lpips import LPIPS
 from versacodec.training.config import ScheduleConfig
+from versacodec.training.latent_cache import CacheVariants
 from versacodec.training.latent_data import LatentTrainingData
 
 DISTORTIONS = ("latent", "decoder_weighted", "decoded")
@@ -38,12 +43,15 @@ class LatentCodecLoss:
     lambdas: tuple[float, ...] = (0.1, 0.24, 0.58, 1.4, 3.3, 8.0)  # one per rate level
     distortion: str = "latent"  # or "decoder_weighted" or "decoded" (see the module docstring)
     sensitivity_noise: float = 0.5  # std of the probe noise, about a low-rate codec's latent error
+    perceptual: float = 0.0  # weight of LPIPS-alex between the decodes (distortion `decoded` only)
 
     def __post_init__(self) -> None:
         if self.distortion not in DISTORTIONS:
             raise InputError(f"loss.distortion must be one of {', '.join(DISTORTIONS)}, not {self.distortion!r}")
         if self.sensitivity_noise <= 0:
             raise InputError("loss.sensitivity_noise must be > 0")
+        if self.perceptual < 0 or (self.perceptual > 0 and self.distortion != "decoded"):
+            raise InputError("loss.perceptual must be >= 0, and > 0 only with distortion: decoded")
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ class LatentCodecStageConfig:
     autoencoder: str = "runs/autoencoder/final"
     cache_dir: str = "cache"
     latent_crop: int = 32
+    cache_variants: CacheVariants = field(default_factory=CacheVariants)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     model: LatentCodecConfig = field(default_factory=LatentCodecConfig)
     loss: LatentCodecLoss = field(default_factory=LatentCodecLoss)
@@ -58,7 +67,7 @@ class LatentCodecStageConfig:
 
 
 @torch.no_grad()
-def decoder_channel_weights(autoencoder: Autoencoder, latents: torch.Tensor, noise: float,
+def decoder_channel_weights(autoencoder: LatentSpace, latents: torch.Tensor, noise: float,
                             seed: int = 0) -> torch.Tensor:
     """Per-channel weights (mean 1): the pixel MSE the decoder shows when one latent channel gets
     Gaussian noise of std `noise`, relative to the other channels."""
@@ -73,7 +82,7 @@ def decoder_channel_weights(autoencoder: Autoencoder, latents: torch.Tensor, noi
 
 
 @torch.no_grad()
-def decoded_error_scale(autoencoder: Autoencoder, latents: torch.Tensor, noise: float, seed: int = 0) -> float:
+def decoded_error_scale(autoencoder: LatentSpace, latents: torch.Tensor, noise: float, seed: int = 0) -> float:
     """Latent MSE over the pixel MSE the decoder shows for Gaussian latent noise of std `noise`: the
     factor that puts the decoded distortion on the latent distortion's scale."""
     generator = torch.Generator().manual_seed(seed)
@@ -104,22 +113,24 @@ class LatentCodecStage:
         if len(config.loss.lambdas) != config.model.rate_levels:
             raise InputError("loss.lambdas needs one value per model.rate_levels")
         self.codec = LatentCodec.from_pretrained(config.init_from) if config.init_from else LatentCodec(config.model)
-        self.data = LatentTrainingData(config.autoencoder, config.cache_dir, config.latent_crop, self.schedule)
+        self.data = LatentTrainingData(config.autoencoder, config.cache_dir, config.latent_crop, self.schedule,
+                                       variants=config.cache_variants)
         self.log_lambdas = torch.tensor([math.log(v) for v in config.loss.lambdas])
         self.channel_weights = torch.ones(self.codec.config.latent_channels)
-        self.decoder: Autoencoder | None = None  # the frozen pixel decoder of `distortion: decoded`
+        self.decoder: LatentSpace | None = None  # the frozen pixel decoder of `distortion: decoded`
         loss = config.loss
         if loss.distortion == "decoder_weighted":
-            autoencoder = Autoencoder.from_pretrained(config.autoencoder)
+            autoencoder = load_latent_space_folder(config.autoencoder)
             self.channel_weights = decoder_channel_weights(
                 autoencoder, self.data.validation_latents, loss.sensitivity_noise, self.schedule.seed)
             print("decoder-weighted distortion, channel weights:",
                   " ".join(f"{w:.2f}" for w in self.channel_weights.tolist()))
         elif loss.distortion == "decoded":
-            self.decoder = Autoencoder.from_pretrained(config.autoencoder).eval().requires_grad_(False)
+            self.decoder = load_latent_space_folder(config.autoencoder).eval().requires_grad_(False)
             self.decoded_scale = decoded_error_scale(
                 self.decoder, self.data.validation_latents, loss.sensitivity_noise, self.schedule.seed)
             print(f"decoded distortion, latent/pixel scale {self.decoded_scale:.2f}")
+        self.lpips = LPIPS("alex") if loss.perceptual > 0 else None
 
     def trainable(self) -> nn.Module:
         return self.codec
@@ -127,16 +138,22 @@ class LatentCodecStage:
     def prepare(self, accelerator: Accelerator) -> None:
         self.log_lambdas = self.log_lambdas.to(accelerator.device)
         self.channel_weights = self.channel_weights.to(accelerator.device)
-        if self.decoder is not None:
-            self.decoder.to(accelerator.device)
+        for frozen in (self.decoder, self.lpips):
+            if frozen is not None:
+                frozen.to(accelerator.device)
 
     def _distortion(self, latent_hat: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
-        """Per-sample distortion: channel-weighted latent MSE, or the scaled pixel MSE of the decodes."""
+        """Per-sample distortion: channel-weighted latent MSE, or the scaled pixel MSE of the decodes
+        (plus their weighted LPIPS)."""
         if self.decoder is not None:
             with torch.no_grad():
                 target = self.decoder.decode_latents_unclamped(latents)
-            error = self.decoder.decode_latents_unclamped(latent_hat) - target
-            return error.pow(2).flatten(1).mean(1) * self.decoded_scale
+            decoded = self.decoder.decode_latents_unclamped(latent_hat)
+            distortion = (decoded - target).pow(2).flatten(1).mean(1) * self.decoded_scale
+            if self.lpips is not None:
+                distortion = distortion + self.config.loss.perceptual * self.lpips(decoded.clamp(0, 1),
+                                                                                   target.clamp(0, 1))
+            return distortion
         return ((latent_hat - latents).pow(2) * self.channel_weights.view(1, -1, 1, 1)).flatten(1).mean(1)
 
     def training_step(self, model, step, rank, device):
