@@ -170,6 +170,8 @@ class CodecModel:
         self._generative = _lazy(generative)
         if generative is not None and not isinstance(generative, Lazy):
             generative_config = generative.config
+        if generative is not None and generative_config is None:
+            raise ValueError("a generative decoder still to load needs its generative_config")
         self.defaults = ModelDefaults.of(latent_codec.config.quality_levels,
                                          None if generative is None else generative_config)
         self._generative_config = generative_config

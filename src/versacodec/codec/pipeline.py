@@ -115,12 +115,13 @@ class Codec:
         budget = options.rate.budget(loaded.width, loaded.height)
         with reproducible_inference():
             latent = model.encode_pixels(padded)
+            analysed = model.latent_codec.analyse(latent)
             layers = () if options.layers is None else palette_layers(latent, options.layers,
                                                                      model.layer_start_timesteps)
             header = StreamHeader(width=loaded.width, height=loaded.height, model_id="",
                                   weights_hash=model.weights_hash[:STREAM_HASH_BYTES], quality=0,
                                   seed=options.seed, colour=loaded.colour, bit_depth=loaded.bit_depth)
-            streams = _Streams(model.latent_codec, model.latent_codec.analyse(latent),
+            streams = _Streams(model.latent_codec, analysed,
                                layout.CompressedImage(header, tags, layers, None, region_sets), masks, quality_map)
             search = None if budget is None else highest_quality_within(
                 streams.size, budget, model.defaults.quality_levels, streams.estimated_size,
