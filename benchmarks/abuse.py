@@ -9,7 +9,7 @@ server), `accepted` (the input was valid or the damage undetectable: a well-form
 --timeout). Five parts:
 
 1. streams: default-model streams damaged by benchmarks/fuzz.py's mutations, through the parser,
-   `Codec.decompress` and, every --cli-every'th case, `versacodec decompress`.
+   `Codec.decode` and, every --cli-every'th case, `versacodec decompress`.
 2. bombs: an all-zero 16384x16384 PNG (the issue's file), PNGs whose header declares 9000x9000,
    30000x30000 and 70000x70000 with the pixels cut short, and .vcx streams declaring 16384x16384 and
    9000x9000, into `versacodec compress` / `decompress`, `versacodec.compress`, the Pillow plugin,
@@ -149,9 +149,9 @@ def part_streams(cases: int, seed: int, timeout: float, cli_every: int) -> dict:
 
     model = str(default_model_dir())
     codec = Codec.from_pretrained(model)
-    bases = [codec.compress(natural_image(64, 48), quality=60).data,
-             codec.compress(natural_image(40, 72, seed=1).convert("L"), quality=10).data,
-             codec.compress(natural_image(130, 66, seed=2), quality=95).data]
+    bases = [codec.encode(natural_image(64, 48), quality=60).data,
+             codec.encode(natural_image(40, 72, seed=1).convert("L"), quality=10).data,
+             codec.encode(natural_image(130, 66, seed=2), quality=95).data]
     del codec
     worker = Worker({"default": model}, {})
     rng = random.Random(seed)
@@ -195,7 +195,7 @@ def _make_bombs(folder: Path) -> dict[str, Path]:
         files[name] = folder / name
     codec = Codec.from_pretrained()
     for name, side in DECLARED_STREAMS.items():
-        header = StreamHeader(side, side, "", codec.weights_hash[:STREAM_HASH_BYTES], quality=50)
+        header = StreamHeader(side, side, "", codec.model.weights_hash[:STREAM_HASH_BYTES], quality=50)
         sections = [Section(SectionKind.HYPERPRIOR, bytes(64)), Section(SectionKind.LATENT, put_varint(0) + bytes(64))]
         (folder / name).write_bytes(Stream(header, sections).to_bytes())
         files[name] = folder / name
@@ -254,7 +254,7 @@ def part_bombs(folder: Path, timeout: float) -> dict:
                   else ("hang" if code is None else "other"),
                   "peak_rss_mib": round(rss / 2**20, 1), "message": f"exit {code}; " + " | ".join(rows)[:600]})
     refusals = [case for case in cases if case["outcome"] == TYPED and case["entry"] != "cli batch"]
-    estimate = Codec.from_pretrained().working_memory(5000, 5000)
+    estimate = Codec.from_pretrained().model.working_memory(5000, 5000)
     zeros = [case for case in cases if case["input"] == ZEROS and case["entry"] == "cli compress"]
     return {"memory_limit": format_size(memory_limit()), "cases": cases,
             "counts": dict(Counter(case["outcome"] for case in cases)),
@@ -459,7 +459,7 @@ def part_first_hour(folder: Path, timeout: float) -> dict:
                                                       "--bpp", "0.05", *quiet], TYPED,
             lambda stderr: "DecompressionBombWarning" not in stderr, {"VERSACODEC_MAX_MEMORY": "1G"})
     codec = Codec.from_pretrained()
-    both = codec.compress(a, quality=40, task="boxes", boxes=str(work / "boxes.json"), layers=3).data
+    both = codec.encode(a, quality=40, task="boxes", boxes=str(work / "boxes.json"), layers=3).data
     (work / "both.vcx").write_bytes(both)
     cli("extract --task boxes --layers 2", ["extract", work / "both.vcx", "--task", "boxes", "--layers", "2", "-o",
                                             work / "s.vcx"], "accepted",

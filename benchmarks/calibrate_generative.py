@@ -70,19 +70,19 @@ def perceptual_error(original: Image.Image, decoded: Image.Image) -> float:
 
 
 def calibrate_one_step(codec: Codec, coded: list[CodedImage]) -> tuple[dict, dict]:
-    base = codec.generative.config
+    base = codec.model.generative.config
     by_rate: dict[float, dict[int, float]] = {rate: {} for rate in RATES}
     try:
         for timestep in ONE_STEP_TIMESTEPS:
-            codec.generative.config = dataclasses.replace(base, one_step_timestep=timestep,
+            codec.model.generative.config = dataclasses.replace(base, one_step_timestep=timestep,
                                                           one_step_timesteps_by_quality=())
             for rate in RATES:
-                errors = [perceptual_error(c.original, codec.decompress(c.data, decoder="generative", steps=1).image)
+                errors = [perceptual_error(c.original, codec.decode(c.data, decoder="generative", steps=1).image)
                           for c in coded if c.rate == rate]
                 by_rate[rate][timestep] = statistics.fmean(errors)
             print(f"one step from t={timestep}: " + ", ".join(f"{r} bpp {by_rate[r][timestep]:.4f}" for r in RATES))
     finally:
-        codec.generative.config = base
+        codec.model.generative.config = base
     overall = {t: statistics.fmean(by_rate[r][t] for r in RATES) for t in ONE_STEP_TIMESTEPS}
     diffused = [t for t in ONE_STEP_TIMESTEPS if t > 0]
     table: list[list[int]] = []
@@ -99,33 +99,35 @@ def calibrate_one_step(codec: Codec, coded: list[CodedImage]) -> tuple[dict, dic
 
 
 def calibrate_multi_step(codec: Codec, coded: list[CodedImage]) -> tuple[dict, dict]:
-    base = codec.generative.config
+    base = codec.model.generative.config
     scores = {}
     try:
         for strength in STRENGTHS:
-            codec.generative.config = dataclasses.replace(base, start_strength=strength)
+            codec.model.generative.config = dataclasses.replace(base, start_strength=strength)
             scores[strength] = statistics.fmean(
-                perceptual_error(c.original, codec.decompress(c.data, decoder="generative", steps=MULTI_STEPS).image)
+                perceptual_error(c.original, codec.decode(c.data, decoder="generative", steps=MULTI_STEPS).image)
                 for c in coded)
             print(f"{MULTI_STEPS} steps from strength {strength}: {scores[strength]:.4f}")
     finally:
-        codec.generative.config = base
+        codec.model.generative.config = base
     return {"start_strength": scores}, {"start_strength": min(scores, key=scores.get)}
 
 
 def palette_prefix_scores(codec: Codec, image: Image.Image) -> list[dict[int, float]]:
     """LPIPS + DISTS of each palette level's prefix decoded from each candidate start."""
-    data = codec.compress(image, bpp=LAYERED_RATE, layers=PALETTE_LEVELS + 1).data
+    data = codec.encode(image, bpp=LAYERED_RATE, layers=PALETTE_LEVELS + 1).data
     scores = []
     for level in range(1, PALETTE_LEVELS + 1):
-        stream = codec.read_stream(truncate(data, level))
-        tags = list(codec.read_compressed(stream).tags or ())
+        prefix = codec.read(truncate(data, level))
+        tags = list(prefix.tags or ())
         decoded = {}
         with reproducible_inference():
-            palette = codec.decode_latent(stream)
+            palette = codec.decoded_latent(prefix).latent
             for start in LAYER_STARTS:
-                latent = codec.generative.sample(palette, tags, steps=1, start=start)
-                decoded[start] = to_pil(codec.decode_pixels(latent, "generative")[..., : image.height, : image.width])
+                latent = codec.model.generative.sample(palette, tags, steps=1, cfg=codec.model.defaults.cfg,
+                                                        start=start)
+                pixels = codec.model.decode_pixels(latent, "generative")
+                decoded[start] = to_pil(pixels[..., : image.height, : image.width])
         scores.append({start: perceptual_error(image, picture) for start, picture in decoded.items()})
     return scores
 
@@ -152,7 +154,7 @@ def main() -> None:
     if unknown := sorted(set(parts) - set(PARTS)):
         raise SystemExit(f"calibrate_generative: unknown part(s) {', '.join(unknown)}")
     codec = Codec.from_pretrained(args.model)
-    if codec.generative is None:
+    if codec.model.generative is None:
         raise SystemExit("calibrate_generative: this bundle has no generative decoder")
     images = held_out_images(args.images)
     results: dict[str, dict] = {}
@@ -161,9 +163,9 @@ def main() -> None:
         coded = []
         for image in images:
             for rate in RATES:
-                encoded = codec.compress(image, bpp=rate)
+                encoded = codec.encode(image, bpp=rate)
                 coded.append(CodedImage(image, rate, encoded.data, encoded.quality))
-        direct = statistics.fmean(perceptual_error(c.original, codec.decompress(c.data, decoder="direct").image)
+        direct = statistics.fmean(perceptual_error(c.original, codec.decode(c.data, decoder="direct").image)
                                   for c in coded)
         print(f"direct decoder: LPIPS + DISTS {direct:.4f}")
         results["direct"] = {"lpips+dists": direct}

@@ -7,7 +7,7 @@ hypothesis): byte edits on the whole file, edits re-sealed with fresh CRCs insid
 section payload, replaced header fields and re-tagged, dropped or duplicated sections. The valid
 streams they start from are made by the tiny random bundles of the test suite (a direct one and a
 generative one). Each case runs in a worker process under a per-case time limit through
-`Stream.from_bytes`, `Codec.decompress` and, every --cli-every'th case, `versacodec decompress`.
+`Stream.from_bytes`, `Codec.decode` and, every --cli-every'th case, `versacodec decompress`.
 
 Outcomes: rejected (a VersacodecError: the expected failure), decoded (damage no check can see,
 e.g. in entropy-coded data: a well-formed image), unexpected (any other exception: a bug) and hang
@@ -80,7 +80,7 @@ def _worker(connection, bundles: dict[str, str], environment: dict[str, str]) ->
     while (job := connection.recv()) is not None:
         name, data, with_cli = job
         result = {"parser": _classify(lambda d=data: Stream.from_bytes(d)),
-                  "decode": _classify(lambda n=name, d=data: codecs[n].decompress(d))}
+                  "decode": _classify(lambda n=name, d=data: codecs[n].decode(d))}
         if with_cli:
             (folder / "in.vcx").write_bytes(data)
             result["cli"] = _cli(["decompress", str(folder / "in.vcx"), "-o", str(folder / "out.png"),
@@ -124,23 +124,23 @@ def _base_streams(bundles: dict[str, str]) -> list[tuple[str, bytes]]:
 
     direct, generative = Codec.from_pretrained(bundles["direct"]), Codec.from_pretrained(bundles["generative"])
     return [
-        ("direct", direct.compress(natural_image(64, 48), quality=60).data),
-        ("direct", direct.compress(natural_image(40, 72, seed=1).convert("L"), quality=10).data),
-        ("direct", direct.compress(natural_image(130, 66, seed=2), quality=95).data),
-        ("generative", generative.compress(natural_image(48, 40, seed=3), quality=50, tags=[3, 999]).data),
-        ("generative", generative.compress(natural_image(72, 64, seed=4), quality=20, tags=[]).data),
+        ("direct", direct.encode(natural_image(64, 48), quality=60).data),
+        ("direct", direct.encode(natural_image(40, 72, seed=1).convert("L"), quality=10).data),
+        ("direct", direct.encode(natural_image(130, 66, seed=2), quality=95).data),
+        ("generative", generative.encode(natural_image(48, 40, seed=3), quality=50, tags=[3, 999]).data),
+        ("generative", generative.encode(natural_image(72, 64, seed=4), quality=20, tags=[]).data),
     ]
 
 
 def campaign(cases: int, seed: int, timeout: float, cli_every: int, folder: Path) -> dict:
     from conftest import build_tiny_bundle
-    from versacodec.codec import Codec
+    from versacodec.codec import CodecModel
     from versacodec.container.mutate import mutate, random_mutation
 
     bundles = {"direct": str(build_tiny_bundle(folder / "direct", model_id="fuzz-direct")),
                "generative": str(build_tiny_bundle(folder / "generative", model_id="fuzz-generative",
                                                    generative=True))}
-    memory_limit = Codec.from_pretrained(bundles["direct"]).working_memory(MEMORY_LIMIT_SIDE, MEMORY_LIMIT_SIDE)
+    memory_limit = CodecModel.from_pretrained(bundles["direct"]).working_memory(MEMORY_LIMIT_SIDE, MEMORY_LIMIT_SIDE)
     environment = {"VERSACODEC_MAX_PIXELS": str(MAX_PIXELS), "VERSACODEC_MAX_MEMORY": str(memory_limit)}
     bases = _base_streams(bundles)
     rng = random.Random(seed)

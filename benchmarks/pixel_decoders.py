@@ -27,18 +27,19 @@ from versacodec.metrics.dists import DISTS
 from versacodec.metrics.lpips import LPIPS
 from versacodec.metrics.periodic import periodic_ratio
 from versacodec.metrics.quality import psnr
+from versacodec.options import DecodeOptions
 from versacodec.paths import data_dir
 from versacodec.pixel_decoders import load_pixel_decoder
 
 
 def renderer(codec: Codec, path: str, candidate: str):
     if candidate == "autoencoder":
-        return codec.autoencoder.decode
-    decoder = codec.pixel_decoders[path] if candidate == "bundle" else load_pixel_decoder(Path(candidate))
+        return codec.model.latent_space.decode
+    decoder = codec.model.pixel_decoders[path] if candidate == "bundle" else load_pixel_decoder(Path(candidate))
     if decoder is None:
-        return codec.autoencoder.decode
-    decoder.check_fits(codec.autoencoder)
-    return lambda latents: decoder.decode(codec.autoencoder, latents)
+        return codec.model.latent_space.decode
+    decoder.check_fits(codec.model.latent_space)
+    return lambda latents: decoder.decode(codec.model.latent_space, latents)
 
 
 def main() -> None:
@@ -61,10 +62,10 @@ def main() -> None:
     for bpp in (float(v) for v in args.bpp.split(",")):
         scores = {c: {"psnr": [], "lpips": [], "dists": [], "periodic": [], "seconds": []} for c in renderers}
         for file in files:
-            original = open_image(file, codec.max_pixels).pixels
-            encoded = codec.compress(file, bpp=bpp)
+            original = open_image(file, codec.model.max_pixels).pixels
+            encoded = codec.encode(file, bpp=bpp)
             with reproducible_inference(), torch.no_grad():
-                latent = codec.output_latent(codec.read_stream(encoded.data), args.path)
+                latent = codec.output_latent(codec.read(encoded.data), DecodeOptions(args.path))
                 for candidate, render in renderers.items():
                     started = time.perf_counter()
                     pixels = render(latent)[..., : original.shape[-2], : original.shape[-1]]

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from versacodec.codec import Codec
 from versacodec.container.format import Stream
 from versacodec.determinism import reproducible_inference
-from versacodec.errors import InputError
+from versacodec.errors import BudgetTooSmall
 from versacodec.evaluation.datasets import Dataset, load_image, open_dataset
 from versacodec.evaluation.quality import image_tensor
 from versacodec.evaluation.tasks import TASKS
@@ -48,11 +48,11 @@ RATE_CODECS = ("heif", "versacodec-direct", "versacodec-generative")
 
 def autoencoder_round_trip(codec: Codec, image: Image.Image, decoder: str) -> Image.Image:
     """The image through the latent space alone: encode, no quantisation, the path's pixel decoder."""
-    loaded = codec.load(image)
-    padded = pad_to_multiple(loaded.pixels, codec.block)
+    loaded = codec.model.load_image(image)
+    padded = pad_to_multiple(loaded.pixels, codec.model.block)
     with reproducible_inference(), torch.no_grad():
-        latent = codec.encode_pixels(padded)
-        pixels = codec.decode_pixels(latent, decoder)[..., : loaded.pixels.shape[-2], : loaded.pixels.shape[-1]]
+        latent = codec.model.encode_pixels(padded)
+        pixels = codec.model.decode_pixels(latent, decoder)[..., : loaded.pixels.shape[-2], : loaded.pixels.shape[-1]]
     return to_pil(pixels, loaded.colour)
 
 
@@ -116,8 +116,8 @@ def stream_costs(codec: Codec, dataset: Dataset, rates: list[float]) -> dict[str
         over_budget = 0
         for item in tqdm(dataset.items, desc=f"{dataset.name}: streams at {rate:g} bpp", leave=False):
             try:
-                encoded = codec.compress(load_image(item.path), bpp=rate)
-            except InputError:  # below the smallest stream of this image: the evaluation shrinks it
+                encoded = codec.encode(load_image(item.path), bpp=rate)
+            except BudgetTooSmall:  # below the smallest stream of this image: the evaluation shrinks it
                 over_budget += 1
                 continue
             breakdown = Stream.from_bytes(encoded.data).byte_breakdown() | {"total": len(encoded.data)}
@@ -170,7 +170,7 @@ def main() -> None:
     args = parser.parse_args()
     rates = [float(v) for v in args.bpp.split(",")]
     codec = Codec.from_pretrained(args.model)
-    report: dict = {"model": f"{codec.model_id} (weights {codec.weights_hash.hex()[:12]})", "sets": {}}
+    report: dict = {"model": f"{codec.model.model_id} (weights {codec.model.weights_hash.hex()[:12]})", "sets": {}}
     reused = json.loads(args.reuse.read_text()) if args.reuse else {"model": report["model"], "sets": {}}
     if reused["model"] != report["model"]:
         raise SystemExit(f"error: {args.reuse} is of {reused['model']}, not {report['model']}")

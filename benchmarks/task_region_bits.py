@@ -22,7 +22,7 @@ import torch
 
 from versacodec.api import extract as extract_task
 from versacodec.codec import Codec
-from versacodec.container.format import SectionKind
+from versacodec.container.format import SectionKind, Stream
 from versacodec.evaluation.datasets import load_image, open_dataset
 
 
@@ -38,14 +38,14 @@ def main() -> None:
     items = dataset.items
     objects = _ground_truth_boxes(dataset.annotations)
     images = [load_image(item.path) for item in items]  # as `versacodec eval` reads them
-    plain = [codec.compress(image, bpp=args.bpp) for image in images]
+    plain = [codec.encode(image, bpp=args.bpp) for image in images]
     plain_bytes = sum(len(encoded.data) for encoded in plain)
     plain_latent = sum(_bytes_of(codec, encoded.data, SectionKind.LATENT) for encoded in plain)
     for task in args.profiles:
         full_bytes = partial_bytes = pixels = same_quality = region_map = latent = 0
         region_pixels = covered = total = 0
         for item, image, reference in zip(items, images, plain, strict=True):
-            encoded = codec.compress(image, bpp=args.bpp, task=task)
+            encoded = codec.encode(image, bpp=args.bpp, task=task)
             full = encoded.data
             full_bytes += len(full)
             partial_bytes += len(extract_task(full, task))
@@ -55,7 +55,7 @@ def main() -> None:
                 total += 1
                 covered += bool(inside[y0:y1, x0:x1].float().mean() >= 0.5)
             pixels += image.width * image.height
-            structured = codec.compress(image, quality=reference.quality, task=task).data
+            structured = codec.encode(image, quality=reference.quality, task=task).data
             same_quality += len(structured)
             region_map += _bytes_of(codec, structured, SectionKind.REGION_MAP)
             latent += _bytes_of(codec, structured, SectionKind.LATENT)
@@ -81,7 +81,7 @@ def _ground_truth_boxes(annotations) -> dict[int, list[tuple[int, int, int, int]
 
 def _region_pixels(codec: Codec, encoded) -> torch.Tensor:
     """(height, width) bool: the image pixels whose latent the stream's task regions carry."""
-    cell = codec.region_cell
+    cell = codec.model.region_cell
     grid = (encoded.padded_height // cell, encoded.padded_width // cell)
     mask = torch.zeros(grid, dtype=torch.bool)
     for region_set in encoded.regions:
@@ -92,7 +92,7 @@ def _region_pixels(codec: Codec, encoded) -> torch.Tensor:
 
 def _bytes_of(codec: Codec, data: bytes, kind: SectionKind) -> int:
     """Payload bytes of one kind of section."""
-    return sum(len(section.payload) for section in codec.read_stream(data).sections_of(kind))
+    return sum(len(section.payload) for section in Stream.from_bytes(data).sections_of(kind))
 
 
 def _percent(part: int, whole: int) -> str:

@@ -49,12 +49,12 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for name, box in CROPS.items():
         original = Image.open(root / "kodak" / f"{name}.png").convert("RGB")
-        encoded = codec.compress(original, bpp=args.bpp)
+        encoded = codec.encode(original, bpp=args.bpp)
         pixels = original.width * original.height
         anchor = heif.encode(original, len(encoded.data) * 8 / pixels)
         panels = [panel(original, box, f"{name} original"),
                   panel(heif.decode(anchor), box, f"HEIF {len(anchor.data)} B, {anchor.bpp:.4f} bpp"),
-                  *(panel(codec.decompress(encoded.data, decoder=decoder).image, box,
+                  *(panel(codec.decode(encoded.data, decoder=decoder).image, box,
                           f"versacodec {decoder} {len(encoded.data)} B, {encoded.bits_per_pixel:.4f} bpp")
                     for decoder in ("direct", "generative"))]
         sheet = Image.new("RGB", (sum(p.width for p in panels), panels[0].height), "white")

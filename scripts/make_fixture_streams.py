@@ -52,7 +52,7 @@ GENERATIVE = GenerativeConfig(start_strength=0.3, one_step_timestep=250,
                               one_step_timesteps_by_quality=((0, 300), (65, 120)), layer_start_timesteps=(200, 0),
                               partial_stream_timestep=400)
 BOXES = [{"label": "disc", "box": [30, 20, 90, 70]}, {"label": "corner", "box": [100, 0, 150, 40]}]
-# name → (picture, settings, stream operation); the settings are Codec.compress keywords.
+# name → (picture, settings, stream operation); the settings are Codec.encode keywords.
 STREAMS = {
     "plain": ("colour", {"quality": 60, "seed": 3, "tags": [1, 2]}, None),
     "greyscale": ("grey", {"quality": 30, "tags": False}, None),
@@ -66,7 +66,7 @@ STREAMS = {
     "task-layered-extracted": ("colour", {"quality": 40, "tags": [3], "task": "boxes", "boxes": "boxes.json",
                                           "layers": 3}, {"extract": "boxes", "truncate": 3}),
 }
-# decode label → Codec.decompress keywords
+# decode label → Codec.decode keywords
 DECODES = {"direct": {"decoder": "direct"}, "generative": {"decoder": "generative"},
            "generative:steps=2:cfg=2:seed=5": {"decoder": "generative", "steps": 2, "cfg": 2.0, "seed": 5}}
 
@@ -129,7 +129,7 @@ def make_stream(codec: Codec, folder: Path, name: str) -> bytes:
     settings = dict(settings)
     if "boxes" in settings:
         settings["boxes"] = str(folder / settings["boxes"])
-    data = codec.compress(Image.open(folder / f"{kind}.png"), **settings).data
+    data = codec.encode(Image.open(folder / f"{kind}.png"), **settings).data
     operation = operation or {}
     if "extract" in operation:
         data = extract(data, operation["extract"])
@@ -141,9 +141,9 @@ def make_stream(codec: Codec, folder: Path, name: str) -> bytes:
 def default_model_stream(folder: Path) -> dict:
     """A stream of the shipped model (its latent and pixels go to references.npz)."""
     codec = Codec.from_pretrained()
-    data = codec.compress(Image.open(folder / "colour.png"), quality=40, tags=False).data
+    data = codec.encode(Image.open(folder / "colour.png"), quality=40, tags=False).data
     (folder / "default-model.vcx").write_bytes(data)
-    return {"picture": "colour.png", "settings": {"quality": 40, "tags": False}, "model_id": codec.model_id,
+    return {"picture": "colour.png", "settings": {"quality": 40, "tags": False}, "model_id": codec.model.model_id,
             "stream_sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
@@ -163,9 +163,9 @@ def record_references(folder: Path, bundle: Path) -> None:
         decodes = {"direct": {"decoder": "direct"}, "generative": {"decoder": "generative"}} \
             if name == "default-model" else DECODES
         for label, options in decodes.items():
-            arrays[f"{name}/{label}"] = np.asarray(owner.decompress(data, **options).image)
+            arrays[f"{name}/{label}"] = np.asarray(owner.decode(data, **options).image)
         if name == "default-model":
-            arrays[f"{name}/latent"] = owner.decode_latent(owner.read_stream(data)).float().numpy()
+            arrays[f"{name}/latent"] = owner.decoded_latent(owner.read(data)).latent.float().numpy()
     np.savez_compressed(target, **arrays)
     (folder / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
 

@@ -28,7 +28,7 @@ def main() -> None:
     if args.output.exists():
         raise SystemExit(f"error: {args.output} exists; choose a new folder")
     codec = Codec.from_pretrained(args.model)
-    DecoderTail.from_autoencoder(codec.autoencoder, FIRST_LAYER, grid_notch=True).save_pretrained(args.output)
+    DecoderTail.from_autoencoder(codec.model.latent_space, FIRST_LAYER, grid_notch=True).save_pretrained(args.output)
     print(f"wrote {args.output}")
 
 

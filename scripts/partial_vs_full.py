@@ -24,12 +24,12 @@ LABEL_HEIGHT = 18
 
 
 def row(codec: Codec, image: Image.Image, task: str, bpp: float) -> list[tuple[Image.Image, str]]:
-    full = codec.compress(image, bpp=bpp, task=task).data
+    full = codec.encode(image, bpp=bpp, task=task).data
     partial = extract_task(full, task)
     pixels = image.width * image.height
     return [(image, "original"),
-            (codec.decompress(full).image, f"full stream, {len(full) * 8 / pixels:.3f} bpp"),
-            (codec.decompress(partial).image, f"{task} regions only, {len(partial) * 8 / pixels:.3f} bpp")]
+            (codec.decode(full).image, f"full stream, {len(full) * 8 / pixels:.3f} bpp"),
+            (codec.decode(partial).image, f"{task} regions only, {len(partial) * 8 / pixels:.3f} bpp")]
 
 
 def main() -> None:

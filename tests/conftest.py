@@ -82,12 +82,12 @@ def generative_codec(generative_bundle):
 @contextlib.contextmanager
 def generative_settings(codec, **changes) -> Iterator[None]:
     """Run with some GenerativeConfig fields of a (session-shared) codec changed, then restore them."""
-    original = codec.generative.config
-    codec.generative.config = dataclasses.replace(original, **changes)
+    original = codec.model.generative.config
+    codec.model.generative.config = dataclasses.replace(original, **changes)
     try:
         yield
     finally:
-        codec.generative.config = original
+        codec.model.generative.config = original
 
 
 def natural_image(width: int = 96, height: int = 80, seed: int = 0) -> Image.Image:

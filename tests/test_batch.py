@@ -108,7 +108,7 @@ def test_ray_engine_over_20_images(tmp_path, tiny_bundle, tiny_codec):
     assert report.count("ok") == 20 and report.failed == 0
     assert len(manifest(tmp_path / "out")) == 20
     for name in ("a/img1", "b/c/img4"):  # the same bytes as coding here
-        assert (tmp_path / "out" / f"{name}.vcx").read_bytes() == tiny_codec.compress(photos / f"{name}.png",
+        assert (tmp_path / "out" / f"{name}.vcx").read_bytes() == tiny_codec.encode(photos / f"{name}.png",
                                                                                        quality=40).data
 
 

@@ -3,7 +3,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import natural_image
-from versacodec.codec import Codec
+from versacodec.codec import Codec, CodecModel
 from versacodec.errors import InputError, ModelError
 from versacodec.interfaces.cli import main
 from versacodec.training.bundle import assemble_bundle, bundle_size
@@ -18,9 +18,9 @@ def test_assembled_half_precision_bundle_loads_and_codes(generative_bundle, tmp_
     assert codec_weights["gains.quality_gain"].dtype == torch.float64  # exact coding tables stay as they are
     assert codec_weights["gaussian.pmf"].dtype == torch.int32
     codec = Codec.from_pretrained(output)
-    assert codec.model_id == "half-test" and codec.generative is not None
-    data = codec.compress(natural_image(), quality=50).data
-    assert codec.decompress(data, steps=1).image.size == (96, 80)
+    assert codec.model.model_id == "half-test" and codec.model.generative is not None
+    data = codec.encode(natural_image(), quality=50).data
+    assert codec.decode(data, steps=1).image.size == (96, 80)
 
 
 def test_bundle_refuses_a_non_empty_folder_and_missing_parts(tiny_bundle, tmp_path, capsys):
@@ -48,7 +48,8 @@ def test_bundle_json_names_each_component_s_class_and_the_absent_optional_ones(t
     assert written == {"_class_name": "Codec", "model_id": "classes", "autoencoder": ["versacodec", "Autoencoder"],
                        "latent_codec": ["versacodec", "LatentCodec"], "generative": [None, None],
                        "partial_synthesis": [None, None], "direct_decoder": [None, None]}
-    assert Codec.from_pretrained(tmp_path / "b").weights_hash == Codec.from_pretrained(tiny_bundle).weights_hash
+    reassembled = CodecModel.from_pretrained(tmp_path / "b")
+    assert reassembled.weights_hash == CodecModel.from_pretrained(tiny_bundle).weights_hash
     for entry, message in ((["versacodec", "Nope"], "unknown model component class 'Nope'"),
                            (["diffusers", "AutoencoderKL"], "a bundle holds versacodec classes")):
         (tmp_path / "b" / "bundle.json").write_text(json.dumps(written | {"autoencoder": entry}))
@@ -94,9 +95,9 @@ def test_any_latent_space_serves_the_codec(tmp_path):
                                                                     "latent_codec": "latent_codec"},
                                                     {"autoencoder": "StableDiffusionVAE"}))
     loaded = Codec.from_pretrained(tmp_path / "vae")
-    assert isinstance(loaded.autoencoder, StableDiffusionVAE) and loaded.block == 16
+    assert isinstance(loaded.model.latent_space, StableDiffusionVAE) and loaded.model.block == 16
     image = natural_image(40, 28)
-    encoded = loaded.compress(image, bpp=2.0)
+    encoded = loaded.encode(image, bpp=2.0)
     assert len(encoded.data) <= encoded.budget
-    decoded = loaded.decompress(encoded.data)
+    decoded = loaded.decode(encoded.data)
     assert decoded.image.size == (40, 28) and decoded.decoder == "direct"

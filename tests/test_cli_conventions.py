@@ -77,7 +77,7 @@ def test_extracting_palette_layers_only_says_no_task_regions_were_kept(tmp_path,
     from versacodec.codec import Codec
 
     codec = Codec.from_pretrained(DATA_STREAMS.parent / "fixture_bundle")
-    data = codec.compress(Image.open(DATA_STREAMS / "colour.png"), quality=40, tags=[3], task="boxes",
+    data = codec.encode(Image.open(DATA_STREAMS / "colour.png"), quality=40, tags=[3], task="boxes",
                           boxes=str(DATA_STREAMS / "boxes.json"), layers=3).data
     (tmp_path / "both.vcx").write_bytes(data)
     code, _, err = run(capsys, "extract", tmp_path / "both.vcx", "--task", "boxes", "--layers", "2",

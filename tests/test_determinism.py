@@ -29,7 +29,7 @@ data = open(sys.argv[2], 'rb').read()
 print(symbols_sha256(codec, data))
 for threads in (1, 3):
     torch.set_num_threads(threads)
-    np.save(f"{sys.argv[4]}-{threads}.npy", np.asarray(codec.decompress(data, steps=int(sys.argv[3])).image))
+    np.save(f"{sys.argv[4]}-{threads}.npy", np.asarray(codec.decode(data, steps=int(sys.argv[3])).image))
 """
 
 
@@ -42,14 +42,14 @@ def png_digest(image) -> str:
 def test_generative_decoding_keeps_the_promise_across_runs_processes_and_threads(generative_codec,
                                                                                   generative_bundle, tmp_path):
     # Two DDIM steps: several denoising passes with guidance, on a tiny prior.
-    data = generative_codec.compress(natural_image(64, 48), quality=70, seed=5, tags=[207, 1]).data
+    data = generative_codec.encode(natural_image(64, 48), quality=70, seed=5, tags=[207, 1]).data
     stream = tmp_path / "g.vcx"
     stream.write_bytes(data)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        here = generative_codec.decompress(data, steps=2).image
-        assert png_digest(generative_codec.decompress(data, steps=2).image) == png_digest(here)  # run to run
+        here = generative_codec.decode(data, steps=2).image
+        assert png_digest(generative_codec.decode(data, steps=2).image) == png_digest(here)  # run to run
     finally:
         torch.set_num_threads(threads)
     result = subprocess.run([sys.executable, "-c", DECODE_SCRIPT, str(generative_bundle), str(stream), "2",
@@ -63,12 +63,12 @@ def test_batch_decode_equals_single_decode(tiny_codec, tiny_bundle, tmp_path):
     streams = tmp_path / "streams"
     streams.mkdir()
     for index in range(3):
-        (streams / f"s{index}.vcx").write_bytes(tiny_codec.compress(natural_image(72, 56, seed=index),
+        (streams / f"s{index}.vcx").write_bytes(tiny_codec.encode(natural_image(72, 56, seed=index),
                                                                     quality=30 + 20 * index).data)
     report = run_batch(streams, tmp_path / "decoded", BatchSettings(model=str(tiny_bundle), decode=True))
     assert report.count("ok") == 3
     for stream in streams.glob("*.vcx"):
-        single = tiny_codec.decompress(stream.read_bytes()).image
+        single = tiny_codec.decode(stream.read_bytes()).image
         batch = tmp_path / "decoded" / stream.with_suffix(".png").name
         assert png_digest(single) == hashlib.sha256(batch.read_bytes()).hexdigest()
 

@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from conftest import natural_image
+from versacodec.errors import BudgetTooSmall
 from versacodec.evaluation.baselines import BASELINES, JPEG, WebP
 from versacodec.evaluation.cache import EncodeCache
-from versacodec.evaluation.codecs import BudgetTooSmall
 from versacodec.evaluation.quality import image_tensor
 from versacodec.evaluation.rate_search import SHRINK_FACTORS
 from versacodec.metrics.quality import psnr

@@ -1,10 +1,10 @@
 import pytest
 
 from conftest import natural_image
-from versacodec.errors import InputError
+from versacodec.errors import BudgetTooSmall, InputError
 from versacodec.evaluation.cache import EncodeCache
 from versacodec.evaluation.catalog import make_codec, parse_spec
-from versacodec.evaluation.codecs import BudgetTooSmall, ImageCodec
+from versacodec.evaluation.codecs import ImageCodec
 
 
 def test_spec_parsing():
@@ -38,7 +38,7 @@ def test_budget_below_the_smallest_stream_is_a_failure(tiny_bundle):
 def test_below_the_floor_the_image_is_shrunk_like_the_baselines(tiny_bundle):
     codec = make_codec("versacodec-direct", model=tiny_bundle)
     image = natural_image()
-    floor = len(codec.codec.compress(image, quality=0).data)
+    floor = len(codec.codec.encode(image, quality=0).data)
     result = codec.encode(image, (floor - 1) * 8 / (image.width * image.height))
     assert result.shrink < 1.0 and len(result.data) <= floor - 1
     assert codec.decode(result).size == image.size
@@ -175,10 +175,10 @@ def test_extracted_streams_are_versioned_by_the_partial_synthesis(tiny_bundle, t
     from versacodec.interfaces.cli import main
     from versacodec.latent_codec.partial_synthesis import PartialSynthesis
 
-    PartialSynthesis.from_codec(tiny_codec.latent_codec).save_pretrained(tmp_path / "partial")
+    PartialSynthesis.from_codec(tiny_codec.model.latent_codec).save_pretrained(tmp_path / "partial")
     assert main(["bundle", "--autoencoder", str(tiny_bundle / "autoencoder"), "--latent-codec",
                  str(tiny_bundle / "latent_codec"), "--partial-synthesis", str(tmp_path / "partial"),
-                 "--model-id", tiny_codec.model_id, "--fp32", "-o", str(tmp_path / "with-partial")]) == 0
+                 "--model-id", tiny_codec.model.model_id, "--fp32", "-o", str(tmp_path / "with-partial")]) == 0
     for spec in ("versacodec-direct:task=salient", "versacodec-direct:task=salient:extract=true"):
         before, after = (make_codec(spec, model=model).version for model in (tiny_bundle, tmp_path / "with-partial"))
         assert (before == after) == (spec == "versacodec-direct:task=salient")

@@ -45,9 +45,9 @@ def fuzz_codec(tiny_bundle):
 def streams(fuzz_codec, generative_codec):
     """Valid streams to damage: direct (RGB and greyscale) and generative with tags."""
     return {
-        "direct": fuzz_codec.compress(natural_image(64, 48), quality=60).data,
-        "grey": fuzz_codec.compress(natural_image(40, 72, seed=2).convert("L"), quality=20).data,
-        "generative": generative_codec.compress(natural_image(48, 40), quality=50, tags=[3, 999]).data,
+        "direct": fuzz_codec.encode(natural_image(64, 48), quality=60).data,
+        "grey": fuzz_codec.encode(natural_image(40, 72, seed=2).convert("L"), quality=20).data,
+        "generative": generative_codec.encode(natural_image(48, 40), quality=50, tags=[3, 999]).data,
     }
 
 
@@ -77,7 +77,7 @@ def test_parser_on_arbitrary_bytes_and_truncations(streams, data, truncate):
 @settings(FUZZ, max_examples=60)
 @given(mutation=mutations, which=st.sampled_from(("direct", "grey")))
 def test_direct_decode_of_damaged_streams(fuzz_codec, streams, mutation, which):
-    decoded = expect_typed_error_only(fuzz_codec.decompress, mutate(streams[which], mutation, streams["direct"]))
+    decoded = expect_typed_error_only(fuzz_codec.decode, mutate(streams[which], mutation, streams["direct"]))
     if decoded is not None:  # undetectable damage (entropy-coded data has no redundancy): a well-formed image
         assert decoded.image.size == (decoded.header.width, decoded.header.height)
 
@@ -85,7 +85,7 @@ def test_direct_decode_of_damaged_streams(fuzz_codec, streams, mutation, which):
 @settings(FUZZ, max_examples=25)
 @given(mutation=mutations)
 def test_generative_decode_of_damaged_streams(generative_codec, streams, mutation):
-    expect_typed_error_only(generative_codec.decompress, mutate(streams["generative"], mutation, streams["direct"]))
+    expect_typed_error_only(generative_codec.decode, mutate(streams["generative"], mutation, streams["direct"]))
 
 
 @settings(FUZZ, max_examples=25)
@@ -101,7 +101,7 @@ def test_cli_decompress_exits_0_or_2(streams, tiny_bundle, tmp_path_factory, mon
 
 
 def test_limits_are_configurable(monkeypatch, fuzz_codec):
-    stream = Stream.from_bytes(natural_stream := fuzz_codec.compress(natural_image(64, 48), quality=10).data)
+    stream = Stream.from_bytes(natural_stream := fuzz_codec.encode(natural_image(64, 48), quality=10).data)
     with pytest.raises(StreamError, match="sections exceeds the limit of 1"):
         Stream.from_bytes(natural_stream, max_sections=1)
     monkeypatch.setenv("VERSACODEC_MAX_SECTIONS", "1")
@@ -113,24 +113,24 @@ def test_limits_are_configurable(monkeypatch, fuzz_codec):
     monkeypatch.delenv("VERSACODEC_MAX_SECTIONS")
     monkeypatch.setenv("VERSACODEC_MAX_PIXELS", "1000")
     monkeypatch.setenv("VERSACODEC_MAX_MEMORY", "64M")
-    codec = Codec.from_pretrained(fuzz_codec.root)
-    assert (codec.max_pixels, codec.max_memory) == (1000, 64 << 20)
+    codec = Codec.from_pretrained(fuzz_codec.model.root)
+    assert (codec.model.max_pixels, codec.model.max_memory) == (1000, 64 << 20)
     with pytest.raises(StreamError, match="pixel limit 1000"):
-        codec.decompress(natural_stream)
+        codec.decode(natural_stream)
     monkeypatch.setenv("VERSACODEC_MAX_MEMORY", "a lot")
     with pytest.raises(InputError, match="VERSACODEC_MAX_MEMORY"):
-        Codec.from_pretrained(fuzz_codec.root)
+        Codec.from_pretrained(fuzz_codec.model.root)
     assert stream.header.width == 64
 
 
 def test_memory_guard_refuses_before_allocating(fuzz_codec):
-    codec = Codec.from_pretrained(fuzz_codec.root, max_memory=16 << 20)
+    codec = Codec.from_pretrained(fuzz_codec.model.root, max_memory=16 << 20)
     with pytest.raises(InputError, match="memory limit"):
-        codec.compress(natural_image(640, 480), quality=10)
-    huge = Stream.from_bytes(codec.compress(natural_image(64, 64), quality=10).data)
+        codec.encode(natural_image(640, 480), quality=10)
+    huge = Stream.from_bytes(codec.encode(natural_image(64, 64), quality=10).data)
     huge.header = StreamHeader(**{**huge.header.__dict__, "width": 16000, "height": 16000})
     with pytest.raises(StreamError, match="memory limit"):
-        Codec.from_pretrained(fuzz_codec.root, max_memory=1 << 30).decompress(huge.to_bytes())
+        Codec.from_pretrained(fuzz_codec.model.root, max_memory=1 << 30).decode(huge.to_bytes())
 
 
 # Decodes a stream declaring 16000x16000 under a 2 GiB limit (refused), then a real 768x512 image;
@@ -143,27 +143,27 @@ def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 codec = Codec.from_pretrained(sys.argv[1], max_memory=2 << 30)
 huge, real = open(sys.argv[2], 'rb').read(), open(sys.argv[3], 'rb').read()
-codec.decompress(open(sys.argv[4], 'rb').read())  # warm up at a small size
+codec.decode(open(sys.argv[4], 'rb').read())  # warm up at a small size
 start = peak()
 try:
-    codec.decompress(huge)
+    codec.decode(huge)
     raise SystemExit('huge stream decoded')
 except StreamError:
     pass
 refused = peak() - start
-codec.decompress(real)
-print(refused, peak() - start, codec.working_memory(768, 512))
+codec.decode(real)
+print(refused, peak() - start, codec.model.working_memory(768, 512))
 """
 
 
 def test_decode_memory_stays_bounded_and_below_the_estimate(tiny_codec, tiny_bundle, tmp_path):
-    real = tiny_codec.compress(natural_image(768, 512), quality=50).data
+    real = tiny_codec.encode(natural_image(768, 512), quality=50).data
     huge = Stream.from_bytes(real)
     huge.header = StreamHeader(**{**huge.header.__dict__, "width": 16000, "height": 16000})
     paths = [tmp_path / name for name in ("huge.vcx", "real.vcx", "small.vcx")]
     paths[0].write_bytes(huge.to_bytes())
     paths[1].write_bytes(real)
-    paths[2].write_bytes(tiny_codec.compress(natural_image(32, 32), quality=5).data)
+    paths[2].write_bytes(tiny_codec.encode(natural_image(32, 32), quality=5).data)
     result = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(tiny_bundle), *map(str, paths)],
                             capture_output=True, text=True, check=True, timeout=120)
     refused, decoded, estimate = map(int, result.stdout.split())
@@ -177,9 +177,9 @@ def test_large_images_are_encoded_in_tiles(tiny_codec):
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
     padded = torch.nn.functional.pad(pixels, (0, 60, 0, 8), mode="reflect")
     with torch.inference_mode():
-        tiled = tiny_codec.encode_pixels(padded)
-        whole = tiny_codec.autoencoder.encode(padded)
+        tiled = tiny_codec.model.encode_pixels(padded)
+        whole = tiny_codec.model.latent_space.encode(padded)
     assert tiled.shape == whole.shape == (1, 4, 16, 120)
     assert (tiled - whole).abs().mean() < 0.02 * whole.std()  # seams blend away
-    encoded = tiny_codec.compress(image, quality=20)
-    assert tiny_codec.decompress(encoded.data).image.size == (900, 120)
+    encoded = tiny_codec.encode(image, quality=20)
+    assert tiny_codec.decode(encoded.data).image.size == (900, 120)

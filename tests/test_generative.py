@@ -42,10 +42,10 @@ def test_guidance_scale_and_tags_change_the_result(decoder):
 
 def test_one_step_and_multi_step_start_from_the_compressed_latent(decoder):
     latent = torch.randn(1, 4, 8, 8)
-    one = decoder.sample(latent, [], steps=1, seed=0)
-    four = decoder.sample(latent, [], steps=4, seed=0)
+    one = decoder.sample(latent, [], steps=1, cfg=5.0, seed=0)
+    four = decoder.sample(latent, [], steps=4, cfg=5.0, seed=0)
     assert one.shape == four.shape and not torch.equal(one, four)
-    assert torch.equal(decoder.sample(latent, [], steps=0, seed=0), latent)  # no diffusion at all
+    assert torch.equal(decoder.sample(latent, [], steps=0, cfg=5.0, seed=0), latent)  # no diffusion at all
 
 
 def test_bad_sampling_settings_are_clear_errors():
@@ -69,7 +69,7 @@ def test_large_latents_are_denoised_in_tiles(decoder):
     decoder_config = decoder.config
     try:
         decoder.config = type(decoder_config)(tile_size=16, tile_overlap=4)
-        out = decoder.sample(torch.randn(1, 4, 24, 40), [3], steps=2, seed=1)
+        out = decoder.sample(torch.randn(1, 4, 24, 40), [3], steps=2, cfg=5.0, seed=1)
         assert out.shape == (1, 4, 24, 40) and torch.isfinite(out).all()
     finally:
         decoder.config = decoder_config
@@ -79,7 +79,8 @@ def test_save_and_load_round_trip(decoder, tmp_path):
     decoder.save_pretrained(tmp_path / "gen")
     loaded = GenerativeDecoder.from_pretrained(tmp_path / "gen")
     latent = torch.randn(1, 4, 8, 8)
-    assert torch.equal(loaded.sample(latent, [4], steps=2, seed=2), decoder.sample(latent, [4], steps=2, seed=2))
+    settings = {"steps": 2, "cfg": 5.0, "seed": 2}
+    assert torch.equal(loaded.sample(latent, [4], **settings), decoder.sample(latent, [4], **settings))
     with pytest.raises(ModelError, match="lacks"):
         GenerativeDecoder.from_pretrained(tmp_path)
 

@@ -13,41 +13,41 @@ from versacodec.interfaces.cli import main
 
 
 def test_streams_carry_tags_and_decode_generatively_by_default(generative_codec):
-    encoded = generative_codec.compress(natural_image(128, 96), quality=60)
+    encoded = generative_codec.encode(natural_image(128, 96), quality=60)
     stream = Stream.from_bytes(encoded.data)
     tags_section = stream.section(SectionKind.TAGS)
     assert len(tags_section.payload) <= 8
-    decoded = generative_codec.decompress(encoded.data)
+    decoded = generative_codec.decode(encoded.data)
     assert decoded.decoder == "generative" and decoded.image.size == (128, 96)
-    assert decoded.tags == generative_codec.tag(natural_image(128, 96))
+    assert decoded.tags == generative_codec.model.tag(natural_image(128, 96))
 
 
 def test_generative_decoding_is_repeatable_and_seeded(generative_codec):
-    data = generative_codec.compress(natural_image(), quality=40, seed=3).data
-    first = np.asarray(generative_codec.decompress(data, steps=2).image)
-    assert np.array_equal(first, np.asarray(generative_codec.decompress(data, steps=2).image))
-    other_seed = np.asarray(generative_codec.decompress(data, steps=2, seed=4).image)
-    direct = np.asarray(generative_codec.decompress(data, decoder="direct").image)
+    data = generative_codec.encode(natural_image(), quality=40, seed=3).data
+    first = np.asarray(generative_codec.decode(data, steps=2).image)
+    assert np.array_equal(first, np.asarray(generative_codec.decode(data, steps=2).image))
+    other_seed = np.asarray(generative_codec.decode(data, steps=2, seed=4).image)
+    direct = np.asarray(generative_codec.decode(data, decoder="direct").image)
     assert not np.array_equal(first, other_seed) and not np.array_equal(first, direct)
 
 
 def test_explicit_and_absent_tags(generative_codec):
-    data = generative_codec.compress(natural_image(), quality=40, tags=[1, 2]).data
-    assert generative_codec.read_compressed(Stream.from_bytes(data)).tags == (1, 2)
-    bare = generative_codec.compress(natural_image(), quality=40, tags=False).data
+    data = generative_codec.encode(natural_image(), quality=40, tags=[1, 2]).data
+    assert generative_codec.read(data).tags == (1, 2)
+    bare = generative_codec.encode(natural_image(), quality=40, tags=False).data
     assert not Stream.from_bytes(bare).sections_of(SectionKind.TAGS)
-    assert generative_codec.decompress(bare).image.size == (96, 80)
+    assert generative_codec.decode(bare).image.size == (96, 80)
     with pytest.raises(InputError, match="invalid tags"):
-        generative_codec.compress(natural_image(), tags=[1000])
+        generative_codec.encode(natural_image(), tags=[1000])
 
 
 def test_generative_options_are_checked(generative_codec, tiny_codec):
-    data = generative_codec.compress(natural_image(), quality=20).data
+    data = generative_codec.encode(natural_image(), quality=20).data
     with pytest.raises(InputError, match="generative decoder only"):
-        generative_codec.decompress(data, decoder="direct", steps=4)
-    plain = tiny_codec.compress(natural_image(), quality=20).data
+        generative_codec.decode(data, decoder="direct", steps=4)
+    plain = tiny_codec.encode(natural_image(), quality=20).data
     with pytest.raises(InputError, match="no generative decoder"):
-        tiny_codec.decompress(plain, decoder="generative")
+        tiny_codec.decode(plain, decoder="generative")
 
 
 def test_cli_generative_flags_and_info_tag_names(tmp_path, generative_bundle, image_file, capsys):
@@ -79,10 +79,10 @@ def test_one_step_start_follows_the_stream_quality():
 
 def test_streams_fine_enough_for_the_table_decode_without_diffusion(generative_codec):
     image = natural_image(96, 80, seed=3)
-    coarse, fine = (generative_codec.compress(image, quality=q).data for q in (20, 80))
+    coarse, fine = (generative_codec.encode(image, quality=q).data for q in (20, 80))
     with generative_settings(generative_codec, one_step_timesteps_by_quality=((50, 0),)):
         def same(data: bytes) -> bool:
-            decoded = (np.asarray(generative_codec.decompress(data, decoder=d).image) for d in ("generative", "direct"))
+            decoded = (np.asarray(generative_codec.decode(data, decoder=d).image) for d in ("generative", "direct"))
             return np.array_equal(*decoded)
 
         assert same(fine) and not same(coarse)
@@ -105,12 +105,12 @@ def test_partial_streams_take_their_own_start(generative_codec):
     from versacodec.semantics.regions import Region
 
     image = natural_image(160, 128, seed=5)
-    full = generative_codec.compress(image, quality=80, task="boxes",
+    full = generative_codec.encode(image, quality=80, task="boxes",
                                      boxes=[Region("thing", (8.0, 8.0, 70.0, 60.0))]).data
     partial = extract_task(full, "boxes")
 
     def same(data: bytes) -> bool:
-        decoded = (np.asarray(generative_codec.decompress(data, decoder=d).image) for d in ("generative", "direct"))
+        decoded = (np.asarray(generative_codec.decode(data, decoder=d).image) for d in ("generative", "direct"))
         return np.array_equal(*decoded)
 
     with generative_settings(generative_codec, one_step_timesteps_by_quality=((50, 0),), partial_stream_timestep=300):
@@ -118,10 +118,10 @@ def test_partial_streams_take_their_own_start(generative_codec):
     with generative_settings(generative_codec, one_step_timesteps_by_quality=((0, 300),), partial_stream_timestep=0):
         assert same(partial) and not same(full)
     with generative_settings(generative_codec, partial_stream_timestep=300):
-        generated = np.asarray(generative_codec.decompress(partial).image, dtype=float)
+        generated = np.asarray(generative_codec.decode(partial).image, dtype=float)
     with generative_settings(generative_codec, partial_stream_timestep=300, partial_stream_keeps_regions=False):
-        all_generated = np.asarray(generative_codec.decompress(partial).image, dtype=float)
-    direct = np.asarray(generative_codec.decompress(partial, decoder="direct").image, dtype=float)
+        all_generated = np.asarray(generative_codec.decode(partial).image, dtype=float)
+    direct = np.asarray(generative_codec.decode(partial, decoder="direct").image, dtype=float)
     inside, outside = np.s_[16:48, 16:64], np.s_[96:, 96:]  # deep in the sent region / in the dropped background
     assert np.abs(generated - direct)[inside].mean() < 0.25 * np.abs(all_generated - direct)[inside].mean()
     assert np.array_equal(generated[outside], all_generated[outside])

@@ -47,44 +47,44 @@ def test_layer_start_table_extends_its_last_entry():
 
 def test_every_prefix_decodes_and_costs_more_with_more_layers(tiny_codec):
     image = natural_image(160, 128, seed=2)
-    encoded = tiny_codec.compress(image, quality=90, layers=4)
+    encoded = tiny_codec.encode(image, quality=90, layers=4)
     stream = Stream.from_bytes(encoded.data)
     assert len(stream.sections_of(SectionKind.LAYER)) == 3
     sizes = []
     for keep in (1, 2, 3, 4):
         prefix = truncate_layers(encoded.data, keep)
         sizes.append(len(prefix))
-        assert tiny_codec.decompress(prefix).image.size == (160, 128)
+        assert tiny_codec.decode(prefix).image.size == (160, 128)
     assert sizes == sorted(sizes) and sizes[-1] == len(encoded.data)
-    full = np.asarray(tiny_codec.decompress(encoded.data).image)
-    plain = np.asarray(tiny_codec.decompress(tiny_codec.compress(image, quality=90).data).image)
+    full = np.asarray(tiny_codec.decode(encoded.data).image)
+    plain = np.asarray(tiny_codec.decode(tiny_codec.encode(image, quality=90).data).image)
     assert np.array_equal(full, plain)
     summary = layer_summary(stream, 160 * 128)
     assert [row["prefix_bytes"] for row in summary] == sizes
 
 
 def test_layered_generative_prefix_uses_the_calibrated_start(generative_codec):
-    encoded = generative_codec.compress(natural_image(128, 96), quality=50, layers=3)
+    encoded = generative_codec.encode(natural_image(128, 96), quality=50, layers=3)
     prefix = truncate_layers(encoded.data, 1)
-    first = generative_codec.decompress(prefix, steps=2)
+    first = generative_codec.decode(prefix, steps=2)
     assert first.image.size == (128, 96)
-    assert tuple(first.tags) == generative_codec.read_compressed(Stream.from_bytes(prefix)).tags
-    assert np.array_equal(np.asarray(first.image), np.asarray(generative_codec.decompress(prefix, steps=2).image))
+    assert tuple(first.tags) == generative_codec.read(prefix).tags
+    assert np.array_equal(np.asarray(first.image), np.asarray(generative_codec.decode(prefix, steps=2).image))
 
 
 def test_layer_starts_come_from_the_calibrated_table(generative_codec):
     image = natural_image(128, 96)
     with generative_settings(generative_codec, layer_start_timesteps=(120, 0)):
-        data = generative_codec.compress(image, quality=50, layers=4).data
-    layers = generative_codec.read_compressed(Stream.from_bytes(data)).layers
+        data = generative_codec.encode(image, quality=50, layers=4).data
+    layers = generative_codec.read(data).layers
     assert [layer.start_timestep for layer in layers] == [120, 0, 0]
     with generative_settings(generative_codec, layer_start_timesteps=()):
-        plain_start = generative_codec.read_compressed(
-            Stream.from_bytes(generative_codec.compress(image, quality=50, layers=2).data)).layers
-    assert [layer.start_timestep for layer in plain_start] == [generative_codec.generative.config.one_step_timestep]
+        plain_start = generative_codec.read(generative_codec.encode(image, quality=50, layers=2).data).layers
+    one_step = generative_codec.model.generative.config.one_step_timestep
+    assert [layer.start_timestep for layer in plain_start] == [one_step]
 
     def decoded(prefix: bytes, decoder: str) -> np.ndarray:
-        return np.asarray(generative_codec.decompress(prefix, decoder=decoder).image)
+        return np.asarray(generative_codec.decode(prefix, decoder=decoder).image)
 
     second, first = truncate_layers(data, 2), truncate_layers(data, 1)
     assert np.array_equal(decoded(second, "generative"), decoded(second, "direct"))  # t = 0: no diffusion
@@ -92,7 +92,7 @@ def test_layer_starts_come_from_the_calibrated_table(generative_codec):
 
 
 def test_a_start_timestep_past_the_schedule_is_a_stream_error(generative_codec):
-    layered = generative_codec.compress(natural_image(), quality=50, layers=2).data
+    layered = generative_codec.encode(natural_image(), quality=50, layers=2).data
     stream = Stream.from_bytes(truncate_layers(layered, 1))
     sections = []
     for section in stream.sections:
@@ -102,17 +102,17 @@ def test_a_start_timestep_past_the_schedule_is_a_stream_error(generative_codec):
             section = Section(SectionKind.LAYER, put_varint(number) + put_varint(5000) + section.payload[offset:])
         sections.append(section)
     with pytest.raises(StreamError, match="start timestep 5000"):
-        generative_codec.decompress(stream.with_sections(sections).to_bytes())
+        generative_codec.decode(stream.with_sections(sections).to_bytes())
 
 
 def test_layer_errors_are_clear(tiny_codec):
     image = natural_image()
     with pytest.raises(InputError, match="between 2 and 9"):
-        tiny_codec.compress(image, layers=12)
-    plain = tiny_codec.compress(image, quality=10).data
+        tiny_codec.encode(image, layers=12)
+    plain = tiny_codec.encode(image, quality=10).data
     with pytest.raises(InputError, match="no layers"):
         truncate_layers(plain, 1)
-    layered = tiny_codec.compress(image, quality=10, layers=3).data
+    layered = tiny_codec.encode(image, quality=10, layers=3).data
     with pytest.raises(InputError, match="has 3 layers"):
         truncate_layers(layered, 4)
 

@@ -10,7 +10,7 @@ import torch
 
 from conftest import TINY_AUTOENCODER, natural_image
 from test_training import read_csv, run_yaml_stage
-from versacodec.codec import Codec
+from versacodec.codec import Codec, CodecModel
 from versacodec.errors import InputError, ModelError
 from versacodec.latent_space.autoencoder import Autoencoder, AutoencoderConfig
 from versacodec.pixel_decoders import load_pixel_decoder
@@ -64,14 +64,14 @@ def bundle_with_pixel_decoder(generative_bundle, tmp_path_factory):
 def test_generative_decode_uses_the_pixel_decoder_and_direct_decode_does_not(generative_codec,
                                                                              bundle_with_pixel_decoder):
     codec = Codec.from_pretrained(bundle_with_pixel_decoder)
-    assert codec.generative.pixel_decoder is not None
-    assert codec.weights_hash == generative_codec.weights_hash  # streams are interchangeable
-    data = codec.compress(natural_image(), quality=60).data
-    direct = [c.decompress(data, decoder="direct").pixels for c in (codec, generative_codec)]
+    assert codec.model.generative.pixel_decoder is not None
+    assert codec.model.weights_hash == generative_codec.model.weights_hash  # streams are interchangeable
+    data = codec.encode(natural_image(), quality=60).data
+    direct = [c.decode(data, decoder="direct").pixels for c in (codec, generative_codec)]
     assert torch.equal(direct[0], direct[1])
-    generated = [c.decompress(data, decoder="generative").pixels for c in (codec, generative_codec)]
+    generated = [c.decode(data, decoder="generative").pixels for c in (codec, generative_codec)]
     assert not torch.equal(generated[0], generated[1])
-    assert torch.equal(generated[0], codec.decompress(data, decoder="generative").pixels)  # deterministic
+    assert torch.equal(generated[0], codec.decode(data, decoder="generative").pixels)  # deterministic
 
 
 def test_a_pixel_decoder_for_another_autoencoder_is_refused(bundle_with_pixel_decoder, tmp_path):
@@ -80,7 +80,7 @@ def test_a_pixel_decoder_for_another_autoencoder_is_refused(bundle_with_pixel_de
     shutil.copytree(bundle_with_pixel_decoder, copy)
     DecoderTail.from_autoencoder(Autoencoder(other), FIRST_LAYER).save_pretrained(copy / "generative/pixel_decoder")
     with pytest.raises(ModelError, match="different autoencoder"):
-        Codec.from_pretrained(copy).load_components()  # components load when first used, or all at once
+        CodecModel.from_pretrained(copy).load_components()  # components load when first used, or all at once
 
 
 def test_a_pixel_decoder_needs_a_generative_decoder_in_the_bundle(generative_bundle, tmp_path):
@@ -217,12 +217,12 @@ def test_a_direct_decoder_in_the_bundle_serves_the_direct_path_only(generative_c
                              generative_bundle / "latent_codec", generative_bundle / "generative", half=False,
                              direct_decoder=tmp_path / "direct")
     codec = Codec.from_pretrained(bundle)
-    assert isinstance(codec.pixel_decoders["direct"], RestorationDecoder)
-    assert codec.weights_hash == generative_codec.weights_hash
-    data = codec.compress(natural_image(), quality=60).data
-    ours, plain = (c.decompress(data, decoder="direct").pixels for c in (codec, generative_codec))
+    assert isinstance(codec.model.pixel_decoders["direct"], RestorationDecoder)
+    assert codec.model.weights_hash == generative_codec.model.weights_hash
+    data = codec.encode(natural_image(), quality=60).data
+    ours, plain = (c.decode(data, decoder="direct").pixels for c in (codec, generative_codec))
     assert ours.shape == plain.shape and not torch.equal(ours, plain)
-    ours, plain = (c.decompress(data, decoder="generative").pixels for c in (codec, generative_codec))
+    ours, plain = (c.decode(data, decoder="generative").pixels for c in (codec, generative_codec))
     assert torch.equal(ours, plain)
     del autoencoder
 
@@ -275,3 +275,18 @@ def test_pixel_decoder_classes_come_from_the_bundle_s_one_registry():
     from versacodec.pixel_decoders.restoration import RestorationDecoder
 
     assert {COMPONENT_CLASSES[name] for name in PIXEL_DECODER_CLASS_NAMES} == {DecoderTail, RestorationDecoder}
+
+
+def test_a_pixel_decoder_on_another_latent_space_is_a_model_error():
+    """Pixel decoders run the autoencoder's own decoder layers; TAEF2 or a diffusers VAE has none."""
+    autoencoder = Autoencoder(TINY_AUTOENCODER)
+    tail = DecoderTail.from_autoencoder(autoencoder, FIRST_LAYER)
+    tail.check_fits(autoencoder)
+
+    class OtherLatentSpace:
+        name = "taef2"
+
+    with pytest.raises(ModelError, match="taef2"):
+        tail.check_fits(OtherLatentSpace())
+    with pytest.raises(ModelError, match="different autoencoder"):
+        tail.check_fits(Autoencoder(AutoencoderConfig()))

@@ -45,9 +45,9 @@ def test_misleading_estimates_fall_back_to_real_sizes_and_still_fit():
 
 def test_a_target_bpp_encode_codes_for_real_once_or_twice(tiny_codec, monkeypatch):
     """The estimate from the entropy model decides; real coding confirms it (the size is never over)."""
-    codec = tiny_codec.latent_codec
+    codec = tiny_codec.model.latent_codec
     image = natural_image(128, 96)
-    sizes = [len(tiny_codec.compress(image, quality=q).data) for q in range(0, 101, 10)]
+    sizes = [len(tiny_codec.encode(image, quality=q).data) for q in range(0, 101, 10)]
     original, calls = codec.compress_analysed, []
 
     def counted(*args, **kwargs):
@@ -58,18 +58,18 @@ def test_a_target_bpp_encode_codes_for_real_once_or_twice(tiny_codec, monkeypatc
     for size in sizes[2:-1]:
         calls.clear()
         target = size * 8 / (128 * 96)
-        encoded = tiny_codec.compress(image, bpp=target)
+        encoded = tiny_codec.encode(image, bpp=target)
         assert len(encoded.data) <= encoded.budget == size and len(set(calls)) <= 2
 
 
 def test_estimates_are_close_to_the_real_strings(tiny_codec):
     from versacodec.imaging import pad_to_multiple
 
-    pixels = pad_to_multiple(tiny_codec.load(natural_image(160, 128)).pixels, tiny_codec.block)
-    analysed = tiny_codec.latent_codec.analyse(tiny_codec.encode_pixels(pixels))
+    pixels = pad_to_multiple(tiny_codec.model.load_image(natural_image(160, 128)).pixels, tiny_codec.model.block)
+    analysed = tiny_codec.model.latent_codec.analyse(tiny_codec.model.encode_pixels(pixels))
     for quality in (30, 60, 90):
-        real = tiny_codec.latent_codec.compress_analysed(analysed, quality)
-        estimate = tiny_codec.latent_codec.estimate_bits(analysed, quality)
+        real = tiny_codec.model.latent_codec.compress_analysed(analysed, quality)
+        estimate = tiny_codec.model.latent_codec.estimate_bits(analysed, quality)
         assert estimate.hyperprior / 8 == pytest.approx(len(real.hyperprior), abs=4)
         assert estimate.parts[0] / 8 == pytest.approx(len(real.parts[0]), rel=0.03, abs=8)  # whole words
 
@@ -81,9 +81,9 @@ def test_a_quality_map_spends_bits_where_it_is_high_and_decodes_with_the_map(tin
     from versacodec.imaging import pad_to_multiple
     from versacodec.latent_codec.quality_map import QualityMap
 
-    codec = tiny_codec.latent_codec
-    pixels = pad_to_multiple(tiny_codec.load(natural_image(160, 128)).pixels, tiny_codec.block)
-    analysed = codec.analyse(tiny_codec.encode_pixels(pixels))
+    codec = tiny_codec.model.latent_codec
+    pixels = pad_to_multiple(tiny_codec.model.load_image(natural_image(160, 128)).pixels, tiny_codec.model.block)
+    analysed = codec.analyse(tiny_codec.model.encode_pixels(pixels))
     grid = tuple(analysed[0].shape[-2:])
     half = grid[1] // 2
     nowhere = QualityMap.from_mask(torch.zeros(grid, dtype=torch.bool), 1, 50)

@@ -23,9 +23,10 @@ def _png(image: Image.Image) -> bytes:
 @pytest.mark.parametrize(("width", "height"), [(96, 80), (64, 64), (300, 40), (17, 200)])
 def test_the_smallest_stream_bound_is_below_every_real_stream(tiny_codec, width, height):
     """A lower bound: a flat picture (the cheapest content) at quality 0 still codes to more."""
-    floor = smallest_stream_bytes(width, height, tiny_codec.block, tiny_codec.autoencoder, tiny_codec.latent_codec)
+    model = tiny_codec.model
+    floor = smallest_stream_bytes(width, height, model.block, model.latent_space, model.latent_codec)
     for picture in (Image.new("RGB", (width, height), (128, 128, 128)), natural_image(width, height)):
-        assert floor <= len(tiny_codec.compress(picture, quality=0, tags=False).data)
+        assert floor <= len(tiny_codec.encode(picture, quality=0, tags=False).data)
 
 
 def test_the_shipped_model_refuses_a_strip_under_its_smallest_stream_before_decoding(monkeypatch):
@@ -36,20 +37,20 @@ def test_the_shipped_model_refuses_a_strip_under_its_smallest_stream_before_deco
     forbid_decoding(monkeypatch)
     started = time.perf_counter()
     with pytest.raises(InputError, match="sides differ more than 100 to 1"):
-        codec.compress(strip, bpp=0.05)
+        codec.encode(strip, bpp=0.05)
     monkeypatch.setenv(ASPECT_VARIABLE, "1000000")
     with pytest.raises(InputError, match=r"budget of 625 bytes is below the smallest stream .* \(at least \d+ bytes"):
-        codec.compress(strip, bpp=0.05)
+        codec.encode(strip, bpp=0.05)
     assert time.perf_counter() - started < 2
 
 
 def test_an_elongated_image_is_refused_from_its_declared_size(tiny_codec, monkeypatch):
     forbid_decoding(monkeypatch)
     with pytest.raises(InputError, match="aspect limit"):
-        tiny_codec.compress(declared_png(30000, 100), quality=10)
+        tiny_codec.encode(declared_png(30000, 100), quality=10)
     monkeypatch.setenv(ASPECT_VARIABLE, "2")
     with pytest.raises(InputError, match="sides differ more than 2 to 1"):
-        tiny_codec.compress(Image.new("RGB", (7, 3)), quality=10)
+        tiny_codec.encode(Image.new("RGB", (7, 3)), quality=10)
 
 
 def test_loading_a_bundle_draws_no_random_initial_weights(tiny_bundle, monkeypatch):
@@ -61,7 +62,7 @@ def test_loading_a_bundle_draws_no_random_initial_weights(tiny_bundle, monkeypat
     original = torch.nn.init.kaiming_uniform_
     monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", lambda tensor, *a, **k: drawn.append(1) or tensor)
     codec = Codec.from_pretrained(tiny_bundle)
-    assert drawn == [] and codec.autoencoder is not None
+    assert drawn == [] and codec.model.latent_space is not None
     torch.nn.Conv2d(2, 2, 3)
     assert drawn == [1]
     monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", original)

@@ -86,7 +86,7 @@ def test_stored_streams_decode_to_the_recorded_symbols_and_pictures(fixture_code
     assert Stream.from_bytes(data).version == version
     stored = references(folder)
     for label, options in DECODES.items():
-        assert_pixels_close(fixture_codec.decompress(data, **options).image, stored[f"{name}/{label}"], label)
+        assert_pixels_close(fixture_codec.decode(data, **options).image, stored[f"{name}/{label}"], label)
 
 
 def test_each_format_carries_the_same_pictures_and_the_newest_costs_fewer_bytes():
@@ -110,7 +110,7 @@ def test_the_pictures_still_encode_to_the_stored_symbols(fixture_codec, name):
     settings = dict(recorded["settings"])
     if "boxes" in settings:
         settings["boxes"] = str(STREAMS / settings["boxes"])
-    data = fixture_codec.compress(Image.open(STREAMS / recorded["picture"]), **settings).data
+    data = fixture_codec.encode(Image.open(STREAMS / recorded["picture"]), **settings).data
     operation = recorded["operation"] or {}
     if "extract" in operation:
         data = extract(data, operation["extract"])
@@ -127,9 +127,9 @@ def test_the_shipped_model_decodes_its_stored_stream_to_the_recorded_symbols_lat
     data = (folder / "default-model.vcx").read_bytes()
     stored = references(folder)
     assert symbols_sha256(codec, data) == shipped["symbols_sha256"]
-    assert_latent_close(codec.decode_latent(codec.read_stream(data)).float().numpy(), stored["default-model/latent"])
+    assert_latent_close(codec.decoded_latent(codec.read(data)).latent.float().numpy(), stored["default-model/latent"])
     for label in SHIPPED_DECODES:
-        assert_pixels_close(codec.decompress(data, decoder=label).image, stored[f"default-model/{label}"], label)
+        assert_pixels_close(codec.decode(data, decoder=label).image, stored[f"default-model/{label}"], label)
 
 
 # Run in a process per instruction set (ATEN_CPU_CAPABILITY is read once, when torch loads): the
@@ -145,9 +145,9 @@ result = {"capability": torch.backends.cpu.get_cpu_capability()}
 for threads in (1, 2):
     torch.set_num_threads(threads)
     arrays = {"symbols": stream_symbols(codec, data),
-              "latent": codec.decode_latent(codec.read_stream(data)).float().numpy()}
+              "latent": codec.decoded_latent(codec.read(data)).latent.float().numpy()}
     for decoder in ("direct", "generative"):
-        arrays[decoder] = np.asarray(codec.decompress(data, decoder=decoder).image)
+        arrays[decoder] = np.asarray(codec.decode(data, decoder=decoder).image)
     np.savez(f"{sys.argv[2]}-{threads}.npz", **arrays)
 print(json.dumps(result))
 """

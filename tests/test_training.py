@@ -224,9 +224,12 @@ loss: {{lambdas: [0.1, 1.0], distortion: {distortion}}}
     assert same == (distortion == "latent")  # equal weights leave the plain MSE
 
 
-def test_latent_codec_stage_trains_on_taef2_latents_of_image_windows(tmp_path):
+def test_latent_codec_stage_trains_on_taef2_latents_of_image_windows(tmp_path, monkeypatch):
+    import json
+
     from versacodec.latent_space.taef2 import TAEF2
     from versacodec.training.latent_cache import CacheVariants
+    from versacodec.training.stages import latent_codec
 
     torch.manual_seed(0)
     TAEF2().save_pretrained(tmp_path / "taef2")
@@ -249,6 +252,12 @@ loss: {{lambdas: [0.1, 1.0], distortion: decoder_weighted}}
     for entry in entries:  # one 64-px window per image, no mirror images
         [latent] = torch.load(entry, weights_only=True)
         assert latent.shape == (32, 8, 8)
+    # The channel weights were measured once and kept with the run; a resumed stage reads them.
+    stored = json.loads((tmp_path / "run" / latent_codec.CALIBRATION_FILE).read_text())["channel_weights"]
+    assert len(stored) == 32 and sum(stored) == pytest.approx(32)
+    monkeypatch.setattr(latent_codec, "decoder_channel_weights", lambda *args: pytest.fail("measured again"))
+    stage_name, config = load_yaml_config(tmp_path / "config.yaml", STAGES)
+    assert STAGES[stage_name](config).channel_weights.tolist() == pytest.approx(stored)
 
 
 def test_the_latent_cache_encodes_only_images_it_has_not_seen(tmp_path, tiny_bundle, monkeypatch):

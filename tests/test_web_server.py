@@ -16,13 +16,13 @@ from conftest import declared_png, forbid_decoding, natural_image, shared_dir
 
 pytest.importorskip("flask", reason="the serve extra is not installed (pip install 'versacodec[serve]')")
 
+from versacodec.codec.model import ModelDefaults
 from versacodec.errors import InputError
 from versacodec.interfaces.cli import main
 from versacodec.interfaces.web.comparison import Capabilities, Settings
 from versacodec.interfaces.web.jobs import JobRunner, Recent
 from versacodec.interfaces.web.overlays import Overlays, OverlayStatus
 from versacodec.interfaces.web.server import SAMPLES_DIR, create_app
-from versacodec.options import ModelDefaults
 
 REPO = Path(__file__).resolve().parent.parent
 UPLOAD_LIMIT = 300_000
@@ -121,7 +121,7 @@ def test_job_codes_decodes_and_compares_at_the_real_file_size(client, tiny_codec
     assert vcx.mimetype == "application/x-versacodec"
     assert len(vcx.data) == ours["bytes"] and ours["bpp"] == len(vcx.data) * 8 / (96 * 80) <= 0.5
     # The PNG on the page is exactly what the stream decodes to.
-    decoded = tiny_codec.decompress(vcx.data, decoder="direct").image
+    decoded = tiny_codec.decode(vcx.data, decoder="direct").image
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(client.get(f"{files}/{ours['image']}").data))),
                           np.asarray(decoded))
     # JPEG gets versacodec's real size as its budget.
@@ -175,7 +175,7 @@ def test_bad_job_settings_are_refused(client, change, status, message):
 
 def test_settings_parse_numbers_strictly():
     capabilities = Capabilities(ModelDefaults(101, ("direct", "generative"), steps=1, cfg=5.0),
-                                task_profiles=("people",), layers=True)
+                                task_profiles=("people",))
     settings = Settings.from_json({"bpp": "0.05", "decoders": ["generative"], "steps": "4", "cfg": "2.5",
                                    "seed": "", "task": "people", "layers": "3"}, capabilities)
     encode, (decode,) = settings.encode, settings.decodes

@@ -27,11 +27,11 @@ from typing import Any
 from PIL import Image
 
 from versacodec.codec import Codec, layout
+from versacodec.codec.pipeline import ImageSource
 from versacodec.errors import InputError
 from versacodec.imaging import LoadedImage
 from versacodec.options import DecodeOptions, EncodeOptions
 
-ImageSource = str | os.PathLike[str] | bytes | Image.Image | LoadedImage
 ModelSpec = str | os.PathLike[str] | Codec | None
 
 _default_model: str | os.PathLike[str] | Codec | None = None

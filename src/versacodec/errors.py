@@ -23,6 +23,11 @@ class InputError(VersacodecError):
     """An input image, option or configuration file is unusable."""
 
 
+class BudgetTooSmall(InputError):
+    """A byte budget is below the smallest file a codec can write for this image. Rate control
+    raises it; the evaluation harness, which may then code the image shrunk, catches only this."""
+
+
 class ModelError(VersacodecError):
     """A model folder or weight file is missing, incomplete or does not match its config."""
 

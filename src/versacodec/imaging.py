@@ -41,27 +41,29 @@ class LoadedImage:
 
 
 def open_image(source: str | Path | bytes | Image.Image, max_pixels: int,
-               check_size: SizeCheck | None = None) -> LoadedImage:
+               check_size: SizeCheck | None = None, name: str | None = None) -> LoadedImage:
     """Decode a PNG/JPEG/WebP/... file (or take a PIL image): EXIF orientation applied,
     RGBA/greyscale/palette/16-bit/CMYK converted to 8-bit RGB with a note for every conversion
     that loses information. The declared size is checked (Pillow's decompression-bomb guard,
-    `max_pixels`, then `check_size`) before any pixel is decoded."""
+    `max_pixels`, then `check_size`) before any pixel is decoded. `name`: what messages call the
+    image (default: its path, "input" for bytes)."""
     if isinstance(source, Image.Image):  # perhaps opened lazily: its pixels may still be in a file
-        return _decode(source, "the image", max_pixels, check_size)
+        return _decode(source, name or "the image", max_pixels, check_size)
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InputError(f"cannot open {source}: {exc.strerror}") from exc
+    name = name or ("input" if isinstance(source, bytes) else str(source))
     with handle, _bomb_warning_as_note():
         try:
             image = Image.open(handle)
         except Image.DecompressionBombError as exc:
-            raise InputError(f"{_name(source)} is refused by Pillow's decompression-bomb guard: {exc}") from exc
+            raise InputError(f"{name} is refused by Pillow's decompression-bomb guard: {exc}") from exc
         except UnidentifiedImageError as exc:
-            raise InputError(f"{_name(source)} is not an image file Pillow can read") from exc
+            raise InputError(f"{name} is not an image file Pillow can read") from exc
         except (OSError, SyntaxError, ValueError) as exc:
-            raise InputError(f"{_name(source)} is damaged or truncated: {exc}") from exc
-        return _decode(image, _name(source), max_pixels, check_size)
+            raise InputError(f"{name} is damaged or truncated: {exc}") from exc
+        return _decode(image, name, max_pixels, check_size)
 
 
 @contextlib.contextmanager
@@ -82,10 +84,6 @@ def _decode(image: Image.Image, name: str, max_pixels: int, check_size: SizeChec
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{name} is damaged or truncated: {exc}") from exc
     return _from_pil(image, notes)
-
-
-def _name(source) -> str:
-    return "input" if isinstance(source, bytes) else str(source)
 
 
 def _check_size(image: Image.Image, max_pixels: int, check_size: SizeCheck | None) -> None:

@@ -9,7 +9,7 @@ sizes are checked before anything of that size is allocated:
 - aspect ratio (an encoded image's long side over its short side): $VERSACODEC_MAX_ASPECT, else
   100. The codec pads both sides to its 64-pixel block, so a 100000×1 strip costs as much as
   100000×64 and can fit no ordinary budget;
-- working memory: the estimate of the peak memory an image needs (`Codec.working_memory`)
+- working memory: the estimate of the peak memory an image needs (`CodecModel.working_memory`)
   against `max_memory`, else $VERSACODEC_MAX_MEMORY (bytes, or with a K/M/G/T suffix: "512M",
   "8G"), else half of the machine's physical memory.
 """

@@ -144,10 +144,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 def freeze(module: nn.Module) -> nn.Module:
     module.requires_grad_(False)
     return module.eval()

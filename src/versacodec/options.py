@@ -7,8 +7,9 @@ value the encoder accepts gives a stream that decodes, and a bad value is an Inp
 - `Rate`: how many bits an encode may spend: a fixed quality, a target bpp or a byte budget.
   `Rate.budget` is the one place a target becomes bytes.
 - `EncodeOptions` and `DecodeOptions`: everything else; None means "the model's default".
-- `ModelDefaults`: what one model bundle offers (its quality levels, decoders and their defaults),
-  read from its configs; it fills in the defaults and checks what only the model can judge.
+
+They are plain values: nothing here knows a model. What only a model can judge (its highest
+quality, its decoders and their defaults) is `versacodec.codec.model.ModelDefaults`.
 
 >>> options = EncodeOptions.of(bpp=0.05, layers=3)
 >>> options.rate.budget(768, 512), options.layers
@@ -23,7 +24,6 @@ versacodec.errors.InputError: steps and cfg apply to the generative decoder only
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from versacodec.container.format import MAX_VARINT
-from versacodec.errors import InputError, ModelError
+from versacodec.errors import InputError
 from versacodec.layers import MAX_LAYERS
 from versacodec.semantics.profiles import TaskProfile, load_profile
 from versacodec.semantics.tag_stream import pack_tags
@@ -92,7 +92,7 @@ class Rate:
             raise InputError("give either a quality or a target bpp, not both", options=tuple(given))
         if self.quality is not None:
             quality = _integer(self.quality, "quality")
-            if quality < 0:  # the model's own highest is checked by `ModelDefaults.encode`
+            if quality < 0:  # the model's own highest is checked by `ModelDefaults.check_quality`
                 raise InputError(f"quality must be an integer from 0 to the model's highest, not {quality}",
                                  options=("quality",))
             _set(self, "quality", quality)
@@ -221,52 +221,3 @@ RATE_KEYWORDS = tuple(field.name for field in fields(Rate))
 # The flat keywords of `EncodeOptions.of` and of `DecodeOptions` (a `seed` goes to both).
 ENCODE_KEYWORDS = (*RATE_KEYWORDS, *(field.name for field in fields(EncodeOptions) if field.name != "rate"))
 DECODE_KEYWORDS = tuple(field.name for field in fields(DecodeOptions))
-
-
-@dataclass(frozen=True)
-class ModelDefaults:
-    """What one model bundle offers, read from its configs (no weights are loaded)."""
-
-    quality_levels: int
-    decoders: tuple[str, ...]  # the first is the default
-    steps: int | None = None  # the generative decoder's defaults
-    cfg: float | None = None
-
-    @classmethod
-    def read(cls, root: Path) -> ModelDefaults:
-        from versacodec.bundle import read_manifest
-        from versacodec.generative.config import GenerativeConfig
-        from versacodec.modeling import CONFIG_NAME
-
-        manifest = read_manifest(root)
-        config_path = manifest.path(root, "latent_codec") / CONFIG_NAME
-        try:
-            levels = int(json.loads(config_path.read_text())["quality_levels"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"{config_path}: the latent codec's config is unreadable ({exc})") from exc
-        generative = manifest.path(root, "generative")
-        if generative is None:
-            return cls(levels, ("direct",))
-        config = GenerativeConfig.read(generative)
-        return cls(levels, ("generative", "direct"), config.default_steps, config.default_cfg)
-
-    def encode(self, options: EncodeOptions) -> EncodeOptions:
-        """`options`, checked against this model: its quality range."""
-        quality = options.rate.quality
-        if quality is not None and quality >= self.quality_levels:
-            raise InputError(f"quality must be an integer from 0 to the model's highest ({self.quality_levels - 1}), "
-                             f"not {quality}",
-                             options=("quality",))
-        return options
-
-    def decode(self, options: DecodeOptions) -> DecodeOptions:
-        """`options` with this model's defaults filled in: a decoder always, and for the
-        generative one its steps and guidance scale."""
-        decoder = options.decoder or self.decoders[0]
-        if decoder not in self.decoders:
-            raise InputError(f"this model bundle has no {decoder} decoder; decode with the "
-                             f"{self.decoders[0]} one", options=("decoder",))
-        if decoder == "direct":
-            return DecodeOptions("direct", seed=options.seed)
-        return DecodeOptions(decoder, self.steps if options.steps is None else options.steps,
-                             self.cfg if options.cfg is None else options.cfg, options.seed)

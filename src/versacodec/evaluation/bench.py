@@ -59,7 +59,7 @@ codec = Codec.from_pretrained(sys.argv[1] or None)
 data = open(sys.argv[2], 'rb').read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
-codec.decompress(data, decoder=sys.argv[3])
+codec.decode(data, decoder=sys.argv[3])
 print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - started)
 """
 
@@ -73,21 +73,21 @@ def run_bench(model: str | None, repeats: int, threads: int, memory_side: int) -
     codec = Codec.from_pretrained(model)
     with tempfile.TemporaryDirectory() as folder:
         path, source = _kodak_size_image(Path(folder))
-        loaded = codec.load(path)
-        encoded = codec.compress(loaded, bpp=TARGET_BPP)
-        results: dict = {"model": codec.model_id, "image": source, "threads": threads, "repeats": repeats,
+        loaded = codec.model.load_image(path)
+        encoded = codec.encode(loaded, bpp=TARGET_BPP)
+        results: dict = {"model": codec.model.model_id, "image": source, "threads": threads, "repeats": repeats,
                          "machine": platform.processor() or platform.machine(), "bpp": encoded.bits_per_pixel,
                          "quality": encoded.quality, "rate_control": {"real_codings": encoded.rate_search.trials,
                                                                       "estimates": encoded.rate_search.estimates}}
-        results["encode_quality_s"] = _seconds(lambda: codec.compress(loaded, quality=encoded.quality), repeats)
-        results["encode_target_bpp_s"] = _seconds(lambda: codec.compress(loaded, bpp=TARGET_BPP), repeats)
+        results["encode_quality_s"] = _seconds(lambda: codec.encode(loaded, quality=encoded.quality), repeats)
+        results["encode_target_bpp_s"] = _seconds(lambda: codec.encode(loaded, bpp=TARGET_BPP), repeats)
         results["target_bpp_over_fixed_quality"] = results["encode_target_bpp_s"] / results["encode_quality_s"]
         results["startup"] = _startup(model, path, encoded.quality, threads, repeats, results["encode_quality_s"])
-    results["decode_direct_s"] = _seconds(lambda: codec.decompress(encoded.data, decoder="direct"), repeats)
-    if "generative" in codec.defaults.decoders:
+    results["decode_direct_s"] = _seconds(lambda: codec.decode(encoded.data, decoder="direct"), repeats)
+    if codec.model.defaults.has_generative:
         for steps in GENERATIVE_STEPS:
             results[f"decode_generative_{steps}_steps_s"] = _seconds(
-                lambda s=steps: codec.decompress(encoded.data, decoder="generative", steps=s),
+                lambda s=steps: codec.decode(encoded.data, decoder="generative", steps=s),
                 1 if steps > 4 else repeats)
     results["large_decode"] = _large_decode_memory(codec, model, memory_side)
     return results
@@ -114,12 +114,12 @@ def _large_decode_memory(codec, model: str | None, side: int) -> dict:
     rng = np.random.default_rng(1)
     base = rng.integers(0, 255, (side // 64, side // 64, 3), dtype=np.uint8)
     image = Image.fromarray(base).resize((side, side), Image.Resampling.BICUBIC)
-    data = codec.compress(image, quality=30).data
+    data = codec.encode(image, quality=30).data
     report = {"side": side, "bytes": len(data)}
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "large.vcx"
         path.write_bytes(data)
-        for decoder in ("direct", codec.default_decoder):
+        for decoder in ("direct", codec.model.defaults.decoders[0]):
             result = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, model or "", str(path), decoder],
                                     capture_output=True, text=True, check=True)
             before_kb, after_kb, seconds = result.stdout.split()

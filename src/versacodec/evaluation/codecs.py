@@ -27,14 +27,6 @@ class EncodedResult:
         return cls(data, len(data) * 8 / (width * height), setting, shrink, width, height)
 
 
-class BudgetTooSmall(Exception):
-    """The codec's smallest file for this image (even shrunk to its smallest factor) exceeds the budget.
-
-    The harness records the image as a failure at that rate: wrong for task metrics, left out of
-    the quality means, and counted.
-    """
-
-
 @runtime_checkable
 class ImageCodec(Protocol):
     name: str  # the spec the user wrote, e.g. "webp" or "versacodec-generative:steps=4"
@@ -54,7 +46,10 @@ class ImageCodec(Protocol):
         ...
 
     def encode(self, image: Image.Image, target_bpp: float) -> EncodedResult:
-        """Largest file within target_bpp × pixels / 8 bytes; raises BudgetTooSmall below the floor."""
+        """Largest file within target_bpp × pixels / 8 bytes; raises `errors.BudgetTooSmall` when even
+        the smallest file (of the image shrunk to its smallest factor) exceeds it. The harness then
+        records the image as a failure at that rate: wrong for task metrics, left out of the quality
+        means, and counted."""
         ...
 
     def decode(self, encoded: EncodedResult) -> Image.Image:

@@ -17,9 +17,9 @@ from typing import Any, Self
 
 from PIL import Image
 
-from versacodec.errors import InputError
+from versacodec.errors import BudgetTooSmall, InputError
 from versacodec.evaluation.cache import EncodeCache, image_hash
-from versacodec.evaluation.codecs import BudgetTooSmall, EncodedResult
+from versacodec.evaluation.codecs import EncodedResult
 from versacodec.latent_codec.rate_control import highest_quality_within
 from versacodec.options import Rate
 

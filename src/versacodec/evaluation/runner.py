@@ -24,9 +24,9 @@ from typing import Any
 
 from PIL import Image
 
-from versacodec.errors import InputError
+from versacodec.errors import BudgetTooSmall, InputError
 from versacodec.evaluation.cache import EncodeCache, ResultStore
-from versacodec.evaluation.codecs import BudgetTooSmall, ImageCodec
+from versacodec.evaluation.codecs import ImageCodec
 from versacodec.evaluation.datasets import Dataset, DatasetItem, DatasetMissing, load_image, open_dataset
 from versacodec.evaluation.quality import ALL_METRICS, DISTRIBUTION_METRICS, PER_IMAGE_METRICS
 from versacodec.evaluation.tasks import TASKS, Task, task_names

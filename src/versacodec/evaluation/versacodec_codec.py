@@ -24,12 +24,13 @@ from PIL import Image
 
 from versacodec.bundle import DIRECT_DECODER
 from versacodec.container.format import FORMAT_VERSION, SectionKind, Stream
-from versacodec.errors import InputError, VersacodecError
+from versacodec.errors import BudgetTooSmall, InputError, VersacodecError
 from versacodec.evaluation.cache import EncodeCache, image_hash
-from versacodec.evaluation.codecs import BudgetTooSmall, EncodedResult
+from versacodec.evaluation.codecs import EncodedResult
 from versacodec.evaluation.rate_search import SHRINK_FACTORS, resize, shrunk_size
 from versacodec.options import DECODE_KEYWORDS, ENCODE_KEYWORDS, RATE_KEYWORDS, DecodeOptions, EncodeOptions, Rate
 from versacodec.semantics.importance import quality_map_settings
+from versacodec.version import __version__
 
 if TYPE_CHECKING:
     from versacodec.semantics.profiles import TaskProfile
@@ -96,13 +97,14 @@ class VersacodecCodec:
 
         options = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()))
         version = f"{self._encoder_version}, {options}"
-        decoder = self.options.get("decoder", self.codec.default_decoder)
+        decoder = self.options.get("decoder", self.codec.model.defaults.decoders[0])
         if decoder == "generative":
             version += f", generative decoder {self._generative_digest}"
-        direct = component_hash(self.codec.root, self.codec.manifest, DIRECT_DECODER)
+        model = self.codec.model
+        direct = component_hash(model.root, model.manifest, DIRECT_DECODER)
         if decoder == "direct" and direct is not None:  # older bundles decode with the autoencoder's
             version += f", direct decoder {direct.hex()[:12]}"
-        partial = component_hash(self.codec.root, self.codec.manifest, "partial_synthesis")
+        partial = component_hash(model.root, model.manifest, "partial_synthesis")
         if self.extract and partial is not None:  # only streams with dropped sections use it
             version += f", partial synthesis {partial.hex()[:12]}"
         return version
@@ -115,17 +117,16 @@ class VersacodecCodec:
         from versacodec.bundle import component_hash
         from versacodec.generative.decoder import CONFIG_NAME
 
-        weights = component_hash(self.codec.root, self.codec.manifest, "generative", frozenset({CONFIG_NAME}))
-        settings = self.codec.generative_config.settings_read_by_decoding(partial_streams=self.extract)
+        model = self.codec.model
+        weights = component_hash(model.root, model.manifest, "generative", frozenset({CONFIG_NAME}))
+        settings = model.generative_config.settings_read_by_decoding(partial_streams=self.extract)
         digest = hashlib.sha256(weights + json.dumps(settings, sort_keys=True).encode())
         return digest.hexdigest()[:12]
 
     @cached_property
     def _encoder_version(self) -> str:
-        from versacodec import __version__
-
-        codec = self.codec
-        version = f"versacodec {__version__}, model {codec.model_id} (weights {codec.weights_hash.hex()[:12]})"
+        model = self.codec.model
+        version = f"versacodec {__version__}, model {model.model_id} (weights {model.weights_hash.hex()[:12]})"
         if FORMAT_VERSION != (1, 0):  # streams of another container format are other bytes
             version += f", format {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}"
         policy = self.encode_options.quality_map_policy
@@ -135,7 +136,7 @@ class VersacodecCodec:
             version += (f", task profile {self.task_profile.name} {self.task_profile.digest}, "
                         f"region map kind {int(SectionKind.REGION_MAP)}")
         if "layers" in self.compress_options:  # layered streams carry the calibrated start timesteps
-            version += ", layer starts " + "/".join(map(str, codec.layer_start_timesteps))
+            version += ", layer starts " + "/".join(map(str, model.layer_start_timesteps))
         return version
 
     @property
@@ -175,7 +176,7 @@ class VersacodecCodec:
             label = f"bpp={target_bpp:g}" if factor == 1.0 else f"bytes={budget}@{factor:.4f}"
             try:
                 data, quality = self._encode_within(coded, rate, label, key)
-            except InputError as exc:  # below the model's smallest file (or size) for this image
+            except BudgetTooSmall as exc:  # below the model's smallest file for this image at this size
                 full_size_error = full_size_error or exc
                 continue
             return EncodedResult.measure(self._as_sent(data), quality, factor, image.width, image.height)

@@ -150,16 +150,14 @@ class GenerativeDecoder(nn.Module):
         return unconditional + cfg * (conditional - unconditional)
 
     @torch.no_grad()
-    def sample(self, latent_hat: torch.Tensor, tags: list[int], *, steps: int | None = None,
-               cfg: float | None = None, seed: int = 0, start: int | None = None,
-               quality: int | None = None) -> torch.Tensor:
+    def sample(self, latent_hat: torch.Tensor, tags: list[int], *, steps: int, cfg: float, seed: int = 0,
+               start: int | None = None, quality: int | None = None) -> torch.Tensor:
         """ẑ (1, C, h, w) → generated latent. `steps` = 1 is the one-step mode, more run DDIM, from ẑ
         noised to `start` (None: where the config starts a stream of this `quality`, see
         `GenerativeConfig.start_timestep`); 0 steps or a start of 0 return ẑ as it is (it goes to
         the generative pixel decoder). Deterministic given `seed`; large latents are denoised in
-        tiles. Settings are taken as given (`versacodec.options.DecodeOptions` checks them)."""
-        steps = self.config.default_steps if steps is None else steps
-        cfg = self.config.default_cfg if cfg is None else cfg
+        tiles. Settings are taken as given: `DecodeOptions` checks them, and the model's
+        `ModelDefaults` fills in `default_steps` and `default_cfg` from this decoder's config."""
         if start is None:
             start = self.config.start_timestep(steps, quality, self.schedule.num_train_timesteps)
         if start == 0 or steps == 0:

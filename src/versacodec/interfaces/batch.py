@@ -381,7 +381,7 @@ def _check(in_dir: Path, settings: BatchSettings, workers: int | None, engine: s
     if settings.decode and (settings.bpp is not None or settings.quality is not None or settings.task is not None):
         raise InputError("--bpp, --quality and --task apply to compression, not --decode")
     from versacodec.bundle import DIRECT_DECODER, component_hash, read_manifest, resolve_model_dir, weights_hash
-    from versacodec.options import ModelDefaults
+    from versacodec.codec.model import ModelDefaults
 
     # Bad settings, an unknown task or a broken profile, a missing or broken model: each fails here, once.
     options = None if settings.decode else EncodeOptions.of(bpp=settings.bpp, quality=settings.quality,

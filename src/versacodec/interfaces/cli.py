@@ -24,12 +24,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from versacodec import __version__
 from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cli import add_eval_parser
 from versacodec.interfaces.batch import add_batch_parser
 from versacodec.interfaces.web.command import add_serve_parser
 from versacodec.options import DEFAULT_QUALITY, QUALITY_MAPS
+from versacodec.version import __version__
 
 EXIT_USAGE = 2
 # The flag of each option an error may name (`VersacodecError.options`, in the API's spelling).
@@ -357,7 +357,7 @@ def _truncate(args: argparse.Namespace) -> int:
 
 
 def _bundle(args: argparse.Namespace) -> int:
-    from versacodec.codec import Codec
+    from versacodec.codec import CodecModel
     from versacodec.training.bundle import assemble_bundle, bundle_size
 
     output = assemble_bundle(Path(args.output), args.model_id, Path(args.autoencoder), Path(args.latent_codec),
@@ -365,12 +365,12 @@ def _bundle(args: argparse.Namespace) -> int:
                              partial_synthesis=Path(args.partial_synthesis) if args.partial_synthesis else None,
                              pixel_decoder=Path(args.pixel_decoder) if args.pixel_decoder else None,
                              direct_decoder=Path(args.direct_decoder) if args.direct_decoder else None)
-    codec = Codec.from_pretrained(output).load_components()  # proves the bundle loads strictly
-    extras = [", partial streams with their own synthesis"] if codec.partial_synthesis is not None else []
+    model = CodecModel.from_pretrained(output).load_components()  # proves the bundle loads strictly
+    extras = [", partial streams with their own synthesis"] if model.partial_synthesis is not None else []
     extras += [f", {path} pixels from its own {type(decoder).__name__}"
-               for path, decoder in codec.pixel_decoders.items() if decoder is not None]
-    print(f"{output}: model {codec.model_id} (weights {codec.weights_hash.hex()}), "
-          f"{bundle_size(output) / 1e6:.1f} MB, decoders: {codec.default_decoder} by default{''.join(extras)}")
+               for path, decoder in model.pixel_decoders.items() if decoder is not None]
+    print(f"{output}: model {model.model_id} (weights {model.weights_hash.hex()}), "
+          f"{bundle_size(output) / 1e6:.1f} MB, decoders: {model.defaults.decoders[0]} by default{''.join(extras)}")
     return 0
 
 

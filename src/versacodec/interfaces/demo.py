@@ -34,18 +34,18 @@ def run_demo(model: str | None, output: Path) -> list[dict]:
     from versacodec.metrics.quality import psnr
 
     codec = Codec.from_pretrained(model)
-    decoders = ["direct"] + (["generative"] if "generative" in codec.defaults.decoders else [])
+    decoders = ["direct"] + (["generative"] if codec.model.defaults.has_generative else [])
     output.mkdir(parents=True, exist_ok=True)
     lpips = LPIPS("alex")
     rows = []
-    print(f"model {codec.model_id}; writing {output}/ (the demo replaces its own files there)")
+    print(f"model {codec.model.model_id}; writing {output}/ (the demo replaces its own files there)")
     print(f"{'image':<22}{'target':>7}{'bpp':>8}{'bytes':>7}{'enc s':>7}  " +
           "  ".join(f"{d + ' PSNR/LPIPS (dec s)':>32}" for d in decoders))
     for path in demo_images():
-        original = codec.load(path)
+        original = codec.model.load_image(path)
         for target in DEMO_RATES:
             started = time.perf_counter()
-            encoded = codec.compress(original, bpp=target)
+            encoded = codec.encode(original, bpp=target)
             encode_seconds = time.perf_counter() - started
             stem = f"{path.stem}-{target:g}bpp"
             atomic_write_bytes(output / f"{stem}.vcx", encoded.data)
@@ -54,11 +54,11 @@ def run_demo(model: str | None, output: Path) -> list[dict]:
             cells = []
             for decoder in decoders:
                 started = time.perf_counter()
-                decoded = codec.decompress(encoded.data, decoder=decoder)
+                decoded = codec.decode(encoded.data, decoder=decoder)
                 seconds = time.perf_counter() - started
                 save_image(decoded.image, output / f"{stem}-{decoder}.png")
                 reference = original.pixels
-                restored = codec.load(decoded.image.convert("RGB")).pixels
+                restored = codec.model.load_image(decoded.image.convert("RGB")).pixels
                 with torch.inference_mode():
                     quality = (float(psnr(restored, reference)), float(lpips(restored, reference)))
                 row[decoder] = {"psnr": quality[0], "lpips": quality[1], "decode_seconds": seconds}

@@ -124,35 +124,32 @@ class LatentCodec(PretrainedModule):
                 ) -> LatentCodecOutput:
         """`level`: (B,) continuous rate levels in [0, rate_levels − 1]. `keep`: (B, 1, h, w) bool on
         y's grid, positions transmitted; the others take the predicted mean and cost no bits, as in
-        a partial stream (DISCOVER stage II)."""
+        a partial stream (DISCOVER stage II).
+
+        The context model runs through `_code_pass`, the loop that coding runs, with the training
+        quantiser (noise for the likelihoods, straight-through rounding for ŷ) as its coder, so
+        training and coding cannot drift apart."""
         gains = self.gains.interpolate(level)
         y = self.analysis(latent)
         z = self.hyper_analysis(y)
         z_hat, z_likelihood = self.hyper_density(z * gains["hyper_gain"])
         hyper = self.hyper_synthesis(z_hat * gains["hyper_inverse_gain"])
         y_gained = y * gains["gain"]
-        anchor = checkerboard(*y.shape[-2:], device=y.device)
-        decoded, likelihoods = [], []
-        for parameters, group in zip(self.group_parameters, self.group_slices, strict=True):
-            gain, inverse = gains["gain"][:, group], gains["inverse_gain"][:, group]
-            base = parameters.prepare(hyper, torch.cat(decoded, 1) if decoded else None)
-            anchor_means, scales = parameters(base, None)
-            anchor_hat, anchor_likelihood = self.gaussian(y_gained[:, group], scales * gain, anchor_means * gain)
-            if keep is not None:
-                anchor_hat = torch.where(keep, anchor_hat, anchor_means * gain)
-            anchors = anchor_hat * inverse * anchor
-            means, scales = parameters(base, anchors)
-            other_hat, other_likelihood = self.gaussian(y_gained[:, group], scales * gain, means * gain)
-            hat = torch.where(anchor, anchor_hat, other_hat)
-            likelihood = torch.where(anchor, anchor_likelihood, other_likelihood)
-            if keep is not None:
-                predicted = torch.where(anchor, anchor_means, means) * gain
-                hat = torch.where(keep, hat, predicted)
+        likelihoods: dict[int, torch.Tensor] = {}  # per group (its first channel), both halves so far
+
+        def quantise(group: slice, scales: torch.Tensor, means: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            hat, likelihood = self.gaussian(y_gained[:, group], scales, means)
+            if keep is not None:  # not transmitted: the predicted mean, at no cost
+                hat = torch.where(keep, hat, means)
                 likelihood = torch.where(keep, likelihood, torch.ones_like(likelihood))
-            decoded.append(hat * inverse)
-            likelihoods.append(likelihood)
-        latent_hat = self.synthesis(torch.cat(decoded, 1))
-        return LatentCodecOutput(latent_hat, {"y": torch.cat(likelihoods, 1), "z": z_likelihood})
+            likelihoods[group.start] = torch.where(mask, likelihood, likelihoods.get(group.start, likelihood))
+            return hat
+
+        everywhere = torch.ones(1, 1, *y.shape[-2:], dtype=torch.bool, device=y.device)
+        decoded = self._code_pass(hyper, gains, quantise, everywhere, everywhere, torch.zeros_like(y_gained),
+                                  grid=_unchanged)
+        y_likelihood = torch.cat([likelihoods[group.start] for group in self.group_slices], 1)
+        return LatentCodecOutput(self.synthesis(decoded), {"y": y_likelihood, "z": z_likelihood})
 
     @torch.no_grad()
     def build_tables(self) -> None:
@@ -193,8 +190,8 @@ class LatentCodec(PretrainedModule):
             parts = []
             for positions, visible in self._passes(regions, y.shape[-2:]):
                 writer = SymbolWriter()
-                self._code_pass(hyper, gains, writer.write_gaussian(self.gaussian, y_gained), positions, visible,
-                                decoded)
+                decoded = self._code_pass(hyper, gains, writer.write_gaussian(self.gaussian, y_gained), positions,
+                                          visible, decoded)
                 parts.append(writer.getvalue())
         return CompressedLatent(z_writer.getvalue(), tuple(parts), tuple(y.shape[-2:]), regions, quality_map)
 
@@ -222,7 +219,7 @@ class LatentCodec(PretrainedModule):
                 bits.append(torch.where(mask, -likelihood.log2(), 0.0).sum())
                 return torch.where(mask, y_hat, 0.0)
 
-            self._code_pass(hyper, gains, count, positions, visible, decoded, grid=_unchanged)
+            decoded = self._code_pass(hyper, gains, count, positions, visible, decoded, grid=_unchanged)
             parts.append(float(sum(bits)))
         return LatentBits(hyperprior, tuple(parts))
 
@@ -251,11 +248,11 @@ class LatentCodec(PretrainedModule):
                 for part, (positions, visible) in zip(compressed.parts, passes, strict=True):
                     if part is not None:
                         reader = SymbolReader(part)
-                        self._code_pass(hyper, gains, reader.gaussian_source(self.gaussian), positions, visible,
-                                        decoded)
+                        decoded = self._code_pass(hyper, gains, reader.gaussian_source(self.gaussian), positions,
+                                                  visible, decoded)
                         known |= positions
                 if not bool(known.all()):
-                    self._code_pass(hyper, gains, None, ~known, known | ~known, decoded)
+                    decoded = self._code_pass(hyper, gains, None, ~known, known | ~known, decoded)
         except (ValueError, RuntimeError, OverflowError) as exc:
             raise StreamError(f"corrupted: entropy-coded data does not decode ({exc})") from exc
         return decoded
@@ -277,26 +274,31 @@ class LatentCodec(PretrainedModule):
         return passes
 
     def _code_pass(self, hyper: torch.Tensor, gains: dict[str, torch.Tensor], coder, positions: torch.Tensor,
-                   visible: torch.Tensor, decoded: torch.Tensor, grid=to_grid) -> None:
-        """Code y at `positions` (1, 1, h, w), group by group and checkerboard half by half, with
-        contexts drawn from `decoded` (updated in place, un-gained ŷ) where `visible`.
+                   visible: torch.Tensor, decoded: torch.Tensor, grid=to_grid) -> torch.Tensor:
+        """The context model, for coding, estimating and training alike: y at `positions`
+        (1, 1, h, w) group by group and checkerboard half by half, with contexts drawn from
+        `decoded` (un-gained ŷ so far, (B, C, h, w)) where `visible`. Returns `decoded` with these
+        positions filled in (a new tensor, so that training can differentiate through it).
 
-        `coder(group, scales, means, mask)` writes or reads the masked elements (gained domain) and
-        returns ŷ there (0 elsewhere); coder None fills them with the predicted means. `grid`
-        rounds values onto the exact arithmetic's grid (estimates leave them as they are)."""
-        anchor = checkerboard(*hyper.shape[-2:])
+        `coder(group, scales, means, mask)` writes, reads or quantises the masked elements (gained
+        domain) and returns ŷ there (anything elsewhere); coder None fills them with the predicted
+        means. `grid` rounds values onto the exact arithmetic's grid (estimates and training leave
+        them as they are)."""
+        anchor = checkerboard(*hyper.shape[-2:], device=hyper.device)
         for parameters, group in zip(self.group_parameters, self.group_slices, strict=True):
             gain, inverse = gains["gain"][:, group], gains["inverse_gain"][:, group]
             previous = decoded[:, : group.start] * visible if group.start else None
             base = parameters.prepare(hyper, previous)
-            spatial = None
+            group_hat, spatial = decoded[:, group], None
             for half in (anchor, ~anchor):
                 means, scales = parameters(base, spatial)
                 means = grid(means * gain)
                 mask = (half & positions).expand(1, group.stop - group.start, *hyper.shape[-2:])
                 values = torch.where(mask, means, 0.0) if coder is None else coder(group, scales * gain, means, mask)
-                decoded[:, group] = torch.where(mask, grid(values * inverse), decoded[:, group])
-                spatial = decoded[:, group] * (anchor & visible)
+                group_hat = torch.where(mask, grid(values * inverse), group_hat)
+                spatial = group_hat * (anchor & visible)
+            decoded = torch.cat((decoded[:, : group.start], group_hat, decoded[:, group.stop:]), 1)
+        return decoded
 
 
 def _unchanged(values: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
-from versacodec.errors import InputError
+from versacodec.errors import BudgetTooSmall
 
 # Log-size per quality step a search assumes before it has two points to measure it from (the
 # shipped model's streams grow by 3–6 % a step).
@@ -74,7 +74,7 @@ def _offset(estimates: _Measured, error: float, quality: int) -> float:
 
 def _check_floor(sizes: _Measured, budget: int, quality: int) -> None:
     if quality == 0:
-        raise InputError(f"the budget of {budget} bytes is below this model's smallest file for this image "
+        raise BudgetTooSmall(f"the budget of {budget} bytes is below this model's smallest file for this image "
                          f"({int(sizes(0))} bytes at quality 0)")
 
 

@@ -8,7 +8,8 @@ folder's `config.json` names its class:
 - `RestorationDecoder` (`restoration.py`): the autoencoder decoder to 1/4 resolution, then a
   pretrained Real-ESRGAN generator (`realesrgan/`) fine-tuned here.
 
-Both expose `decode(autoencoder, latents) -> pixels` and `check_fits(autoencoder)`.
+Both are `PixelDecoder`s (`base.py`): `decode(autoencoder, latents) -> pixels` and
+`check_fits(latent_space)`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from pathlib import Path
 from versacodec.bundle import COMPONENT_CLASSES
 from versacodec.errors import ModelError
 from versacodec.modeling import CONFIG_NAME
+from versacodec.pixel_decoders.base import PixelDecoder
 from versacodec.pixel_decoders.restoration import RestorationDecoder
 from versacodec.pixel_decoders.tail import DecoderTail
 
-PixelDecoder = DecoderTail | RestorationDecoder
 # The names a pixel decoder's config may give (the classes live in the bundle's one registry).
 PIXEL_DECODER_CLASS_NAMES = tuple(name for cls in (DecoderTail, RestorationDecoder)
                                   for name in (cls.__name__, *getattr(cls, "legacy_class_names", ())))

@@ -24,7 +24,7 @@ from torch import nn
 
 from versacodec.errors import ModelError
 from versacodec.latent_space.autoencoder import Autoencoder, AutoencoderConfig, Decoder
-from versacodec.modeling import PretrainedModule
+from versacodec.pixel_decoders.base import PixelDecoder
 from versacodec.pixel_decoders.grid_notch import GridNotch
 from versacodec.pixel_decoders.realesrgan.networks import RRDBConfig, RRDBNet, SRVGGConfig, SRVGGNetCompact
 
@@ -64,7 +64,7 @@ def head_shape(config: AutoencoderConfig, head_layers: int) -> tuple[int, int]:
     return out.shape[1], out.shape[-1]
 
 
-class RestorationDecoder(PretrainedModule):
+class RestorationDecoder(PixelDecoder):
     config_class = RestorationDecoderConfig
 
     def __init__(self, config: RestorationDecoderConfig) -> None:
@@ -82,10 +82,6 @@ class RestorationDecoder(PretrainedModule):
         # latent grid that the losses reward; the notch takes them out, in training too.
         self.notch = GridNotch(config.autoencoder.factor) if config.grid_notch else nn.Identity()
 
-    def check_fits(self, autoencoder: Autoencoder) -> None:
-        if self.config.autoencoder != autoencoder.config:
-            raise ModelError("the pixel decoder was trained for a different autoencoder architecture")
-
     def head(self, autoencoder: Autoencoder, latents: torch.Tensor) -> torch.Tensor:
         raw = latents * autoencoder.latent_std + autoencoder.latent_mean
         for layer in list(autoencoder.decoder)[: self.config.head_layers]:
@@ -99,9 +95,6 @@ class RestorationDecoder(PretrainedModule):
     def forward(self, autoencoder: Autoencoder, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents → image in [0, 1] (unclamped, for training)."""
         return self.render(self.head(autoencoder, latents))
-
-    def decode(self, autoencoder: Autoencoder, latents: torch.Tensor) -> torch.Tensor:
-        return self(autoencoder, latents).clamp(0, 1)
 
     @torch.no_grad()
     def fit_colour_projection(self, features: torch.Tensor, small_targets: torch.Tensor) -> float:

@@ -25,7 +25,7 @@ from torch import nn
 
 from versacodec.errors import ModelError
 from versacodec.latent_space.autoencoder import Autoencoder, AutoencoderConfig, Decoder
-from versacodec.modeling import PretrainedModule
+from versacodec.pixel_decoders.base import PixelDecoder
 from versacodec.pixel_decoders.grid_notch import GridNotch
 
 
@@ -64,7 +64,7 @@ def anti_aliased(layers: list[nn.Module]) -> list[nn.Module]:
     return out
 
 
-class DecoderTail(PretrainedModule):
+class DecoderTail(PixelDecoder):
     """decode(autoencoder, latents) = tail(autoencoder.decoder[:first_layer](raw latents))."""
 
     config_class = DecoderTailConfig
@@ -88,16 +88,9 @@ class DecoderTail(PretrainedModule):
         nn.Sequential(*weighted).load_state_dict(nn.Sequential(*list(autoencoder.decoder)[first_layer:]).state_dict())
         return decoder
 
-    def check_fits(self, autoencoder: Autoencoder) -> None:
-        if self.config.autoencoder != autoencoder.config:
-            raise ModelError("the pixel decoder was trained for a different autoencoder architecture")
-
     def forward(self, autoencoder: Autoencoder, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents → image in [0, 1] (unclamped, for training)."""
         raw = latents * autoencoder.latent_std + autoencoder.latent_mean
         for layer in list(autoencoder.decoder)[: self.config.first_layer]:
             raw = layer(raw)
         return self.notch(self.tail(raw)) * 0.5 + 0.5
-
-    def decode(self, autoencoder: Autoencoder, latents: torch.Tensor) -> torch.Tensor:
-        return self(autoencoder, latents).clamp(0, 1)

@@ -20,12 +20,21 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from versacodec.errors import InputError
+from versacodec.registry import Registry
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
+# The finder types a profile may name, declared by path so that reading a profile imports no
+# finder until one is asked for its labels; the classes live in `regions`, which imports this
+# module (so nothing here imports `regions`).
+FINDERS: Registry[Any] = Registry("region finder", {
+    finder_type: f"versacodec.semantics.regions:{class_name}" for finder_type, class_name in (
+        ("objects", "ObjectFinder"), ("faces", "FaceFinder"), ("text", "TextFinder"),
+        ("salient", "SalientFinder"), ("boxes", "BoxesFinder"))})
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,6 @@ def load_profile(name_or_path: str) -> TaskProfile:
 
 
 def parse_profile(path: Path) -> TaskProfile:
-    from versacodec.semantics.regions import FINDERS
-
     try:
         values = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:

@@ -27,8 +27,7 @@ from PIL import Image
 
 from versacodec.errors import InputError
 from versacodec.paths import model_availability
-from versacodec.registry import Registry
-from versacodec.semantics.profiles import FinderSpec, TaskProfile
+from versacodec.semantics.profiles import FINDERS, FinderSpec, TaskProfile
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,8 @@ class Region:
 
 
 class Finder:
-    """Base class: `vocabulary()` (None: open), `available()` and `find()`."""
+    """Base class: `vocabulary()` (None: open), `available()` and `find()`. Each finder is offered
+    by its `type` in `profiles.FINDERS`."""
 
     type: ClassVar[str]
 
@@ -179,10 +179,6 @@ class BoxesFinder(Finder):
 
     def find(self, image: Image.Image, spec: FinderSpec) -> list[Region]:
         raise InputError("the 'boxes' finder needs boxes from the user", options=("boxes",))
-
-
-FINDERS: Registry[type[Finder]] = Registry("region finder", {
-    f.type: f for f in (ObjectFinder, FaceFinder, TextFinder, SalientFinder, BoxesFinder)})
 
 
 def load_boxes(path: str | Path) -> list[Region]:

@@ -1,23 +1,18 @@
 """Encoder-side tagging (Diff-ICMH's tag guidance): a few ImageNet-1k class ids per image.
 
 The default tagger is the EfficientNet-Lite0 classifier shipped on PyPI: the top-k classes whose
-probability clears a threshold. Any callable `PIL.Image -> list[int]` can replace it.
+probability clears a threshold.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Protocol
 
 import torch
 from PIL import Image
 
 from versacodec.semantics.classifier import load_efficientnet_lite0
-
-
-class Tagger(Protocol):
-    def __call__(self, image: Image.Image) -> list[int]: ...
 
 
 @dataclass(frozen=True)

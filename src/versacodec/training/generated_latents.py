@@ -23,6 +23,7 @@ from versacodec.bundle import component_hash
 from versacodec.codec import Codec
 from versacodec.determinism import reproducible_inference
 from versacodec.generative.decoder import PIXEL_DECODER
+from versacodec.options import DecodeOptions
 from versacodec.training.data import CropSampler
 
 
@@ -42,12 +43,12 @@ class GeneratedPairs(NamedTuple):
 
 
 def pairs_cache_name(codec: Codec, files: list[Path], config: GeneratedPairsConfig) -> str:
-    digest = hashlib.sha256(codec.weights_hash)
-    generative = codec.manifest.path(codec.root, "generative")
+    digest = hashlib.sha256(codec.model.weights_hash)
+    generative = codec.model.manifest.path(codec.model.root, "generative")
     # The latents do not depend on a pixel decoder the bundle may already have (one trained earlier).
     ignored = frozenset() if generative is None else frozenset(
         path.relative_to(generative).as_posix() for path in (generative / PIXEL_DECODER).rglob("*"))
-    digest.update(component_hash(codec.root, codec.manifest, "generative", ignored) or b"")
+    digest.update(component_hash(codec.model.root, codec.model.manifest, "generative", ignored) or b"")
     digest.update(repr((config, [str(f) for f in files])).encode())
     return f"generated-{digest.hexdigest()[:16]}.pt"
 
@@ -65,9 +66,9 @@ def build_generated_pairs(codec: Codec, files: list[Path], config: GeneratedPair
         crop = sampler.batch(index, 1)[0]
         pixels = crop.mul(255).round().to(torch.uint8)
         quality = int(rng.integers(config.qualities[0], config.qualities[1] + 1))
-        encoded = codec.compress(Image.fromarray(pixels.permute(1, 2, 0).numpy()), quality=quality, seed=index)
+        encoded = codec.encode(Image.fromarray(pixels.permute(1, 2, 0).numpy()), quality=quality, seed=index)
         with reproducible_inference():
-            latent = codec.output_latent(codec.read_stream(encoded.data), config.decoder)
+            latent = codec.output_latent(codec.read(encoded.data), DecodeOptions(config.decoder))
         images.append(pixels)
         latents.append(latent[0].half())
         qualities.append(quality)

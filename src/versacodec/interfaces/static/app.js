@@ -55,7 +55,6 @@ async function init() {
     for (const name of config.task_profiles) $("task").append(element("option", { value: name }, name));
     $("task-row").hidden = false;
   }
-  $("layers-row").hidden = !config.layers;
   const generative = config.decoders.includes("generative");
   $("dec-generative").disabled = !generative;
   $("dec-generative").checked = generative;
@@ -137,7 +136,7 @@ async function run() {
   const settings = {
     image: state.imageId, bpp: $("bpp").value, decoders: checkedValues("#dec-direct, #dec-generative"),
     baselines: checkedValues("#baselines input"), overlays: $("overlays").checked,
-    task: $("task-row").hidden ? null : $("task").value, layers: $("layers-row").hidden ? null : $("layers").value,
+    task: $("task-row").hidden ? null : $("task").value, layers: $("layers").value,
   };
   if (settings.decoders.includes("generative")) {
     Object.assign(settings, { steps: $("steps").value, cfg: $("cfg").value, seed: $("seed").value });

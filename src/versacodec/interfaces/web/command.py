@@ -59,7 +59,7 @@ def serve_command(args: argparse.Namespace) -> int:
         raise InputError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
     host = f"[{args.host}]" if ":" in args.host else args.host
     # Flushed at once: scripts and tests read the address to find a port picked with --port 0.
-    print(f"versacodec serve: model {codec.model_id} at http://{host}:{server.server_port}/ (Ctrl-C stops)",
+    print(f"versacodec serve: model {codec.model.model_id} at http://{host}:{server.server_port}/ (Ctrl-C stops)",
           flush=True)
     try:
         server.serve_forever()

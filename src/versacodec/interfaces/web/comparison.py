@@ -18,13 +18,13 @@ from typing import Any, NamedTuple
 from PIL import Image
 
 from versacodec.codec import Codec
-from versacodec.errors import InputError, ModelError
+from versacodec.codec.model import ModelDefaults
+from versacodec.errors import BudgetTooSmall, InputError, ModelError
 from versacodec.evaluation.catalog import make_codec
-from versacodec.evaluation.codecs import BudgetTooSmall
 from versacodec.evaluation.quality import per_image_metrics
 from versacodec.imaging import LoadedImage, to_pil
 from versacodec.interfaces.web.overlays import Overlays
-from versacodec.options import DecodeOptions, EncodeOptions, ModelDefaults
+from versacodec.options import DecodeOptions, EncodeOptions
 from versacodec.registry import Registry
 from versacodec.semantics.profiles import available_profiles
 from versacodec.semantics.tagger import class_names
@@ -52,11 +52,10 @@ class Capabilities:
 
     defaults: ModelDefaults
     task_profiles: tuple[str, ...]  # empty: this codec has no task profiles
-    layers: bool
 
     @classmethod
     def of(cls, codec: Codec) -> Capabilities:
-        return cls(codec.defaults, task_profiles=tuple(available_profiles()), layers=True)
+        return cls(codec.model.defaults, task_profiles=tuple(available_profiles()))
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,6 @@ class Settings:
             raise InputError(f"task profile {task!r} is not available" + (
                 f"; choose from {', '.join(capabilities.task_profiles)}" if capabilities.task_profiles else ""))
         layers = _number(payload, "layers", int)
-        if layers is not None and not capabilities.layers:
-            raise InputError("this codec has no scalable layers")
         encode = EncodeOptions.of(bpp=bpp, seed=_number(payload, "seed", int) or 0, task=task, layers=layers)
         decoders = _names(payload, "decoders")
         if not decoders:

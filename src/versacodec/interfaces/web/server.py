@@ -125,8 +125,8 @@ def create_app(codec: Codec, *, max_upload_bytes: int, overlays: Overlays | None
     @app.get("/api/config")
     def config():
         return jsonify(
-            model={"id": codec.model_id, "generative": "generative" in defaults.decoders},
-            decoders=defaults.decoders, task_profiles=capabilities.task_profiles, layers=capabilities.layers,
+            model={"id": codec.model.model_id, "generative": defaults.has_generative},
+            decoders=defaults.decoders, task_profiles=capabilities.task_profiles,
             default_steps=defaults.steps, default_cfg=defaults.cfg, default_bpp=DEFAULT_BPP,
             baselines=[{"name": name, "label": baseline.label} for name, baseline in BASELINES.items()],
             overlays=[{"name": s.name, "available": s.available, "reason": s.reason} for s in overlays.status],
@@ -141,9 +141,9 @@ def create_app(codec: Codec, *, max_upload_bytes: int, overlays: Overlays | None
         if not data:
             return _error("the upload is empty: choose an image file", 400)
         try:
-            loaded = codec.load(data)
-        except InputError as exc:  # the image reader calls bytes it was given "input"
-            return _error(str(exc).replace("input is", "the upload is", 1), 400)
+            loaded = codec.model.load_image(data, name="the upload")
+        except InputError as exc:
+            return _error(str(exc), 400)
         return jsonify(id=uploads.add(loaded), width=loaded.width, height=loaded.height, notes=loaded.notes)
 
     @app.get("/api/images/<image_id>.png")

@@ -18,15 +18,19 @@ texture a person reads as real rather than to the blurred mean that squared erro
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import Accelerator
 from torch import nn
 
 from versacodec.errors import InputError
+from versacodec.fileio import atomic_write_bytes
 from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
 from versacodec.latent_space.base import LatentSpace
 from versacodec.latent_space.registry import load_latent_space_folder
@@ -36,6 +40,7 @@ from versacodec.training.latent_cache import CacheVariants
 from versacodec.training.latent_data import LatentTrainingData
 
 DISTORTIONS = ("latent", "decoder_weighted", "decoded")
+CALIBRATION_FILE = "distortion_calibration.json"
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,16 @@ def decoded_error_scale(autoencoder: LatentSpace, latents: torch.Tensor, noise: 
     return noise**2 / pixel_error.square().mean().item()
 
 
+def _measured_once(path: Path, key: str, measure: Callable[[], Any]) -> Any:
+    """The value stored under `key` in the JSON file at `path`, measured and stored on first use."""
+    stored = json.loads(path.read_text()) if path.is_file() else {}
+    if key not in stored:
+        stored[key] = measure()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, json.dumps(stored, indent=2).encode())
+    return stored[key]
+
+
 def rate_lambda(log_lambdas: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
     """λ for continuous levels, log-linearly interpolated between the per-level values."""
     low = levels.floor().long().clamp(max=len(log_lambdas) - 2)
@@ -119,16 +134,19 @@ class LatentCodecStage:
         self.channel_weights = torch.ones(self.codec.config.latent_channels)
         self.decoder: LatentSpace | None = None  # the frozen pixel decoder of `distortion: decoded`
         loss = config.loss
+        # Measured once per run and kept beside its checkpoint: a resumed run (or an export) reads
+        # them instead of spending minutes of decoder passes on TAEF2, and cannot drift from them.
+        calibration = Path(self.schedule.output_dir) / CALIBRATION_FILE
         if loss.distortion == "decoder_weighted":
-            autoencoder = load_latent_space_folder(config.autoencoder)
-            self.channel_weights = decoder_channel_weights(
-                autoencoder, self.data.validation_latents, loss.sensitivity_noise, self.schedule.seed)
+            self.channel_weights = torch.tensor(_measured_once(calibration, "channel_weights", lambda: (
+                decoder_channel_weights(load_latent_space_folder(config.autoencoder), self.data.validation_latents,
+                                        loss.sensitivity_noise, self.schedule.seed).tolist())))
             print("decoder-weighted distortion, channel weights:",
                   " ".join(f"{w:.2f}" for w in self.channel_weights.tolist()))
         elif loss.distortion == "decoded":
             self.decoder = load_latent_space_folder(config.autoencoder).eval().requires_grad_(False)
-            self.decoded_scale = decoded_error_scale(
-                self.decoder, self.data.validation_latents, loss.sensitivity_noise, self.schedule.seed)
+            self.decoded_scale = _measured_once(calibration, "decoded_scale", lambda: decoded_error_scale(
+                self.decoder, self.data.validation_latents, loss.sensitivity_noise, self.schedule.seed))
             print(f"decoded distortion, latent/pixel scale {self.decoded_scale:.2f}")
         self.lpips = LPIPS("alex") if loss.perceptual > 0 else None
 

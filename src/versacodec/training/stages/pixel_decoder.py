@@ -152,7 +152,7 @@ class PixelDecoderStage:
     def __init__(self, config: PixelDecoderStageConfig) -> None:
         self.config, self.schedule = config, config.schedule
         codec = Codec.from_pretrained(config.bundle)
-        factor = codec.autoencoder.factor
+        factor = codec.model.latent_space.factor
         if self.schedule.crop_size % factor or self.schedule.crop_size > config.pairs.crop_size:
             raise InputError(f"crop_size must be a multiple of {factor} and at most pairs.crop_size")
         files = list_images(training_root(self.schedule.data_dir))
@@ -165,10 +165,10 @@ class PixelDecoderStage:
                                  config.pairs.decoder, seed=12345), cache)
         self.factor = factor
         pixel_decoder = (self._continued(load_pixel_decoder(Path(config.init_from))) if config.init_from
-                         else self._new_pixel_decoder(codec.autoencoder))
-        pixel_decoder.check_fits(codec.autoencoder)
+                         else self._new_pixel_decoder(codec.model.latent_space))
+        pixel_decoder.check_fits(codec.model.latent_space)
         discriminator = FeatureDiscriminator(config.discriminator) if config.loss.adversarial > 0 else None
-        self.render = _Render(codec.autoencoder, pixel_decoder, discriminator)
+        self.render = _Render(codec.model.latent_space, pixel_decoder, discriminator)
         self.lpips, self.dists = LPIPS("alex"), DISTS()
         self.semantic = SemanticFeatureDistance(config.loss.semantic_layers) if config.loss.semantic > 0 else None
         self._baseline: dict[str, float] | None = None
