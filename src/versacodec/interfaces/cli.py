@@ -252,6 +252,29 @@ def _each_input(args: argparse.Namespace, outputs: list[Path | None], code: Call
     return EXIT_USAGE if failed else 0
 
 
+def _refuse_before_loading(name: str) -> None:
+    """The size refusal that needs no model (the aspect limit), from the file's header, before
+    torch and the model load: such an image is refused in a fraction of a second rather than
+    after the seconds of start-up. Anything else about the file is left to the codec's reader,
+    which names it."""
+    if name == STDIO:
+        return
+    import warnings
+
+    from PIL import Image
+
+    from versacodec.limits import check_aspect
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(name) as image:
+                width, height = image.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return
+    check_aspect(width, height)
+
+
 # --------------------------------------------------------------------------- commands
 def _compress(args: argparse.Namespace) -> int:
     from versacodec.options import EncodeOptions
@@ -259,6 +282,8 @@ def _compress(args: argparse.Namespace) -> int:
     options = EncodeOptions.of(quality=args.quality, bpp=args.bpp, seed=args.seed, tags=not args.no_tags,
                                task=args.task, boxes=args.boxes, layers=args.layers, quality_map=args.quality_map)
     outputs = _checked_outputs(args, STREAM_SUFFIX)
+    if len(args.inputs) == 1:
+        _refuse_before_loading(args.inputs[0])
     codec = _load_codec(args)
 
     def compress_one(name: str, output: Path | None) -> None:
