@@ -179,3 +179,25 @@ def test_every_instruction_set_and_thread_count_decodes_within_the_promise(capab
             for label in SHIPPED_DECODES:
                 assert_pixels_close(Image.fromarray(decoded[label]), stored[f"default-model/{label}"],
                                     f"{capability}, {threads} threads, {label}")
+
+
+@pytest.mark.parametrize("version", sorted(FOLDERS))
+def test_a_past_default_models_stream_is_refused_with_its_name_and_where_to_find_it(fixture_codec, version):
+    """When the default model changes, a stream of the old one names it and how to point --model at
+    it (issue #35): the stored default-model stream was made by v4 (v3's weights)."""
+    from versacodec.errors import StreamError
+
+    data = (FOLDERS[version] / "default-model.vcx").read_bytes()
+    with pytest.raises(StreamError) as refused:
+        fixture_codec.decode(data)
+    message = str(refused.value)
+    assert "'versacodec-default-v4'" in message and "--model DIR" in message and "397a76d" in message
+    assert "\n" not in message
+
+
+def test_a_stream_of_an_unknown_model_names_its_weights(fixture_codec, tiny_codec):
+    from versacodec.errors import StreamError
+
+    data = tiny_codec.encode(Image.new("RGB", (32, 32), (90, 100, 110)), quality=10, tags=False).data
+    with pytest.raises(StreamError, match=r"stream was made by .*\(weights [0-9a-f]+\).*--model DIR"):
+        fixture_codec.decode(data)

@@ -47,6 +47,23 @@ COMPONENT_CLASSES: Registry[Any] = Registry("model component class", {
     "PixelDecoder": "versacodec.pixel_decoders.tail:DecoderTail",  # the tail's name in v1–v3 bundles
     "RestorationDecoder": "versacodec.pixel_decoders.restoration:RestorationDecoder",
 }, error=ModelError)
+# The package's default models so far, by the bitstream weights hash their streams carry (hex), with
+# the git commit whose `src/versacodec/weights/default` holds each bundle: a stream one of them made,
+# given to another model, is refused with that model's name and where to find it.
+PAST_DEFAULT_MODELS = {
+    "5e506fdeec30da20": ("versacodec-default-v1", "46db8f8"),
+    "c8a1e60180e44fae": ("versacodec-default-v2", "3e7c126"),
+    "044008e69edec5fe": ("versacodec-default-v4", "397a76d"),  # v3 shares these weights; v4 decodes its streams
+}
+
+
+def past_default_model(stream_hash: bytes) -> tuple[str, str] | None:
+    """(model id, commit) of the past default model whose weights hash starts with `stream_hash`
+    (a stream holds a prefix of it), or None."""
+    known = [model for full, model in PAST_DEFAULT_MODELS.items() if stream_hash and full.startswith(stream_hash.hex())]
+    return known[0] if len(known) == 1 else None
+
+
 # Components of bundles from before class names whose folder's config does not name its class.
 _LEGACY_CLASSES = {"generative": "GenerativeDecoder"}
 

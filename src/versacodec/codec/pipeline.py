@@ -24,6 +24,7 @@ from typing import Any, NamedTuple, TypeVar
 import torch
 from PIL import Image
 
+from versacodec.bundle import past_default_model
 from versacodec.codec import layout
 from versacodec.codec.model import CodecModel
 from versacodec.container.format import STREAM_HASH_BYTES, Stream, StreamHeader
@@ -163,11 +164,7 @@ class Codec:
         stream = Stream.from_bytes(data, model.max_pixels)
         header = stream.header
         if header.weights_hash != model.weights_hash[: len(header.weights_hash)]:
-            maker = f"model '{header.model_id}'" if header.model_id else "another model"
-            raise StreamError(
-                f"stream was made by {maker} (weights {header.weights_hash.hex()}), "
-                f"but this decoder has '{model.model_id}' (weights {model.weights_hash.hex()}); "
-                "decode it with the model that encoded it", options=("model",))
+            raise StreamError(_made_by_another_model(header, model), options=("model",))
         model.defaults.check_quality(header.quality, StreamError)
         model.check_memory(header.width, header.height, "decode", StreamError)
         return layout.from_stream(stream, model.y_grid(header.height, header.width))
@@ -268,3 +265,17 @@ def _placeholder(bits: LatentBits, grid: tuple[int, int], masks: tuple[torch.Ten
 
     return CompressedLatent(string(bits.hyperprior), tuple(string(part) for part in bits.parts), grid, masks,
                             quality_map)
+
+
+def _made_by_another_model(header: StreamHeader, model: CodecModel) -> str:
+    """One line: which model made the stream, and how to decode it with that one."""
+    past = past_default_model(header.weights_hash)
+    if past is not None:
+        model_id, commit = past
+        return (f"stream was made by '{model_id}' (weights {header.weights_hash.hex()}), not by this "
+                f"decoder's '{model.model_id}'; decode it with --model DIR (or VERSACODEC_MODEL=DIR), DIR being "
+                f"that model's bundle: src/versacodec/weights/default of versacodec at git commit {commit}")
+    maker = f"model '{header.model_id}'" if header.model_id else "another model"
+    return (f"stream was made by {maker} (weights {header.weights_hash.hex()}), "
+            f"but this decoder has '{model.model_id}' (weights {model.weights_hash.hex()}); "
+            "decode it with the model that encoded it (--model DIR)")
