@@ -156,7 +156,7 @@ def prepare(config: RunConfig) -> Prepared:
                 messages.append(f"skipped task {name}: {reason}")
         datasets.append(PreparedDataset(dataset, plan.metrics, tasks))
     if not datasets:
-        raise InputError("no dataset is available: " + "; ".join(messages))
+        raise DatasetMissing("no dataset is available: " + "; ".join(messages))
     if not codecs:
         raise InputError("no codec is available: " + "; ".join(messages))
     return Prepared(datasets, codecs, messages)
