@@ -15,7 +15,7 @@ from conftest import natural_image
 from versacodec.errors import InputError
 from versacodec.training.config import ScheduleConfig, load_yaml_config
 from versacodec.training.registry import STAGES
-from versacodec.training.trainer import parameter_groups, run_stage
+from versacodec.training.trainer import TrainingDiverged, parameter_groups, run_stage
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -78,6 +78,46 @@ def test_a_stage_resumes_from_its_checkpoint_and_logs(tmp_path):
     assert not torch.equal(first["model"]["body.weight"], Toy().body.weight)
     snapshot = run_stage(ToyStage(schedule(6)), progress=False, export_only=True)
     assert snapshot.name == "snapshot-6" and (snapshot / "toy.pt").is_file()
+
+
+@dataclass
+class BlowingUpToyStage(ToyStage):
+    """The loss is multiplied by 1000 on the steps in `bad_steps` (counted over all calls)."""
+
+    bad_steps: tuple[int, ...] = ()
+    calls: int = 0
+
+    def training_step(self, model, step, rank, device):
+        loss, _ = super().training_step(model, step, rank, device)
+        self.calls += 1
+        if self.calls in self.bad_steps:
+            loss = loss * 1000
+        return loss, {"loss": loss.item()}
+
+
+def test_a_diverging_loss_rolls_back_to_the_checkpoint_at_half_the_learning_rate(tmp_path):
+    schedule = ScheduleConfig(output_dir=str(tmp_path / "run"), steps=8, warmup_steps=1, log_every=2,
+                              checkpoint_every=2, validate_every=100, learning_rate=1e-3)
+    stage = BlowingUpToyStage(schedule, bad_steps=(5, 6))  # steps 5-6 of the first pass blow up
+    run_stage(stage, progress=False)
+    assert stage.calls == 10  # steps 5 and 6 ran again after going back to the step-4 checkpoint
+    steps = [int(r["step"]) for r in read_csv(tmp_path / "run/train.csv")]
+    assert steps == [2, 4, 6, 6, 8]
+    last = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
+    assert last["step"] == 8 and last["lr_factor"] == 0.5
+    assert float(read_csv(tmp_path / "run/train.csv")[-1]["lr"]) < 1e-3 * 0.5 + 1e-12
+
+
+def test_divergence_with_no_checkpoint_or_rollback_left_stops_with_a_clear_error(tmp_path):
+    schedule = ScheduleConfig(output_dir=str(tmp_path / "run"), steps=8, warmup_steps=1, log_every=2,
+                              checkpoint_every=4, validate_every=100, max_rollbacks=0)
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 6 .*no rollback is left"):
+        run_stage(BlowingUpToyStage(schedule, bad_steps=(5, 6)), progress=False)
+    first_window = ScheduleConfig(output_dir=str(tmp_path / "fresh"), steps=8, warmup_steps=1, log_every=2,
+                                  checkpoint_every=4, validate_every=100)
+    stage = BlowingUpToyStage(first_window, bad_steps=(3, 4))
+    with pytest.raises(TrainingDiverged, match="no checkpoint yet"):
+        run_stage(stage, progress=False)
 
 
 @dataclass
