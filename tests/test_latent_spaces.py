@@ -10,7 +10,7 @@ import torch
 from diffusers import AutoencoderKL
 from PIL import Image
 
-from conftest import TINY_AUTOENCODER, shared_dir
+from conftest import TINY_AUTOENCODER, build_taef2_bundle, shared_dir
 from versacodec.errors import InputError, ModelError
 from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.latent_space.base import LatentSpace
@@ -100,17 +100,8 @@ def test_taef2_component_folder_round_trips_and_loads_by_its_class_name(tmp_path
 def test_a_bundle_on_taef2_codes_and_decodes(tmp_path) -> None:
     """v5's layout: TAEF2 as the bundle's latent space, a 32-channel latent codec on it."""
     import versacodec
-    from versacodec.bundle import BundleManifest, write_manifest
-    from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
 
-    torch.manual_seed(0)
-    TAEF2().save_pretrained(tmp_path / "autoencoder")
-    codec = LatentCodec(LatentCodecConfig(latent_channels=32, width=16, blocks=1, y_channels=16, groups=(8, 8),
-                                          z_channels=8, hyper_width=8, context_hidden=8, rate_levels=2)).eval()
-    codec.build_tables()
-    codec.save_pretrained(tmp_path / "latent_codec")
-    write_manifest(tmp_path, BundleManifest("taef2-test", {"autoencoder": "autoencoder",
-                                                           "latent_codec": "latent_codec"}))
+    build_taef2_bundle(tmp_path)
     image = Image.fromarray((np.random.default_rng(0).random((80, 96, 3)) * 255).astype(np.uint8))
     data = versacodec.compress(image, quality=50, model=tmp_path)
     decoded = versacodec.decompress(data, model=tmp_path)
