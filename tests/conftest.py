@@ -68,6 +68,26 @@ def build_taef2_bundle(root: Path) -> Path:
     return root
 
 
+def build_v5_bundle(root: Path) -> Path:
+    """`build_taef2_bundle` with v5's generative decode: a FineTunedTAEF2Decoder, no prior."""
+    from versacodec.latent_space.taef2 import TAEF2
+    from versacodec.pixel_decoders.taef2_decoder import FineTunedTAEF2Decoder
+
+    build_taef2_bundle(root)
+    decoder = FineTunedTAEF2Decoder.from_latent_space(TAEF2.from_pretrained(root / "autoencoder"))
+    with torch.no_grad():  # "fine-tuned": its pictures differ from TAEF2's own decoder's
+        decoder.decoder[-1].bias.add_(0.25)
+    decoder.save_pretrained(root / "generative")
+    write_manifest(root, BundleManifest("v5-test", {"autoencoder": "autoencoder", "latent_codec": "latent_codec",
+                                                    "generative": "generative"}))
+    return root
+
+
+@pytest.fixture(scope="session")
+def v5_bundle(tmp_path_factory) -> Path:
+    return build_v5_bundle(tmp_path_factory.mktemp("v5-bundle"))
+
+
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory) -> Path:
     return build_tiny_bundle(tmp_path_factory.mktemp("bundle"))
