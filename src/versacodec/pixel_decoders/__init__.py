@@ -19,7 +19,7 @@ from pathlib import Path
 
 from versacodec.bundle import COMPONENT_CLASSES
 from versacodec.errors import ModelError
-from versacodec.modeling import CONFIG_NAME
+from versacodec.fileio import CONFIG_NAME
 from versacodec.pixel_decoders.base import PixelDecoder
 from versacodec.pixel_decoders.restoration import RestorationDecoder
 from versacodec.pixel_decoders.tail import DecoderTail
