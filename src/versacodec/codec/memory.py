@@ -1,5 +1,5 @@
 """What coding one image costs, known from its size before anything of that size is allocated: the
-memory it takes (`working_memory`) and the fewest bytes its stream can have (`smallest_stream_bytes`).
+memory it takes (`working_memory`) and the fewest bytes its stream can have (`stream_floor`).
 
 The estimate is an upper bound, not a measurement (tests/test_fuzz.py checks it against real
 peaks). It assumes every convolution unfolds its input (in_channels × k² values per output
@@ -18,6 +18,7 @@ from versacodec.entropy.tables import PRECISION
 from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE, Y_TO_Z_STRIDE
 from versacodec.latent_space.base import LatentSpace
+from versacodec.limits import StreamFloor
 
 LATENT_SPACE_TILE = 96  # latent pixels (768 image pixels at f = 8) per tile when coding large images
 LATENT_SPACE_OVERLAP = 8
@@ -45,25 +46,12 @@ def working_memory(width: int, height: int, block: int, latent_space: LatentSpac
     return int(max(padded * IMAGE_BYTES + y_pixels * (coding + synthesis), padded * FULL_RESOLUTION_BYTES + tile))
 
 
-# The range coder ends each string on a whole 32-bit word and may finish a word early; a stream
-# holds at least the hyperprior's string and one of y's, so this much is taken off the bound.
-CODER_SLACK_BYTES = 16
-
-
-def smallest_stream_bytes(width: int, height: int, block: int, latent_space: LatentSpace,
-                          codec: LatentCodec) -> int:
-    """A lower bound on the bytes of any stream of a width × height image, whatever the quality,
-    tags, layers or content: every y and z symbol costs at least −log₂ of the largest probability
-    in its integer tables (z per channel, y in the best of the Gaussian tables). Known from the
-    size alone, so a budget below it is refused before the pixels are decoded."""
-    padded_width, padded_height = math.ceil(width / block) * block, math.ceil(height / block) * block
-    y_stride = latent_space.factor * LATENT_TO_Y_STRIDE
-    z_stride = y_stride * Y_TO_Z_STRIDE
-    y_symbols = codec.config.y_channels * (padded_width // y_stride) * (padded_height // y_stride)
-    z_positions = (padded_width // z_stride) * (padded_height // z_stride)
-    bits = y_symbols * min(_cheapest_bits(codec.gaussian.tables())) \
-        + z_positions * sum(_cheapest_bits(codec.hyper_density.tables()))
-    return max(0, math.floor(bits / 8) - CODER_SLACK_BYTES)
+def stream_floor(block: int, latent_space: LatentSpace, codec: LatentCodec) -> StreamFloor:
+    """The fewest bytes any stream of this model can have, per image size (`StreamFloor`), from
+    its integer tables: z's per channel, and for y the best of the Gaussian tables."""
+    y_cell = latent_space.factor * LATENT_TO_Y_STRIDE
+    return StreamFloor(block, y_cell, y_cell * Y_TO_Z_STRIDE, codec.config.y_channels,
+                       min(_cheapest_bits(codec.gaussian.tables())), sum(_cheapest_bits(codec.hyper_density.tables())))
 
 
 def _cheapest_bits(tables: TableSet) -> list[float]:
