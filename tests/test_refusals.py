@@ -42,19 +42,30 @@ def test_the_shipped_model_refuses_a_strip_under_its_smallest_stream_before_deco
         codec.encode(strip, bpp=0.05)
 
 
-def test_the_command_line_refuses_an_elongated_image_before_loading_torch(tmp_path):
-    """The aspect refusal needs only the file's header, so `compress` gives it before the seconds
-    that importing torch and loading the model take."""
+@pytest.mark.parametrize(("picture", "message"), [
+    ("strip", "aspect limit"), ("bomb", "decompression-bomb guard"), ("pixels", "above the pixel limit"),
+    ("damaged", "is not an image file")])
+def test_the_command_line_refuses_from_the_header_before_loading_torch(tmp_path, monkeypatch, picture, message):
+    """What needs only the file's header (the aspect limit, Pillow's bomb guard, the pixel limit, an
+    unreadable file) is refused by `compress` before the seconds that importing torch and loading
+    the model take, with the codec's own message."""
     import subprocess
     import sys
 
-    Image.new("RGB", (100000, 1)).save(tmp_path / "strip.png")
+    path = tmp_path / f"{picture}.png"
+    if picture == "strip":
+        Image.new("RGB", (100000, 1)).save(path)
+    elif picture == "damaged":
+        path.write_bytes(b"not a picture")
+    else:
+        path.write_bytes(declared_png(30000, 30000) if picture == "bomb" else declared_png(300, 300))
+        monkeypatch.setenv("VERSACODEC_MAX_PIXELS", "10000")
     probe = ("import sys; from versacodec.interfaces.cli import main; "
-             f"code = main(['compress', {str(tmp_path / 'strip.png')!r}, '--bpp', '0.05', '-o', "
-             f"{str(tmp_path / 'strip.vcx')!r}]); print(code, 'torch' in sys.modules)")
+             f"code = main(['compress', {str(path)!r}, '--bpp', '0.05', '-o', "
+             f"{str(tmp_path / 'out.vcx')!r}]); print(code, 'torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["2", "False"], result.stderr
-    assert "aspect limit" in result.stderr and not (tmp_path / "strip.vcx").exists()
+    assert message in result.stderr and not (tmp_path / "out.vcx").exists()
 
 
 @pytest.mark.parametrize("bundle", ["shipped", "fixture"])

@@ -257,32 +257,26 @@ def _each_input(args: argparse.Namespace, outputs: list[Path | None], code: Call
 
 
 def _refuse_before_loading(name: str, rate: Rate, model: str | None) -> None:
-    """The size refusals that need no loaded model, from the file's header, before torch and the
-    model load: the aspect limit, and a byte budget below the smallest stream the model can write
-    for that size (recorded in its bundle.json). Such an image is refused in a fraction of a
-    second rather than after the seconds of start-up. Anything else about the file, and bundles
-    that record no floor, are left to the codec, which checks again and names the problem."""
+    """The refusals that need no loaded model, from the file's header, before torch and the model
+    load: what the codec's reader checks before decoding (Pillow's bomb guard, the pixel limit),
+    the aspect limit, and a byte budget below the smallest stream the model can write for that
+    size (recorded in its bundle.json). Such an image is refused in a fraction of a second rather
+    than after the seconds of start-up. The memory limit needs the model's estimate, and bundles
+    that record no floor their tables: the codec checks those (and all of these again)."""
     if name == STDIO:
         return
-    import warnings
-
-    from PIL import Image
-
     from versacodec.bundle import read_manifest, resolve_model_dir
-    from versacodec.limits import check_aspect
+    from versacodec.imaging import check_declared_size
+    from versacodec.limits import check_aspect, pixel_limit
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(name) as image:
-                width, height = image.size
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return
-    check_aspect(width, height)
-    budget = rate.budget(width, height)
-    floor = None if budget is None else read_manifest(resolve_model_dir(model)).stream_floor
-    if floor is not None:
-        floor.check(budget, width, height)
+    def check(width: int, height: int) -> None:
+        check_aspect(width, height)
+        budget = rate.budget(width, height)
+        floor = None if budget is None else read_manifest(resolve_model_dir(model)).stream_floor
+        if floor is not None:
+            floor.check(budget, width, height)
+
+    check_declared_size(Path(name), pixel_limit(), check)
 
 
 # --------------------------------------------------------------------------- commands
