@@ -54,6 +54,40 @@ def build_tiny_bundle(root: Path, model_id: str = "tiny-test", seed: int = 0, ge
     return root
 
 
+def build_taef2_bundle(root: Path) -> Path:
+    """v5's layout at test size: TAEF2 (random weights) as the latent space, a tiny 32-channel codec."""
+    from versacodec.latent_space.taef2 import TAEF2
+
+    torch.manual_seed(0)
+    TAEF2().save_pretrained(root / "autoencoder")
+    codec = LatentCodec(LatentCodecConfig(latent_channels=32, width=16, blocks=1, y_channels=16, groups=(8, 8),
+                                          z_channels=8, hyper_width=8, context_hidden=8, rate_levels=2)).eval()
+    codec.build_tables()
+    codec.save_pretrained(root / "latent_codec")
+    write_manifest(root, BundleManifest("taef2-test", {"autoencoder": "autoencoder", "latent_codec": "latent_codec"}))
+    return root
+
+
+def build_v5_bundle(root: Path) -> Path:
+    """`build_taef2_bundle` with v5's generative decode: a FineTunedTAEF2Decoder, no prior."""
+    from versacodec.latent_space.taef2 import TAEF2
+    from versacodec.pixel_decoders.taef2_decoder import FineTunedTAEF2Decoder
+
+    build_taef2_bundle(root)
+    decoder = FineTunedTAEF2Decoder.from_latent_space(TAEF2.from_pretrained(root / "autoencoder"))
+    with torch.no_grad():  # "fine-tuned": its pictures differ from TAEF2's own decoder's
+        decoder.decoder[-1].bias.add_(0.25)
+    decoder.save_pretrained(root / "generative")
+    write_manifest(root, BundleManifest("v5-test", {"autoencoder": "autoencoder", "latent_codec": "latent_codec",
+                                                    "generative": "generative"}))
+    return root
+
+
+@pytest.fixture(scope="session")
+def v5_bundle(tmp_path_factory) -> Path:
+    return build_v5_bundle(tmp_path_factory.mktemp("v5-bundle"))
+
+
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory) -> Path:
     return build_tiny_bundle(tmp_path_factory.mktemp("bundle"))

@@ -10,7 +10,7 @@ import torch
 from diffusers import AutoencoderKL
 from PIL import Image
 
-from conftest import TINY_AUTOENCODER, shared_dir
+from conftest import TINY_AUTOENCODER, build_taef2_bundle, shared_dir
 from versacodec.errors import InputError, ModelError
 from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.latent_space.base import LatentSpace
@@ -100,17 +100,8 @@ def test_taef2_component_folder_round_trips_and_loads_by_its_class_name(tmp_path
 def test_a_bundle_on_taef2_codes_and_decodes(tmp_path) -> None:
     """v5's layout: TAEF2 as the bundle's latent space, a 32-channel latent codec on it."""
     import versacodec
-    from versacodec.bundle import BundleManifest, write_manifest
-    from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
 
-    torch.manual_seed(0)
-    TAEF2().save_pretrained(tmp_path / "autoencoder")
-    codec = LatentCodec(LatentCodecConfig(latent_channels=32, width=16, blocks=1, y_channels=16, groups=(8, 8),
-                                          z_channels=8, hyper_width=8, context_hidden=8, rate_levels=2)).eval()
-    codec.build_tables()
-    codec.save_pretrained(tmp_path / "latent_codec")
-    write_manifest(tmp_path, BundleManifest("taef2-test", {"autoencoder": "autoencoder",
-                                                           "latent_codec": "latent_codec"}))
+    build_taef2_bundle(tmp_path)
     image = Image.fromarray((np.random.default_rng(0).random((80, 96, 3)) * 255).astype(np.uint8))
     data = versacodec.compress(image, quality=50, model=tmp_path)
     decoded = versacodec.decompress(data, model=tmp_path)
@@ -197,3 +188,24 @@ def test_registry_passes_model_errors_through(tmp_path) -> None:
         load_latent_space(f"versacodec:{tmp_path}")
     with pytest.raises(ModelError):
         load_latent_space(f"sd-vae:{tmp_path}")
+
+
+def test_a_generative_decoder_without_a_prior_renders_the_codecs_latent_in_one_pass(v5_bundle) -> None:
+    """v5's layout: the generative component is a pixel decoder (TAEF2's decoder, fine-tuned)."""
+    import versacodec
+    from versacodec.codec import Codec
+    from versacodec.codec.model import ModelDefaults
+    from versacodec.errors import InputError
+
+    defaults = ModelDefaults.read(v5_bundle)
+    assert defaults.decoders == ("generative", "direct") and not defaults.has_prior
+    image = Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8))
+    data = versacodec.compress(image, quality=50, model=v5_bundle)
+    codec = Codec.from_pretrained(v5_bundle)
+    assert codec.read(data).tags is None  # tags guide a prior; this model has none
+    generative = np.asarray(versacodec.decompress(data, model=v5_bundle), dtype=float)
+    direct = np.asarray(versacodec.decompress(data, model=v5_bundle, decoder="direct"), dtype=float)
+    assert generative.mean() > direct.mean() + 20  # the default decode is the generative pixel decoder's
+    with pytest.raises(InputError, match="no diffusion prior"):
+        versacodec.decompress(data, model=v5_bundle, steps=4)
+    assert codec.model.generative is None and codec.model.generative_config is None

@@ -273,8 +273,10 @@ def test_pixel_decoder_classes_come_from_the_bundle_s_one_registry():
     from versacodec.bundle import COMPONENT_CLASSES
     from versacodec.pixel_decoders import PIXEL_DECODER_CLASS_NAMES
     from versacodec.pixel_decoders.restoration import RestorationDecoder
+    from versacodec.pixel_decoders.taef2_decoder import FineTunedTAEF2Decoder
 
-    assert {COMPONENT_CLASSES[name] for name in PIXEL_DECODER_CLASS_NAMES} == {DecoderTail, RestorationDecoder}
+    assert {COMPONENT_CLASSES[name] for name in PIXEL_DECODER_CLASS_NAMES} == {
+        DecoderTail, RestorationDecoder, FineTunedTAEF2Decoder}
 
 
 def test_a_pixel_decoder_on_another_latent_space_is_a_model_error():
@@ -290,3 +292,7 @@ def test_a_pixel_decoder_on_another_latent_space_is_a_model_error():
         tail.check_fits(OtherLatentSpace())
     with pytest.raises(ModelError, match="different autoencoder"):
         tail.check_fits(Autoencoder(AutoencoderConfig()))
+    from versacodec.pixel_decoders.taef2_decoder import FineTunedTAEF2Decoder
+
+    with pytest.raises(ModelError, match="decodes TAEF2 latents"):  # and TAEF2's decoder fits TAEF2 only
+        FineTunedTAEF2Decoder().check_fits(autoencoder)

@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import natural_image
+from conftest import build_taef2_bundle, natural_image
 from versacodec.errors import InputError
 from versacodec.training.config import ScheduleConfig, load_yaml_config
 from versacodec.training.registry import STAGES
-from versacodec.training.trainer import parameter_groups, run_stage
+from versacodec.training.trainer import TrainingDiverged, parameter_groups, run_stage
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -78,6 +78,46 @@ def test_a_stage_resumes_from_its_checkpoint_and_logs(tmp_path):
     assert not torch.equal(first["model"]["body.weight"], Toy().body.weight)
     snapshot = run_stage(ToyStage(schedule(6)), progress=False, export_only=True)
     assert snapshot.name == "snapshot-6" and (snapshot / "toy.pt").is_file()
+
+
+@dataclass
+class BlowingUpToyStage(ToyStage):
+    """The loss is multiplied by 1000 on the steps in `bad_steps` (counted over all calls)."""
+
+    bad_steps: tuple[int, ...] = ()
+    calls: int = 0
+
+    def training_step(self, model, step, rank, device):
+        loss, _ = super().training_step(model, step, rank, device)
+        self.calls += 1
+        if self.calls in self.bad_steps:
+            loss = loss * 1000
+        return loss, {"loss": loss.item()}
+
+
+def test_a_diverging_loss_rolls_back_to_the_checkpoint_at_half_the_learning_rate(tmp_path):
+    schedule = ScheduleConfig(output_dir=str(tmp_path / "run"), steps=8, warmup_steps=1, log_every=2,
+                              checkpoint_every=2, validate_every=100, learning_rate=1e-3)
+    stage = BlowingUpToyStage(schedule, bad_steps=(5, 6))  # steps 5-6 of the first pass blow up
+    run_stage(stage, progress=False)
+    assert stage.calls == 10  # steps 5 and 6 ran again after going back to the step-4 checkpoint
+    steps = [int(r["step"]) for r in read_csv(tmp_path / "run/train.csv")]
+    assert steps == [2, 4, 6, 6, 8]
+    last = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
+    assert last["step"] == 8 and last["lr_factor"] == 0.5
+    assert float(read_csv(tmp_path / "run/train.csv")[-1]["lr"]) < 1e-3 * 0.5 + 1e-12
+
+
+def test_divergence_with_no_checkpoint_or_rollback_left_stops_with_a_clear_error(tmp_path):
+    schedule = ScheduleConfig(output_dir=str(tmp_path / "run"), steps=8, warmup_steps=1, log_every=2,
+                              checkpoint_every=4, validate_every=100, max_rollbacks=0)
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 6 .*no rollback is left"):
+        run_stage(BlowingUpToyStage(schedule, bad_steps=(5, 6)), progress=False)
+    first_window = ScheduleConfig(output_dir=str(tmp_path / "fresh"), steps=8, warmup_steps=1, log_every=2,
+                                  checkpoint_every=4, validate_every=100)
+    stage = BlowingUpToyStage(first_window, bad_steps=(3, 4))
+    with pytest.raises(TrainingDiverged, match="no checkpoint yet"):
+        run_stage(stage, progress=False)
 
 
 @dataclass
@@ -175,7 +215,8 @@ def test_bad_overrides_are_input_errors(override, message):
     ("direct_decoder_perceptual", "pixel_decoder"), ("direct_decoder_notch", "pixel_decoder"),
     ("ablation/direct_decoder_fidelity", "pixel_decoder"),
     ("pixel_decoder_restoration_notch", "pixel_decoder"), ("v5/latent_codec", "latent_codec"),
-    ("v5/latent_codec_decoded", "latent_codec"),
+    ("v5/latent_codec_decoded", "latent_codec"), ("v5/latent_codec_continued", "latent_codec"),
+    ("v5/generative_decoder", "pixel_decoder"),
 ])
 def test_shipped_configs_load(name, stage):
     loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", STAGES)
@@ -258,6 +299,50 @@ loss: {{lambdas: [0.1, 1.0], distortion: decoder_weighted}}
     monkeypatch.setattr(latent_codec, "decoder_channel_weights", lambda *args: pytest.fail("measured again"))
     stage_name, config = load_yaml_config(tmp_path / "config.yaml", STAGES)
     assert STAGES[stage_name](config).channel_weights.tolist() == pytest.approx(stored)
+
+
+def test_taef2_decoder_trains_on_the_codecs_latents_of_cached_windows(tmp_path):
+    """v5's generative decoder: TAEF2's decoder fine-tuned on pairs from the latent cache."""
+    from versacodec.codec import Codec
+    from versacodec.latent_space.taef2 import TAEF2
+    from versacodec.pixel_decoders import load_pixel_decoder
+    from versacodec.pixel_decoders.taef2_decoder import FineTunedTAEF2Decoder
+    from versacodec.training.coded_latent_pairs import CodedLatentPairs
+    from versacodec.training.data import list_images
+    from versacodec.training.latent_cache import CacheVariants
+
+    bundle = build_taef2_bundle(tmp_path / "bundle")
+    final = run_yaml_stage(tmp_path, 4, f"""stage: pixel_decoder
+bundle: {bundle}
+architecture: taef2_decoder
+pairs_from: latent_cache
+cache_variants: {{crop: 64, flips: false}}
+cache_dir: {tmp_path / 'cache'}
+validation_pairs: 2
+schedule: {{output_dir: {tmp_path / 'run'}, data_dir: DATA, steps: 2, batch_size: 2, crop_size: 64, log_every: 1,
+            checkpoint_every: 1, validate_every: 2, validation_images: 1, learning_rate: 1.0e-3}}
+loss: {{l1: 1.0, lpips: 0.0, dists: 0.0}}
+""", size=80)
+    decoder = load_pixel_decoder(final)
+    assert isinstance(decoder, FineTunedTAEF2Decoder)
+    taef2 = TAEF2.from_pretrained(bundle / "autoencoder")
+    latents = torch.randn(1, 32, 4, 4)
+    assert not torch.allclose(decoder.decode(taef2, latents), taef2.decode(latents))  # it trained
+    untrained = FineTunedTAEF2Decoder.from_latent_space(taef2)
+    torch.testing.assert_close(untrained.decode(taef2, latents), taef2.decode(latents))
+    validation = read_csv(tmp_path / "run/validation.csv")[0]
+    assert float(validation["decoder_l1"]) > 0 and float(validation["autoencoder_l1"]) > 0
+    # A pair's pixels are the window whose latent the cache holds: TAEF2 encodes them to that latent.
+    model = Codec.from_pretrained(bundle).model
+    pairs = CodedLatentPairs(model.latent_codec, 8, bundle / "autoencoder", list_images(tmp_path / "pool"),
+                             tmp_path / "cache", CacheVariants(64, False), 64)
+    source, variant, latent = pairs.entries[0]
+    window = pairs._window(source, variant)
+    torch.testing.assert_close(taef2.encode(window[None].float().div(255))[0], latent.float(), atol=2e-2, rtol=0)
+    images, coded = pairs.batch(0, step=3, rank=0, size=2)
+    assert images.shape == (2, 3, 64, 64) and coded.shape == (2, 32, 8, 8)
+    again = pairs.batch(0, step=3, rank=0, size=2)
+    assert torch.equal(images, again[0]) and torch.equal(coded, again[1])  # reproducible per step
 
 
 def test_the_latent_cache_encodes_only_images_it_has_not_seen(tmp_path, tiny_bundle, monkeypatch):

@@ -83,6 +83,26 @@ def test_page_config_and_samples_are_served(client):
     assert client.get("/samples/..%2Fcodec.py").status_code == 404
 
 
+def test_a_v5_model_offers_its_one_pass_generative_decoder_and_runs_a_job(v5_bundle):
+    from versacodec.codec import Codec
+
+    app = create_app(Codec.from_pretrained(v5_bundle), max_upload_bytes=UPLOAD_LIMIT, overlays=FixedOverlays())
+    client = app.test_client()
+    try:
+        config = client.get("/api/config").json
+        assert config["decoders"] == ["generative", "direct"] and config["default_steps"] is None
+        info = upload(client, natural_image(96, 64))
+        response = client.post("/api/jobs", json={"image": info["id"], "bpp": "0.5",
+                                                  "decoders": ["generative", "direct"], "baselines": []})
+        assert response.status_code == 202, response.json
+        status = finish(client, response.json["id"])
+        assert status["state"] == "done", status["error"]
+        labels = [r["label"] for r in status["result"]["renditions"]]
+        assert labels == ["versacodec, generative", "versacodec, direct"]
+    finally:
+        app.extensions["versacodec-jobs"].shutdown()
+
+
 def test_uploads_that_are_not_images_empty_or_too_large_get_clear_messages(client):
     response = client.post("/api/images", data=b"this is a text file, not a picture",
                            content_type="application/octet-stream")

@@ -51,6 +51,7 @@ COMPONENT_CLASSES: Registry[Any] = Registry("model component class", {
     "DecoderTail": "versacodec.pixel_decoders.tail:DecoderTail",
     "PixelDecoder": "versacodec.pixel_decoders.tail:DecoderTail",  # the tail's name in v1–v3 bundles
     "RestorationDecoder": "versacodec.pixel_decoders.restoration:RestorationDecoder",
+    "FineTunedTAEF2Decoder": "versacodec.pixel_decoders.taef2_decoder:FineTunedTAEF2Decoder",
 }, error=ModelError)
 # The package's default models so far, by the bitstream weights hash their streams carry (hex), with
 # the git commit whose `src/versacodec/weights/default` holds each bundle: a stream one of them made,

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from versacodec.pixel_decoders import PixelDecoder
 
 T = TypeVar("T")
+PRIOR_CLASS = "GenerativeDecoder"  # a generative component of this class samples a diffusion prior
 Tagger = Callable[[Image.Image], list[int]]  # an image → the ImageNet class ids to send
 
 
@@ -91,25 +92,35 @@ class ModelDefaults:
 
     quality_levels: int
     decoders: tuple[str, ...]  # the first is the default
-    steps: int | None = None  # the generative decoder's defaults
+    steps: int | None = None  # the diffusion prior's defaults (None: the model has no prior)
     cfg: float | None = None
 
     @classmethod
-    def of(cls, quality_levels: int, generative: GenerativeConfig | None) -> ModelDefaults:
-        """For a latent codec of `quality_levels` and a generative decoder with these settings (None: none)."""
-        if generative is None:
-            return cls(quality_levels, ("direct",))
-        return cls(quality_levels, ("generative", "direct"), generative.default_steps, generative.default_cfg)
+    def of(cls, quality_levels: int, generative: GenerativeConfig | None, one_pass_generative: bool = False
+           ) -> ModelDefaults:
+        """For a latent codec of `quality_levels` and a generative decoder with a prior of these
+        settings, or (`one_pass_generative`) one that is a pixel decoder alone; neither: direct only."""
+        if generative is not None:
+            return cls(quality_levels, ("generative", "direct"), generative.default_steps, generative.default_cfg)
+        if one_pass_generative:
+            return cls(quality_levels, ("generative", "direct"))
+        return cls(quality_levels, ("direct",))
 
     @classmethod
     def read(cls, root: Path) -> ModelDefaults:
         """A bundle's, from its configs (batch mode checks a job with it before starting workers)."""
         manifest = read_manifest(root)
-        return cls.of(_quality_levels(manifest.path(root, "latent_codec")), _generative_config(root, manifest))
+        return cls.of(_quality_levels(manifest.path(root, "latent_codec")), _generative_config(root, manifest),
+                      _one_pass_generative(root, manifest))
 
     @property
     def has_generative(self) -> bool:
         return "generative" in self.decoders
+
+    @property
+    def has_prior(self) -> bool:
+        """Whether the generative decode samples a diffusion prior (else it is one pixel-decoder pass)."""
+        return self.steps is not None
 
     def check_quality(self, quality: int, error: type[VersacodecError] = InputError) -> None:
         """The one place a quality meets the model's range: an option (InputError) or a header (StreamError)."""
@@ -124,14 +135,17 @@ class ModelDefaults:
         return options
 
     def decode(self, options: DecodeOptions) -> DecodeOptions:
-        """`options` with this model's defaults filled in: a decoder always, and for the
-        generative one its steps and guidance scale."""
+        """`options` with this model's defaults filled in: a decoder always, and for a generative
+        decoder with a prior its steps and guidance scale."""
         decoder = options.decoder or self.decoders[0]
         if decoder not in self.decoders:
             raise InputError(f"this model bundle has no {decoder} decoder; decode with the "
                              f"{self.decoders[0]} one", options=("decoder",))
-        if decoder == "direct":
-            return DecodeOptions("direct", seed=options.seed)
+        if decoder == "generative" and not self.has_prior and (options.steps is not None or options.cfg is not None):
+            raise InputError("this model's generative decoder is one pixel-decoder pass, with no diffusion prior: "
+                             "steps and cfg do not apply", options=("steps", "cfg"))
+        if decoder == "direct" or not self.has_prior:
+            return DecodeOptions(decoder, seed=options.seed)
         return DecodeOptions(decoder, self.steps if options.steps is None else options.steps,
                              self.cfg if options.cfg is None else options.cfg, options.seed)
 
@@ -145,25 +159,36 @@ def _quality_levels(latent_codec_folder: Path) -> int:
 
 
 def _generative_config(root: Path, manifest: BundleManifest) -> GenerativeConfig | None:
+    """The settings of the bundle's diffusion prior (None: it has none)."""
     from versacodec.generative.config import GenerativeConfig
 
     folder = manifest.path(root, "generative")
-    return None if folder is None else GenerativeConfig.read(folder)
+    if folder is None or _one_pass_generative(root, manifest):
+        return None
+    return GenerativeConfig.read(folder)
+
+
+def _one_pass_generative(root: Path, manifest: BundleManifest) -> bool:
+    """Whether the bundle's generative decoder is a pixel decoder alone, run once on ẑ (v5: TAEF2's
+    decoder fine-tuned adversarially), rather than a diffusion prior (`GenerativeDecoder`)."""
+    return manifest.path(root, "generative") is not None and manifest.class_name(root, "generative") != PRIOR_CLASS
 
 
 class CodecModel:
     """The components of one codec, loaded or to load, with its defaults, identity and limits."""
 
     def __init__(self, latent_space: LatentSpace, latent_codec: LatentCodec, *,
-                 generative: GenerativeDecoder | Lazy[GenerativeDecoder] | None = None,
+                 generative: GenerativeDecoder | PixelDecoder | Lazy[GenerativeDecoder | PixelDecoder] | None = None,
                  generative_config: GenerativeConfig | None = None,
                  partial_synthesis: PartialSynthesis | Lazy[PartialSynthesis | None] | None = None,
                  direct_decoder: PixelDecoder | Lazy[PixelDecoder | None] | None = None,
                  tagger: Tagger | None = None, model_id: str = "in-memory", weights_hash: bytes | None = None,
                  max_pixels: int | None = None, max_memory: int | None = None,
                  root: Path | None = None, manifest: BundleManifest | None = None) -> None:
-        """`generative_config`: the settings of a generative decoder still to load (a loaded one
-        brings its own). `root` and `manifest`: the bundle it was read from (None in memory)."""
+        """`generative`: a GenerativeDecoder (a diffusion prior and its pixel decoder), or a
+        PixelDecoder alone that renders ẑ in one pass. `generative_config`: the settings of a
+        prior still to load (a loaded one brings its own; a lazy decoder without them is a pixel
+        decoder). `root` and `manifest`: the bundle it was read from (None in memory)."""
         if latent_codec.config.latent_channels != latent_space.channels:
             raise ModelError(f"{root or model_id}: the latent codec codes {latent_codec.config.latent_channels} "
                              f"channels, the latent space has {latent_space.channels}")
@@ -175,13 +200,14 @@ class CodecModel:
         # Limits default to $VERSACODEC_MAX_PIXELS / $VERSACODEC_MAX_MEMORY (see limits.py).
         self.max_pixels = pixel_limit(max_pixels)
         self.max_memory = memory_limit(max_memory)
+        from versacodec.pixel_decoders.base import PixelDecoder
+
         self._generative = _lazy(generative)
-        if generative is not None and not isinstance(generative, Lazy):
+        if generative is not None and not isinstance(generative, Lazy | PixelDecoder):
             generative_config = generative.config
-        if generative is not None and generative_config is None:
-            raise ValueError("a generative decoder still to load needs its generative_config")
         self.defaults = ModelDefaults.of(latent_codec.config.quality_levels,
-                                         None if generative is None else generative_config)
+                                         None if generative is None else generative_config,
+                                         one_pass_generative=generative is not None and generative_config is None)
         self._generative_config = generative_config
         self._partial_synthesis = _lazy(partial_synthesis)
         self._direct_decoder = _lazy(direct_decoder)
@@ -214,17 +240,25 @@ class CodecModel:
     # ------------------------------------------------------------------ components
     @property
     def generative(self) -> GenerativeDecoder | None:
-        """The generative decoder (None: the model has none)."""
-        return self._generative.get()
+        """The generative decoder's diffusion prior (None: the model has none, or its generative
+        decode is one pixel-decoder pass)."""
+        if not self.defaults.has_prior:
+            return None
+        found = self._generative.get()
+        if not isinstance(found, _prior_class()):
+            raise ModelError(f"{self.root or self.model_id}: the generative component is a {type(found).__name__}, "
+                             f"where its settings describe a diffusion prior")
+        return found
 
     @property
     def generative_config(self) -> GenerativeConfig | None:
-        """The generative decoder's settings (None: no generative decoder): the loaded decoder's,
-        as they may have been changed since, else as read with the bundle."""
+        """The diffusion prior's settings (None: no prior): the loaded decoder's, as they may have
+        been changed since, else as read with the bundle."""
+        if not self.defaults.has_prior:
+            return None
         if not self._generative.loaded:
             return self._generative_config
-        generative = self._generative.get()
-        return None if generative is None else generative.config
+        return self.generative.config
 
     @property
     def partial_synthesis(self) -> PartialSynthesis | None:
@@ -240,8 +274,10 @@ class CodecModel:
         """The decode path's own pixel decoder (None: the latent space's decoder)."""
         if decoder == "direct":
             found = self._direct_decoder.get()
+        elif self.defaults.has_prior:
+            found = self.generative.pixel_decoder
         else:
-            found = None if self.generative is None else self.generative.pixel_decoder
+            found = self._generative.get()
         if found is not None:
             found.check_fits(self.latent_space)
         return found
@@ -351,6 +387,12 @@ def record_stream_floor(root: Path) -> StreamFloor:
                        weights_hash=weights_hash(root, manifest))
     write_stream_floor(root, model.stream_floor)
     return model.stream_floor
+
+
+def _prior_class() -> type:
+    from versacodec.generative.decoder import GenerativeDecoder
+
+    return GenerativeDecoder
 
 
 def _lazy(component: T | Lazy[T] | None) -> Lazy[T | None]:

@@ -133,8 +133,8 @@ class Codec:
                             budget, tags, search, list(loaded.notes), list(region_sets))
 
     def _tags_for(self, loaded: LoadedImage, tags: bool | tuple[int, ...]) -> tuple[int, ...] | None:
-        if tags is False or (tags is True and not self.model.defaults.has_generative):
-            return None  # tags guide the generative decoder only
+        if tags is False or (tags is True and not self.model.defaults.has_prior):
+            return None  # tags guide the diffusion prior only
         return tuple(self.model.tag(to_pil(loaded.pixels))) if tags is True else tags
 
     def _find_regions(self, loaded: LoadedImage, grid: tuple[int, int], options: EncodeOptions) -> RegionSet:
@@ -189,11 +189,11 @@ class Codec:
         return DecodedLatent(model.partial_synthesis(y_hat.float()), partial_start, sent)
 
     def output_latent(self, image: layout.CompressedImage, options: DecodeOptions) -> torch.Tensor:
-        """The latent that the pixel decoder turns into pixels: ẑ as decoded (direct), or what the
-        prior generates from it (generative)."""
+        """The latent that the pixel decoder turns into pixels: ẑ as decoded (direct, or a generative
+        decoder without a prior), or what the prior generates from it."""
         options = self.model.defaults.decode(options)
         latent, start, sent = self.decoded_latent(image)
-        if options.decoder == "direct":
+        if options.decoder == "direct" or not self.model.defaults.has_prior:
             return latent
         generative = self.model.generative
         timesteps = generative.schedule.num_train_timesteps

@@ -84,7 +84,9 @@ def run_bench(model: str | None, repeats: int, threads: int, memory_side: int) -
         results["target_bpp_over_fixed_quality"] = results["encode_target_bpp_s"] / results["encode_quality_s"]
         results["startup"] = _startup(model, path, encoded.quality, threads, repeats, results["encode_quality_s"])
     results["decode_direct_s"] = _seconds(lambda: codec.decode(encoded.data, decoder="direct"), repeats)
-    if codec.model.defaults.has_generative:
+    if codec.model.defaults.has_generative and not codec.model.defaults.has_prior:
+        results["decode_generative_s"] = _seconds(lambda: codec.decode(encoded.data, decoder="generative"), repeats)
+    elif codec.model.defaults.has_generative:
         for steps in GENERATIVE_STEPS:
             results[f"decode_generative_{steps}_steps_s"] = _seconds(
                 lambda s=steps: codec.decode(encoded.data, decoder="generative", steps=s),

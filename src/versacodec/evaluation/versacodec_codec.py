@@ -119,7 +119,8 @@ class VersacodecCodec:
 
         model = self.codec.model
         weights = component_hash(model.root, model.manifest, "generative", frozenset({CONFIG_NAME}))
-        settings = model.generative_config.settings_read_by_decoding(partial_streams=self.extract)
+        config = model.generative_config  # None: one pixel-decoder pass, no settings
+        settings = {} if config is None else config.settings_read_by_decoding(partial_streams=self.extract)
         digest = hashlib.sha256(weights + json.dumps(settings, sort_keys=True).encode())
         return digest.hexdigest()[:12]
 

@@ -617,7 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-id vc-2026.11 -o src/versacodec/weights/default")
     bundle.add_argument("--autoencoder", required=True, help="autoencoder folder (save_pretrained)")
     bundle.add_argument("--latent-codec", required=True, help="latent codec folder")
-    bundle.add_argument("--generative", help="generative decoder folder (unet/, controlnet/, tags/, ...)")
+    bundle.add_argument("--generative", help="generative decoder folder: a diffusion prior (unet/, controlnet/, "
+                        "tags/, ...), or a pixel decoder run's final/ that renders ẑ in one pass (v5)")
     bundle.add_argument("--partial-synthesis",
                         help="synthesis trained on dropped regions (a control run's final/partial_synthesis), "
                              "used only for streams whose sections were extracted away")

@@ -6,9 +6,10 @@ folder's `config.json` names its class:
 
 - `DecoderTail` (`tail.py`): the autoencoder decoder with its upsampling tail fine-tuned;
 - `RestorationDecoder` (`restoration.py`): the autoencoder decoder to 1/4 resolution, then a
-  pretrained Real-ESRGAN generator (`realesrgan/`) fine-tuned here.
+  pretrained Real-ESRGAN generator (`realesrgan/`) fine-tuned here;
+- `FineTunedTAEF2Decoder` (`taef2_decoder.py`): TAEF2's whole decoder, fine-tuned on the codec's ẑ.
 
-Both are `PixelDecoder`s (`base.py`): `decode(autoencoder, latents) -> pixels` and
+All are `PixelDecoder`s (`base.py`): `decode(autoencoder, latents) -> pixels` and
 `check_fits(latent_space)`.
 """
 
@@ -22,10 +23,11 @@ from versacodec.errors import ModelError
 from versacodec.fileio import CONFIG_NAME
 from versacodec.pixel_decoders.base import PixelDecoder
 from versacodec.pixel_decoders.restoration import RestorationDecoder
+from versacodec.pixel_decoders.taef2_decoder import FineTunedTAEF2Decoder
 from versacodec.pixel_decoders.tail import DecoderTail
 
 # The names a pixel decoder's config may give (the classes live in the bundle's one registry).
-PIXEL_DECODER_CLASS_NAMES = tuple(name for cls in (DecoderTail, RestorationDecoder)
+PIXEL_DECODER_CLASS_NAMES = tuple(name for cls in (DecoderTail, RestorationDecoder, FineTunedTAEF2Decoder)
                                   for name in (cls.__name__, *getattr(cls, "legacy_class_names", ())))
 
 

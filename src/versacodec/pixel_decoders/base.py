@@ -1,9 +1,9 @@
-"""What every pixel decoder is: a module on top of versacodec's own autoencoder decoder.
+"""What every pixel decoder is: a module that renders one kind of latent space's latents.
 
-A pixel decoder runs the first layers of the autoencoder's decoder as they are and replaces the
-rest, so it fits only the autoencoder architecture it was trained on; its config records that
-architecture (`autoencoder`). Another latent space (TAEF2, a diffusers VAE) has no such decoder
-layers: a bundle that pairs one with a pixel decoder is refused with a ModelError.
+Most run the first layers of versacodec's own autoencoder decoder as they are and replace the
+rest, so they fit only the autoencoder architecture they were trained on; their config records
+that architecture (`autoencoder`). `FineTunedTAEF2Decoder` renders TAEF2 latents instead. A bundle
+that pairs a pixel decoder with a latent space it does not fit is refused with a ModelError.
 """
 
 from __future__ import annotations
@@ -17,18 +17,24 @@ from versacodec.modeling import PretrainedModule
 
 
 class PixelDecoder(PretrainedModule):
-    """`forward(autoencoder, latents)`: normalised latents → image in [0, 1], unclamped (training);
-    `decode` clamps it. Subclasses give a config with an `autoencoder` field and `forward`."""
+    """`forward(latent_space, latents)`: normalised latents → image in [0, 1], unclamped (training);
+    `decode` clamps it. Subclasses give `forward` and a config; those on versacodec's autoencoder
+    (the default `latent_space_type`) record its architecture in the config's `autoencoder` field."""
+
+    latent_space_type: type = Autoencoder
 
     def check_fits(self, latent_space: LatentSpace) -> None:
-        if not isinstance(latent_space, Autoencoder):
-            raise ModelError(f"a {type(self).__name__} decodes versacodec's autoencoder latents, not "
+        if not isinstance(latent_space, self.latent_space_type):
+            raise ModelError(f"a {type(self).__name__} decodes {self.latent_space_type.__name__} latents, not "
                              f"{getattr(latent_space, 'name', type(latent_space).__name__)}'s")
+        self.check_architecture(latent_space)
+
+    def check_architecture(self, latent_space: LatentSpace) -> None:
         if latent_space.config != self.config.autoencoder:
             raise ModelError("the pixel decoder was trained for a different autoencoder architecture")
 
-    def forward(self, autoencoder: Autoencoder, latents: torch.Tensor) -> torch.Tensor:
+    def forward(self, latent_space: LatentSpace, latents: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def decode(self, autoencoder: Autoencoder, latents: torch.Tensor) -> torch.Tensor:
-        return self(autoencoder, latents).clamp(0, 1)
+    def decode(self, latent_space: LatentSpace, latents: torch.Tensor) -> torch.Tensor:
+        return self(latent_space, latents).clamp(0, 1)

@@ -34,6 +34,12 @@ class ScheduleConfig:
     # separate, faster optimiser for the same reason).
     lr_scales: dict[str, float] = field(default_factory=dict)
     grad_clip: float = 1.0
+    # A logged loss (the mean over `log_every` steps) that is not finite or exceeds this multiple
+    # of the lowest one of this process rolls training back to the last checkpoint at half the
+    # learning rate, without writing a checkpoint; 0 turns the guard off. v5's first stage-1 run
+    # went from 0.9 to 4.6e4 in 100 steps and its next checkpoint kept only the wreck.
+    divergence_factor: float = 3.0
+    max_rollbacks: int = 3
     log_every: int = 50
     checkpoint_every: int = 500
     validate_every: int = 1000

@@ -73,6 +73,16 @@ class CacheVariants:
 WHOLE_IMAGES = CacheVariants()  # the policy of every model before v5
 
 
+def entry_name(file: Path) -> str:
+    """A file's entry in a cache folder: its content hash, so moved or renamed files still match."""
+    return file_sha256(file)[:24]
+
+
+def window_key(entry: str) -> int:
+    """The key `CacheVariants.of` draws an image's windows with, from its entry name."""
+    return int(entry[:12], 16)
+
+
 def cache_folder(cache_dir: Path, autoencoder_dir: Path, variants: CacheVariants = WHOLE_IMAGES) -> Path:
     weights = file_sha256(autoencoder_dir / WEIGHTS_NAME)[:12]
     return cache_dir / f"latents-{weights}{variants.tag()}"
@@ -84,7 +94,7 @@ def build_latent_cache(autoencoder_dir: Path, files: list[Path], cache_dir: Path
     """Latents for every file and variant; each image's computed once, then read from disk.
     `autoencoder_dir` is any latent space's folder in versacodec's format."""
     folder = cache_folder(cache_dir, autoencoder_dir, variants)
-    entries = [folder / f"{file_sha256(file)[:24]}.pt" for file in files]
+    entries = [folder / f"{entry_name(file)}.pt" for file in files]
     missing = [(file, entry) for file, entry in zip(files, entries, strict=True) if not entry.exists()]
     if missing:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -92,7 +102,7 @@ def build_latent_cache(autoencoder_dir: Path, files: list[Path], cache_dir: Path
         folder.mkdir(parents=True, exist_ok=True)
         for file, entry in tqdm(missing, desc="caching latents", disable=not progress):
             encoded = []
-            for pixels in variants.of(load_rgb_uint8(file), int(entry.stem[:12], 16)):
+            for pixels in variants.of(load_rgb_uint8(file), window_key(entry.stem)):
                 height, width = (s - s % autoencoder.factor for s in pixels.shape[-2:])
                 encoded.append(autoencoder.encode(pixels[..., :height, :width].to(device))[0].half().cpu())
             tmp = entry.with_suffix(".tmp")

@@ -2,7 +2,8 @@
 
 A stage supplies its trainable modules, a `training_step` and an `export`; the loop owns the
 optimiser, learning-rate schedule, accelerate (CPU, one GPU, or many via `accelerate launch`),
-resumable checkpoints (modules + optimiser + step), a tqdm bar, and CSV + TensorBoard logs.
+resumable checkpoints (modules + optimiser + step), a tqdm bar, CSV + TensorBoard logs, and a
+guard that rolls a diverging run back to its last checkpoint at half the learning rate.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from accelerate.utils import broadcast
 from torch import nn
 from tqdm.auto import tqdm
 
+from versacodec.errors import VersacodecError
 from versacodec.training.config import ScheduleConfig
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -85,11 +87,34 @@ class MetricLog:
                 self.writer.add_scalar(key, value, step)
 
 
+class TrainingDiverged(VersacodecError):
+    """The loss kept diverging after `max_rollbacks` rollbacks, or before any checkpoint."""
+
+
+class DivergenceGuard:
+    """Watches the logged loss means: `diverged(mean)` is true when one is not finite or exceeds
+    `divergence_factor` times the lowest seen so far (the lowest is per process, so a resumed
+    run with another loss weighting starts its own reference)."""
+
+    def __init__(self, schedule: ScheduleConfig) -> None:
+        self.factor = schedule.divergence_factor
+        self.rollbacks_left = schedule.max_rollbacks
+        self.lowest = math.inf
+
+    def diverged(self, mean_loss: float) -> bool:
+        if self.factor <= 0:
+            return False
+        if not math.isfinite(mean_loss) or mean_loss > self.factor * self.lowest:
+            return True
+        self.lowest = min(self.lowest, mean_loss)
+        return False
+
+
 def _save_checkpoint(path: Path, module: nn.Module, optimizer: torch.optim.Optimizer, step: int,
-                     elapsed: float, budgeted_steps: int | None) -> None:
+                     elapsed: float, budgeted_steps: int | None, lr_factor: float) -> None:
     tmp = path.with_suffix(".tmp")
     state = {"model": module.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-             "elapsed_seconds": elapsed}
+             "elapsed_seconds": elapsed, "lr_factor": lr_factor}
     if budgeted_steps is not None:
         state["steps"] = budgeted_steps
     torch.save(state, tmp)
@@ -157,7 +182,7 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
     module = stage.trainable()
     optimizer = torch.optim.AdamW(parameter_groups(module, schedule.lr_scales), lr=schedule.learning_rate,
                                   weight_decay=schedule.weight_decay)
-    start_step, elapsed = 0, 0.0
+    start_step, elapsed, lr_factor = 0, 0.0, 1.0
     checkpoint_path = output / CHECKPOINT_NAME
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
@@ -167,6 +192,7 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
         except ValueError:  # lr_scales changed the parameter groups: moments restart, weights do not
             accelerator.print("optimizer state does not match the parameter groups: starting it afresh")
         start_step, elapsed = int(state["step"]), float(state.get("elapsed_seconds", 0.0))
+        lr_factor = float(state.get("lr_factor", 1.0))
         if "steps" in state:  # a budgeted run keeps the length it chose
             schedule = dataclasses.replace(schedule, steps=int(state["steps"]), time_budget_s=None)
         accelerator.print(f"resuming {output} at step {start_step}")
@@ -183,10 +209,12 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
     running: dict[str, float] = {}
     started = time.time() - elapsed
     budget = BudgetedLength(schedule, start_step, stage_started, _main_process_value(accelerator))
+    guard = DivergenceGuard(schedule)
     step = start_step
     while step < schedule.steps:
         for group in optimizer.param_groups:
-            group["lr"] = schedule.learning_rate * group["lr_scale"] * learning_rate_factor(step, schedule)
+            group["lr"] = (schedule.learning_rate * group["lr_scale"] * learning_rate_factor(step, schedule)
+                           * lr_factor)
         module.train()
         with accelerator.autocast():
             loss, scalars = stage.training_step(module, step, accelerator.process_index, accelerator.device)
@@ -211,13 +239,19 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
             bar.set_postfix({k: f"{v:.4g}" for k, v in means.items() if k != "lr"})
             log.write(done, means)
             running = {}
+            if guard.diverged(means["loss"]):
+                step, lr_factor = _roll_back(checkpoint_path, accelerator, module, optimizer, guard,
+                                             done, means["loss"], lr_factor)
+                bar.reset(total=schedule.steps)
+                bar.update(step)
+                continue
         if done % schedule.validate_every == 0 or done == schedule.steps:
             module.eval()
             with torch.no_grad():
                 validation_log.write(done, stage.validate(accelerator.device))
         if accelerator.is_main_process and (done % schedule.checkpoint_every == 0 or done == schedule.steps):
             _save_checkpoint(checkpoint_path, accelerator.unwrap_model(module), optimizer, done,
-                             time.time() - started, schedule.steps if budgeted else None)
+                             time.time() - started, schedule.steps if budgeted else None, lr_factor)
         step = done
     bar.close()
     accelerator.wait_for_everyone()
@@ -226,6 +260,25 @@ def run_stage(stage: Stage, progress: bool = True, export_only: bool = False) ->
         stage.export(final)
         (output / "wall_time_seconds.txt").write_text(f"{time.time() - started:.0f}\n")
     return final
+
+
+def _roll_back(checkpoint_path: Path, accelerator: Accelerator, module: nn.Module,
+               optimizer: torch.optim.Optimizer, guard: DivergenceGuard, step: int, loss: float,
+               lr_factor: float) -> tuple[int, float]:
+    """Reload the last checkpoint into `module` and `optimizer`; returns its step and the halved
+    learning-rate factor. Raises TrainingDiverged when no rollback is left or none is possible."""
+    if guard.rollbacks_left <= 0 or not checkpoint_path.exists():
+        reason = "no rollback is left" if checkpoint_path.exists() else "there is no checkpoint yet"
+        raise TrainingDiverged(f"training diverged at step {step} (logged loss {loss:.4g}, lowest "
+                               f"{guard.lowest:.4g}) and {reason}: lower learning_rate or lr_scales")
+    guard.rollbacks_left -= 1
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    accelerator.unwrap_model(module).load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    lr_factor = float(state.get("lr_factor", 1.0)) / 2
+    accelerator.print(f"loss diverged at step {step} ({loss:.4g}, lowest {guard.lowest:.4g}): back to the "
+                      f"checkpoint at step {state['step']} with learning-rate factor {lr_factor:g}")
+    return int(state["step"]), lr_factor
 
 
 def _trainable_parameters(module: nn.Module) -> Iterable[nn.Parameter]:

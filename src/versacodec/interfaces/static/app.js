@@ -59,8 +59,10 @@ async function init() {
   $("dec-generative").disabled = !generative;
   $("dec-generative").checked = generative;
   $("generative-note").hidden = generative;
-  $("generative-options").hidden = !generative;
-  if (generative) {
+  // A generative decoder without a diffusion prior (v5) is one pass: no steps, guidance or seed.
+  const prior = generative && config.default_steps !== null;
+  $("generative-options").hidden = !prior;
+  if (prior) {
     $("steps").value = config.default_steps;
     $("cfg").value = config.default_cfg;
   }
@@ -138,7 +140,7 @@ async function run() {
     baselines: checkedValues("#baselines input"), overlays: $("overlays").checked,
     task: $("task-row").hidden ? null : $("task").value, layers: $("layers").value,
   };
-  if (settings.decoders.includes("generative")) {
+  if (settings.decoders.includes("generative") && !$("generative-options").hidden) {
     Object.assign(settings, { steps: $("steps").value, cfg: $("cfg").value, seed: $("seed").value });
   }
   $("run").disabled = true;

@@ -212,7 +212,7 @@ def run_comparison(codec: Codec, overlays: Overlays, loaded: LoadedImage, settin
         seconds = time.perf_counter() - started
         comparison.tags = decoded.tags
         label = f"versacodec, {decoder}"
-        if decoder == "generative":
+        if decoder == "generative" and options.steps is not None:  # None: one pass, no prior
             label += f", {options.steps} step{'s' if options.steps != 1 else ''}, CFG {options.cfg:g}"
         key = f"versacodec-{decoder}"
         images[key] = decoded.image

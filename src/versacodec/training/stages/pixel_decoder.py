@@ -1,11 +1,15 @@
 """Stage `pixel_decoder`: train a decode path's pixel decoder (`versacodec.pixel_decoders`).
 
-Pairs of training crops and the latents a bundle's decode makes from real streams of them
-(`training.generated_latents`, cached once; `pairs.decoder`: the generative decode's latent, or
-the codec's ẑ for the direct path) teach a pixel decoder to render them: `architecture: tail`
-fine-tunes the autoencoder decoder's upsampling tail (`DecoderTail`), `architecture: restoration`
-puts a pretrained Real-ESRGAN generator on the autoencoder decoder's 1/4-resolution features
-(`RestorationDecoder`). Loss = l1·|x − x̂| + mse·(x − x̂)² + lpips·LPIPS-alex + dists·DISTS +
+Pairs of training crops and the latents a bundle's decode makes from them teach a pixel decoder
+to render them. `pairs_from: streams`: real streams of crops, cached once
+(`training.generated_latents`; `pairs.decoder`: the generative decode's latent, or the codec's ẑ
+for the direct path). `pairs_from: latent_cache`: the codec's ẑ of cached latents of the pool's
+windows, coded afresh per batch (`training.coded_latent_pairs`), for latent spaces whose encoder
+is too slow to run per crop (TAEF2). `architecture: tail` fine-tunes the autoencoder decoder's
+upsampling tail (`DecoderTail`), `architecture: restoration` puts a pretrained Real-ESRGAN
+generator on the autoencoder decoder's 1/4-resolution features (`RestorationDecoder`),
+`architecture: taef2_decoder` fine-tunes a copy of TAEF2's whole decoder (`FineTunedTAEF2Decoder`).
+Loss = l1·|x − x̂| + mse·(x − x̂)² + lpips·LPIPS-alex + dists·DISTS +
 periodic·(excess grid-frequency peaks, `metrics.periodic`) + semantic·(feature distance in the
 frozen EfficientNet-Lite2, `metrics.semantic`) (+ adversarial·hinge of a feature discriminator,
 `training.discriminator`, trained in the same step); a term weighted 0 is not computed. The
@@ -38,7 +42,9 @@ from versacodec.modeling import freeze
 from versacodec.pixel_decoders import PixelDecoder, load_pixel_decoder
 from versacodec.pixel_decoders.realesrgan.pretrained import load_pretrained
 from versacodec.pixel_decoders.restoration import RestorationDecoder, RestorationDecoderConfig
+from versacodec.pixel_decoders.taef2_decoder import FineTunedTAEF2Decoder
 from versacodec.pixel_decoders.tail import DecoderTail
+from versacodec.training.coded_latent_pairs import CodedLatentPairs
 from versacodec.training.config import ScheduleConfig
 from versacodec.training.data import list_images, split_train_validation, training_root
 from versacodec.training.discriminator import (
@@ -47,7 +53,8 @@ from versacodec.training.discriminator import (
     discriminator_hinge,
     generator_hinge,
 )
-from versacodec.training.generated_latents import GeneratedPairsConfig, build_generated_pairs
+from versacodec.training.generated_latents import GeneratedPairs, GeneratedPairsConfig, build_generated_pairs
+from versacodec.training.latent_cache import CacheVariants
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,8 @@ class PixelDecoderLoss:
                 "semantic": self.semantic}
 
 
-ARCHITECTURES = ("tail", "restoration")
+ARCHITECTURES = ("tail", "restoration", "taef2_decoder")
+PAIR_SOURCES = ("streams", "latent_cache")
 PRETRAINED_NETWORKS = {"general-x4v3": "srvgg", "x4plus": "rrdb"}
 
 
@@ -108,7 +116,9 @@ class PixelDecoderStageConfig:
     grid_notch: bool = False  # either: the decoder's fixed notch at the grid frequencies (grid_notch.py)
     restoration: RestorationStart = field(default_factory=RestorationStart)
     cache_dir: str = "cache"
-    pairs: GeneratedPairsConfig = field(default_factory=GeneratedPairsConfig)
+    pairs_from: str = "streams"  # or "latent_cache" (see the module docstring)
+    pairs: GeneratedPairsConfig = field(default_factory=GeneratedPairsConfig)  # pairs_from: streams
+    cache_variants: CacheVariants = field(default_factory=CacheVariants)  # pairs_from: latent_cache
     validation_pairs: int = 48  # from the held-out files, never an evaluation set
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss: PixelDecoderLoss = field(default_factory=PixelDecoderLoss)
@@ -117,6 +127,12 @@ class PixelDecoderStageConfig:
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
             raise InputError(f"architecture must be one of {', '.join(ARCHITECTURES)}, not {self.architecture!r}")
+        if self.pairs_from not in PAIR_SOURCES:
+            raise InputError(f"pairs_from must be one of {', '.join(PAIR_SOURCES)}, not {self.pairs_from!r}")
+        if self.architecture == "restoration" and self.pairs_from != "streams":
+            raise InputError("restoration fits its colour projection on stream pairs: use pairs_from: streams")
+        if self.architecture == "taef2_decoder" and (self.anti_alias or self.grid_notch):
+            raise InputError("anti_alias and grid_notch belong to the autoencoder's decoders, not taef2_decoder")
 
 
 class _Rendered(NamedTuple):
@@ -153,16 +169,24 @@ class PixelDecoderStage:
         self.config, self.schedule = config, config.schedule
         codec = Codec.from_pretrained(config.bundle)
         factor = codec.model.latent_space.factor
-        if self.schedule.crop_size % factor or self.schedule.crop_size > config.pairs.crop_size:
+        streams = config.pairs_from == "streams"
+        if self.schedule.crop_size % factor or (streams and self.schedule.crop_size > config.pairs.crop_size):
             raise InputError(f"crop_size must be a multiple of {factor} and at most pairs.crop_size")
+        if not streams and self.schedule.crop_size % codec.model.block:
+            raise InputError(f"with pairs_from: latent_cache the codec codes each crop: crop_size must be a "
+                             f"multiple of its block, {codec.model.block} pixels")
         files = list_images(training_root(self.schedule.data_dir))
         train_files, validation_files = split_train_validation(files, self.schedule.validation_images)
         cache = Path(config.cache_dir)
-        self.pairs = build_generated_pairs(codec, train_files, config.pairs, cache)
-        self.validation = build_generated_pairs(
-            codec, validation_files,
-            GeneratedPairsConfig(config.validation_pairs, config.pairs.crop_size, config.pairs.qualities,
-                                 config.pairs.decoder, seed=12345), cache)
+        self.pairs: GeneratedPairs | CodedLatentPairs
+        if streams:
+            self.pairs = build_generated_pairs(codec, train_files, config.pairs, cache)
+            self.validation = build_generated_pairs(
+                codec, validation_files,
+                GeneratedPairsConfig(config.validation_pairs, config.pairs.crop_size, config.pairs.qualities,
+                                     config.pairs.decoder, seed=12345), cache)
+        else:
+            self.pairs, self.validation = self._coded_pairs(codec, train_files, validation_files, cache)
         self.factor = factor
         pixel_decoder = (self._continued(load_pixel_decoder(Path(config.init_from))) if config.init_from
                          else self._new_pixel_decoder(codec.model.latent_space))
@@ -173,16 +197,29 @@ class PixelDecoderStage:
         self.semantic = SemanticFeatureDistance(config.loss.semantic_layers) if config.loss.semantic > 0 else None
         self._baseline: dict[str, float] | None = None
 
+    def _coded_pairs(self, codec: Codec, train_files: list[Path], validation_files: list[Path],
+                     cache: Path) -> tuple[CodedLatentPairs, GeneratedPairs]:
+        model, variants = codec.model, self.config.cache_variants
+        latent_space_dir = model.manifest.path(model.root, "autoencoder")
+
+        def pairs(files: list[Path]) -> CodedLatentPairs:
+            return CodedLatentPairs(model.latent_codec, model.latent_space.factor, latent_space_dir, files, cache,
+                                    variants, self.schedule.crop_size)
+
+        return pairs(train_files), pairs(validation_files).fixed(self.config.validation_pairs, seed=12345)
+
     def _continued(self, decoder: PixelDecoder) -> PixelDecoder:
         """A previous run's decoder, with the fixed (weightless) grid notch as this config asks."""
         wanted = self.config.grid_notch
-        if decoder.config.grid_notch == wanted:
+        if getattr(decoder.config, "grid_notch", False) == wanted:
             return decoder
         continued = type(decoder)(dataclasses.replace(decoder.config, grid_notch=wanted))
         continued.load_state_dict(decoder.state_dict())
         return continued
 
     def _new_pixel_decoder(self, autoencoder: Autoencoder) -> PixelDecoder:
+        if self.config.architecture == "taef2_decoder":
+            return FineTunedTAEF2Decoder.from_latent_space(autoencoder)
         if self.config.architecture == "tail":
             return DecoderTail.from_autoencoder(autoencoder, self.config.first_layer, self.config.anti_alias,
                                                 self.config.grid_notch)
@@ -220,6 +257,8 @@ class PixelDecoderStage:
 
     def _batch(self, step: int, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Random pairs, each cropped at a random latent-aligned window of crop_size pixels."""
+        if isinstance(self.pairs, CodedLatentPairs):
+            return self.pairs.batch(self.schedule.seed, step, rank, self.schedule.batch_size)
         rng = np.random.default_rng([self.schedule.seed, step, rank])
         crop, f = self.schedule.crop_size, self.factor
         cells = (self.pairs.images.shape[-1] - crop) // f + 1
