@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from versacodec.fileio import WEIGHTS_NAME
 from versacodec.latent_space.taef2 import TAEF2
-from versacodec.modeling import WEIGHTS_NAME
 
 # The LICENSE file of madebyollin/taesd at 5cccb12, verbatim.
 UPSTREAM_LICENSE = """MIT License

@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 from conftest import declared_png, forbid_decoding, natural_image
+from versacodec.bundle import read_manifest
 from versacodec.codec import Codec
-from versacodec.codec.memory import smallest_stream_bytes
+from versacodec.codec.model import CodecModel
 from versacodec.errors import InputError
 from versacodec.limits import ASPECT_VARIABLE
 
@@ -23,7 +24,7 @@ def _png(image: Image.Image) -> bytes:
 def test_the_smallest_stream_bound_is_below_every_real_stream(tiny_codec, width, height):
     """A lower bound: a flat picture (the cheapest content) at quality 0 still codes to more."""
     model = tiny_codec.model
-    floor = smallest_stream_bytes(width, height, model.block, model.latent_space, model.latent_codec)
+    floor = model.stream_floor.bytes(width, height)
     for picture in (Image.new("RGB", (width, height), (128, 128, 128)), natural_image(width, height)):
         assert floor <= len(tiny_codec.encode(picture, quality=0, tags=False).data)
 
@@ -41,19 +42,101 @@ def test_the_shipped_model_refuses_a_strip_under_its_smallest_stream_before_deco
         codec.encode(strip, bpp=0.05)
 
 
-def test_the_command_line_refuses_an_elongated_image_before_loading_torch(tmp_path):
-    """The aspect refusal needs only the file's header, so `compress` gives it before the seconds
-    that importing torch and loading the model take."""
+@pytest.mark.parametrize(("picture", "message"), [
+    ("strip", "aspect limit"), ("bomb", "decompression-bomb guard"), ("pixels", "above the pixel limit"),
+    ("damaged", "is not an image file")])
+def test_the_command_line_refuses_from_the_header_before_loading_torch(tmp_path, monkeypatch, picture, message):
+    """What needs only the file's header (the aspect limit, Pillow's bomb guard, the pixel limit, an
+    unreadable file) is refused by `compress` before the seconds that importing torch and loading
+    the model take, with the codec's own message."""
     import subprocess
     import sys
 
+    path = tmp_path / f"{picture}.png"
+    if picture == "strip":
+        Image.new("RGB", (100000, 1)).save(path)
+    elif picture == "damaged":
+        path.write_bytes(b"not a picture")
+    else:
+        path.write_bytes(declared_png(30000, 30000) if picture == "bomb" else declared_png(300, 300))
+        monkeypatch.setenv("VERSACODEC_MAX_PIXELS", "10000")
+    probe = ("import sys; from versacodec.interfaces.cli import main; "
+             f"code = main(['compress', {str(path)!r}, '--bpp', '0.05', '-o', "
+             f"{str(tmp_path / 'out.vcx')!r}]); print(code, 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["2", "False"], result.stderr
+    assert message in result.stderr and not (tmp_path / "out.vcx").exists()
+
+
+@pytest.mark.parametrize("bundle", ["shipped", "fixture"])
+def test_the_recorded_smallest_stream_is_the_one_the_tables_give(bundle, tmp_path):
+    """The command line refuses a budget by the floor recorded in bundle.json, before torch: it
+    must be the loaded model's to the byte, for both bundle.json layouts (the shipped float16
+    bundle's class names; the float32 fixture's older components map, recorded here on a copy, as
+    scripts/record_stream_floor.py records a bundle written before the record existed)."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from versacodec.bundle import weights_hash
+    from versacodec.codec.model import record_stream_floor
+    from versacodec.paths import default_model_dir
+
+    if bundle == "shipped":
+        root = default_model_dir()
+    else:
+        original = Path(__file__).parent / "data" / "fixture_bundle"
+        assert read_manifest(original).stream_floor is None
+        root = Path(shutil.copytree(original, tmp_path / "fixture"))
+        before = weights_hash(root, read_manifest(root))
+        record_stream_floor(root)
+        assert "components" in json.loads((root / "bundle.json").read_text())  # the layout kept
+        assert weights_hash(root, read_manifest(root)) == before
+    recorded = read_manifest(root).stream_floor
+    model = CodecModel.from_pretrained(root)
+    sizes = [(1, 1), (64, 64), (65, 63), (768, 512), (100000, 1), (5000, 5000), (16384, 16384)]
+    assert [recorded.bytes(*size) for size in sizes] == [model.stream_floor.bytes(*size) for size in sizes]
+    assert recorded == model.stream_floor
+    assert recorded.bytes(5000, 5000) > recorded.bytes(768, 512) > 0
+
+
+def test_a_stale_recorded_floor_is_refused_when_the_bundle_loads(tiny_bundle, tmp_path):
+    """A recorded floor that disagrees with the tables would refuse budgets that fit (or pass ones
+    that cannot); loading the bundle says so and how to record it again."""
+    import dataclasses
+    import shutil
+    from pathlib import Path
+
+    from versacodec.bundle import write_stream_floor
+    from versacodec.codec.model import record_stream_floor
+    from versacodec.errors import ModelError
+
+    root = Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
+    floor = record_stream_floor(root)
+    write_stream_floor(root, dataclasses.replace(floor, z_position_bits=floor.z_position_bits * 2))
+    with pytest.raises(ModelError, match="record it again"):
+        CodecModel.from_pretrained(root)
+    assert record_stream_floor(root) == floor
+    assert CodecModel.from_pretrained(root).stream_floor == floor
+
+
+def test_the_command_line_refuses_a_budget_below_the_smallest_stream_before_loading_torch(tmp_path, monkeypatch):
+    """The issue's strip with the aspect limit lifted: the budget refusal comes from the header and
+    bundle.json, without torch, with the loaded model's wording and number."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv(ASPECT_VARIABLE, "1000000")
     Image.new("RGB", (100000, 1)).save(tmp_path / "strip.png")
     probe = ("import sys; from versacodec.interfaces.cli import main; "
              f"code = main(['compress', {str(tmp_path / 'strip.png')!r}, '--bpp', '0.05', '-o', "
              f"{str(tmp_path / 'strip.vcx')!r}]); print(code, 'torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["2", "False"], result.stderr
-    assert "aspect limit" in result.stderr and not (tmp_path / "strip.vcx").exists()
+    floor = CodecModel.from_pretrained().stream_floor.bytes(100000, 1)
+    assert f"budget of 625 bytes is below the smallest stream this model can write for a 100000x1 image " \
+           f"(at least {floor} bytes)" in result.stderr
+    assert not (tmp_path / "strip.vcx").exists()
 
 
 def test_an_elongated_image_is_refused_from_its_declared_size(tiny_codec, monkeypatch):

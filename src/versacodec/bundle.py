@@ -2,7 +2,8 @@
 
     bundle.json        which class each component is, as diffusers' model_index.json does:
                        {"model_id": "...", "autoencoder": ["versacodec", "Autoencoder"], ...,
-                        "direct_decoder": [null, null]}   ← an optional component this bundle lacks
+                        "direct_decoder": [null, null],   ← an optional component this bundle lacks
+                        "_stream_floor": {...}}            ← the smallest stream per image size (limits.StreamFloor)
     autoencoder/       save_pretrained folders, one per component, named after it
     latent_codec/
     generative/        optional (the generative decoder)
@@ -13,7 +14,7 @@ Bundles written before class names had {"model_id": ..., "components": {name: su
 load as they are, each component's class taken from its config.json (`_class_name`), else the
 one that component always had. The weights hash written into every stream covers the components
 that define the bitstream (latent space and latent codec); a stream made by other weights is
-refused with both ids named.
+refused with both ids named. Reading a bundle.json imports no torch.
 """
 
 from __future__ import annotations
@@ -26,11 +27,15 @@ from typing import Any
 
 from versacodec.container.format import HASH_BYTES
 from versacodec.errors import ModelError
-from versacodec.modeling import CONFIG_NAME, WEIGHTS_NAME, file_sha256
+from versacodec.fileio import CONFIG_NAME, WEIGHTS_NAME, atomic_write_bytes, file_sha256
+from versacodec.limits import StreamFloor
 from versacodec.paths import default_model_dir
 from versacodec.registry import Registry
 
 BUNDLE_FILE = "bundle.json"
+# bundle.json's record of the model's `StreamFloor`; a leading underscore, as "_class_name", so
+# readers that predate it skip it as they skip every such key.
+STREAM_FLOOR_KEY = "_stream_floor"
 LIBRARY = "versacodec"  # the only library whose classes a bundle.json may name
 BITSTREAM_COMPONENTS = ("autoencoder", "latent_codec")
 DIRECT_DECODER = "direct_decoder"  # the direct path's own pixel decoder (versacodec.pixel_decoders)
@@ -74,6 +79,7 @@ class BundleManifest:
     model_id: str
     components: dict[str, str] = field(default_factory=dict)  # component → subfolder
     classes: dict[str, str] = field(default_factory=dict)  # component → class name (else read from its folder)
+    stream_floor: StreamFloor | None = None  # recorded with the bundle (None: bundles written before it)
 
     def path(self, root: Path, component: str) -> Path | None:
         sub = self.components.get(component)
@@ -114,8 +120,9 @@ def read_manifest(root: Path) -> BundleManifest:
 
 
 def _manifest(values: dict) -> BundleManifest:
+    floor = None if STREAM_FLOOR_KEY not in values else StreamFloor.from_json(values[STREAM_FLOOR_KEY])
     if "components" in values:  # written before class names
-        return BundleManifest(values["model_id"], dict(values["components"]))
+        return BundleManifest(values["model_id"], dict(values["components"]), stream_floor=floor)
     components, classes = {}, {}
     for name, entry in values.items():
         if name.startswith("_") or name == "model_id":
@@ -126,7 +133,7 @@ def _manifest(values: dict) -> BundleManifest:
         if library != LIBRARY:
             raise ValueError(f"component {name} is a {library}.{class_name}; a bundle holds {LIBRARY} classes")
         components[name], classes[name] = name, class_name
-    return BundleManifest(values["model_id"], components, classes)
+    return BundleManifest(values["model_id"], components, classes, floor)
 
 
 def write_manifest(root: Path, manifest: BundleManifest) -> None:
@@ -139,6 +146,16 @@ def write_manifest(root: Path, manifest: BundleManifest) -> None:
         payload[name] = [LIBRARY, manifest.class_name(root, name)]
     payload |= {name: [None, None] for name in OPTIONAL_COMPONENTS if name not in manifest.components}
     (root / BUNDLE_FILE).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def write_stream_floor(root: Path, floor: StreamFloor) -> None:
+    """Write the smallest-stream bound of a bundle's model into its bundle.json, leaving the rest as
+    it is (either layout): the command line then refuses a budget below it before torch loads.
+    The weights, and so the weights hash, are untouched."""
+    path = root / BUNDLE_FILE
+    values = json.loads(path.read_text())
+    values[STREAM_FLOOR_KEY] = floor.to_json()
+    atomic_write_bytes(path, (json.dumps(values, indent=2) + "\n").encode(), replace=True)
 
 
 def weights_hash(root: Path, manifest: BundleManifest) -> bytes:

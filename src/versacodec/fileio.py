@@ -1,4 +1,6 @@
-"""Atomic file output: a reader never sees a half-written file and a failure leaves nothing.
+"""Atomic file output: a reader never sees a half-written file and a failure leaves nothing. Also
+the names of a saved component's files and their hashes, which a bundle is read and identified
+by before torch is imported (`versacodec.bundle`).
 
 `atomic_write_bytes(path, data, replace=False)` also never replaces a file: the complete
 temporary is hard-linked to the final name, which fails if any file took that name meanwhile
@@ -9,12 +11,16 @@ outrun by a file that appears while the output is computed.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 import tempfile
 from pathlib import Path
 
 from versacodec.errors import InputError
+
+CONFIG_NAME = "config.json"  # a saved component's settings (versacodec.modeling)
+WEIGHTS_NAME = "model.safetensors"  # and its tensors
 
 # link() is not offered everywhere (FAT, some network and FUSE file systems).
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
@@ -82,3 +88,11 @@ def writable_folder(folder: Path) -> None:
             pass
     except OSError as exc:
         raise InputError(f"cannot write to the output folder {folder}: {exc.strerror or exc}") from exc
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,5 +1,9 @@
 """Image input/output at the edges of the codec: decoding user files, colour conversion with
-notes, padding to the codec's block size, and atomic PNG output."""
+notes, padding to the codec's block size, and atomic PNG output.
+
+torch is imported only where pixels become tensors, so that a file's declared size can be checked
+(`check_declared_size`) before torch loads: the command line refuses an image from its header in a
+fraction of a second rather than after the seconds of start-up."""
 
 from __future__ import annotations
 
@@ -9,16 +13,18 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from versacodec.container.format import ColourMode
 from versacodec.errors import InputError
 from versacodec.fileio import atomic_write_bytes
 from versacodec.limits import PIXELS_VARIABLE
+
+if TYPE_CHECKING:
+    import torch
 
 # Checks an image's declared width and height before its pixels are decoded (the codec's memory limit).
 SizeCheck = Callable[[int, int], None]
@@ -49,6 +55,20 @@ def open_image(source: str | Path | bytes | Image.Image, max_pixels: int,
     image (default: its path, "input" for bytes)."""
     if isinstance(source, Image.Image):  # perhaps opened lazily: its pixels may still be in a file
         return _decode(source, name or "the image", max_pixels, check_size)
+    with _opened(source, name) as (image, name):
+        return _decode(image, name, max_pixels, check_size)
+
+
+def check_declared_size(path: str | Path, max_pixels: int, check_size: SizeCheck | None = None) -> None:
+    """The checks `open_image` makes before decoding (Pillow's decompression-bomb guard,
+    `max_pixels`, `check_size`), from the file's header alone, with open_image's errors."""
+    with _opened(path, None) as (image, _):
+        _check_size(image, max_pixels, check_size)
+
+
+@contextlib.contextmanager
+def _opened(source: str | Path | bytes, name: str | None) -> Iterator[tuple[Image.Image, str]]:
+    """The file opened by Pillow (header read, nothing decoded) and the name messages call it."""
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     except OSError as exc:
@@ -63,7 +83,7 @@ def open_image(source: str | Path | bytes | Image.Image, max_pixels: int,
             raise InputError(f"{name} is not an image file Pillow can read") from exc
         except (OSError, SyntaxError, ValueError) as exc:
             raise InputError(f"{name} is damaged or truncated: {exc}") from exc
-        return _decode(image, name, max_pixels, check_size)
+        yield image, name
 
 
 @contextlib.contextmanager
@@ -159,6 +179,8 @@ def _from_pil(image: Image.Image, notes: list[str]) -> LoadedImage:
     elif mode != "RGB":
         notes.append(f"{mode} converted to RGB")
         image = image.convert("RGB")
+    import torch
+
     array = np.asarray(image, dtype=np.uint8)
     pixels = torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0).float() / 255.0
     return LoadedImage(pixels, colour, bit_depth, notes)
@@ -173,6 +195,8 @@ def _orientation(image: Image.Image) -> int | None:
 
 def pad_to_multiple(pixels: torch.Tensor, multiple: int) -> torch.Tensor:
     """Reflect-pad (replicate where the image is too small to reflect) to a multiple of `multiple`."""
+    import torch.nn.functional as F
+
     height, width = pixels.shape[-2:]
     pad_h, pad_w = (-height) % multiple, (-width) % multiple
     if pad_h == 0 and pad_w == 0:
@@ -183,6 +207,8 @@ def pad_to_multiple(pixels: torch.Tensor, multiple: int) -> torch.Tensor:
 
 def to_pil(pixels: torch.Tensor, colour: ColourMode = ColourMode.RGB) -> Image.Image:
     """(1, 3, H, W) in [0, 1] → 8-bit PIL image (round half to even, deterministic)."""
+    import torch
+
     array = torch.round(pixels[0].clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     image = Image.fromarray(array, "RGB")
     return image.convert("L") if colour == ColourMode.GREYSCALE else image

@@ -11,15 +11,21 @@ sizes are checked before anything of that size is allocated:
   100000×64 and can fit no ordinary budget;
 - working memory: the estimate of the peak memory an image needs (`CodecModel.working_memory`)
   against `max_memory`, else $VERSACODEC_MAX_MEMORY (bytes, or with a K/M/G/T suffix: "512M",
-  "8G"), else half of the machine's physical memory.
+  "8G"), else half of the machine's physical memory;
+- a byte budget against the smallest stream a model can write for the image's size
+  (`StreamFloor`, computed from the model's integer tables by `versacodec.codec.memory` and kept
+  in its bundle.json, so that the command line refuses such a budget before torch loads).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from versacodec.errors import InputError
+from versacodec.errors import BudgetTooSmall, InputError
 
 PIXELS_VARIABLE = "VERSACODEC_MAX_PIXELS"
 SECTIONS_VARIABLE = "VERSACODEC_MAX_SECTIONS"
@@ -48,6 +54,55 @@ def check_aspect(width: int, height: int) -> None:
     if max(width, height) > limit * min(width, height):
         raise InputError(f"image is {width}x{height}: its sides differ more than {limit} to 1, the aspect limit "
                          f"(raise it with {ASPECT_VARIABLE} if this is intended)")
+
+
+# The range coder ends each string on a whole 32-bit word and may finish a word early; a stream
+# holds at least the hyperprior's string and one of y's, so this much is taken off the bound.
+CODER_SLACK_BYTES = 16
+
+
+@dataclass(frozen=True)
+class StreamFloor:
+    """A lower bound on the bytes of any stream a model writes for a width × height image, whatever
+    the quality, tags, layers or content: every y and z symbol costs at least −log₂ of the largest
+    probability in its integer tables. Known from the size alone, so a budget below it is refused
+    before the pixels are decoded."""
+
+    block: int  # image sides are padded to multiples of this many pixels
+    y_cell: int  # pixels per side of one position of y's grid
+    z_cell: int  # and of z's
+    y_channels: int
+    y_symbol_bits: float  # the least information any y symbol carries (the best of the Gaussian tables)
+    z_position_bits: float  # the least the z symbols of one position carry (every channel's table)
+
+    def bytes(self, width: int, height: int) -> int:
+        padded_width = math.ceil(width / self.block) * self.block
+        padded_height = math.ceil(height / self.block) * self.block
+        y_symbols = self.y_channels * (padded_width // self.y_cell) * (padded_height // self.y_cell)
+        z_positions = (padded_width // self.z_cell) * (padded_height // self.z_cell)
+        bits = y_symbols * self.y_symbol_bits + z_positions * self.z_position_bits
+        return max(0, math.floor(bits / 8) - CODER_SLACK_BYTES)
+
+    def check(self, budget: int, width: int, height: int) -> None:
+        """Refuse a byte budget below the smallest stream of a width × height image."""
+        floor = self.bytes(width, height)
+        if budget < floor:
+            raise BudgetTooSmall(f"the budget of {budget} bytes is below the smallest stream this model can "
+                                 f"write for a {width}x{height} image (at least {floor} bytes)")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> StreamFloor:
+        """From `to_json`'s dict; a ValueError, KeyError or TypeError when it is not one."""
+        floor = cls(**values)
+        if not all(isinstance(getattr(floor, name), int) and getattr(floor, name) > 0
+                   for name in ("block", "y_cell", "z_cell", "y_channels")) \
+                or not all(isinstance(getattr(floor, name), float) and getattr(floor, name) >= 0
+                           for name in ("y_symbol_bits", "z_position_bits")):
+            raise ValueError(f"not a stream floor: {values}")
+        return floor
 
 
 def memory_limit(max_memory: int | None = None) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -21,10 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from versacodec.errors import ModelError
-from versacodec.fileio import atomic_write_bytes
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from versacodec.fileio import CONFIG_NAME, WEIGHTS_NAME, atomic_write_bytes
 
 
 def config_from_dict(config_class: type, values: dict[str, Any]) -> Any:
@@ -134,14 +130,6 @@ def without_initialisation() -> Iterator[None]:
         finally:
             for name, function in saved.items():
                 setattr(nn.init, name, function)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def freeze(module: nn.Module) -> nn.Module:

@@ -1,12 +1,14 @@
 """What coding one image costs, known from its size before anything of that size is allocated: the
-memory it takes (`working_memory`) and the fewest bytes its stream can have (`smallest_stream_bytes`).
+memory it takes (`working_memory`) and the fewest bytes its stream can have (`stream_floor`).
 
 The estimate is an upper bound, not a measurement (tests/test_fuzz.py checks it against real
 peaks). It assumes every convolution unfolds its input (in_channels × k² values per output
-position), as torch's native kernels do; oneDNN, which the float32 networks use for k > 1, needs
-less. Full-resolution buffers and the latent codec's whole-image tensors grow with the pixel
-count; the latent space runs in tiles, whose unfolded activations are the largest fixed cost. The
-two phases do not overlap.
+position), as torch's native kernels do for the float64 coding networks (oneDNN, which the
+float32 networks use for k > 1, needs less). The latent space and every network of the latent
+codec run in tiles, whose unfolded activations are fixed costs; what grows with the image is its
+full-resolution copies and the whole-image tensors on y's grid that the context model and the
+range coder hold (the order in which the coder writes symbols spans the whole image). The two
+phases, latent space and latent codec, do not overlap.
 """
 
 from __future__ import annotations
@@ -15,19 +17,23 @@ import math
 
 from versacodec.entropy.range_coder import TableSet
 from versacodec.entropy.tables import PRECISION
-from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
+from versacodec.latent_codec.model import HYPER_HALO, LatentCodec, LatentCodecConfig
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE, Y_TO_Z_STRIDE
 from versacodec.latent_space.base import LatentSpace
+from versacodec.limits import StreamFloor
 
 LATENT_SPACE_TILE = 96  # latent pixels (768 image pixels at f = 8) per tile when coding large images
 LATENT_SPACE_OVERLAP = 8
 # Per pixel of the padded image: float32 RGB copies (input, padding, tile-blend accumulator and
-# weights, output) and 8-bit copies, of which the image itself (input and its padded copy, and the
-# 8-bit copies the tagger and the quality map read) lives through the latent codec's phase. At 32
-# bytes an all-zero 5000x5000 encode peaked 4.5 % above the estimate (4306 MiB above the loaded
-# model, benchmarks/abuse.py on 2026-12-07); 56 leaves it 9 % below.
+# weights, output) and 8-bit copies while the latent space runs; of them the image and its padded
+# copy (float32) live on through the latent codec's phase.
 FULL_RESOLUTION_BYTES = 64
-IMAGE_BYTES = 56
+IMAGE_BYTES = 32
+# Whole-image float64 tensors of y's channels alive at once while the latent codec codes (y, its
+# gained copy, the hyperprior's features, ŷ so far and its next copy, a channel group's predictions,
+# means, scales and symbols), with the allocator's fragmentation: an all-zero 5000x5000 encode held
+# about 20 (3.1 GiB above the loaded model, 2026-12-07), a 2560x2560 one 22.
+LIVE_Y_TENSORS = 24
 LIVE_ACTIVATIONS = 4  # activations a residual stack holds at once (input, hidden, output, skip)
 
 
@@ -37,33 +43,20 @@ def working_memory(width: int, height: int, block: int, latent_space: LatentSpac
     padded = math.ceil(width / block) * math.ceil(height / block) * block**2
     factor = latent_space.factor
     y_pixels = padded / (factor * LATENT_TO_Y_STRIDE) ** 2
-    # float64 coding networks (the 5×5 spatial context is the widest unfold), float32 synthesis
-    coding = 8 * (max(codec.groups) * 25 + LIVE_ACTIVATIONS * (codec.y_channels + 2 * codec.context_hidden))
-    synthesis = 4 * codec.width * (9 + LIVE_ACTIVATIONS)
+    # One tile of the coding networks: the float64 5×5 spatial context is the widest unfold.
+    coding_tile = min(y_pixels, (LatentCodec.coding_tile + 2 * HYPER_HALO) ** 2) * 8 * max(codec.groups) * 25
+    coding = padded * IMAGE_BYTES + y_pixels * 8 * codec.y_channels * LIVE_Y_TENSORS + coding_tile
     tile_pixels = min(padded, ((LATENT_SPACE_TILE + 2 * LATENT_SPACE_OVERLAP) * factor) ** 2)
     tile = tile_pixels * 4 * latent_space.peak_channels_per_pixel * (9 + LIVE_ACTIVATIONS)
-    return int(max(padded * IMAGE_BYTES + y_pixels * (coding + synthesis), padded * FULL_RESOLUTION_BYTES + tile))
+    return int(max(coding, padded * FULL_RESOLUTION_BYTES + tile))
 
 
-# The range coder ends each string on a whole 32-bit word and may finish a word early; a stream
-# holds at least the hyperprior's string and one of y's, so this much is taken off the bound.
-CODER_SLACK_BYTES = 16
-
-
-def smallest_stream_bytes(width: int, height: int, block: int, latent_space: LatentSpace,
-                          codec: LatentCodec) -> int:
-    """A lower bound on the bytes of any stream of a width × height image, whatever the quality,
-    tags, layers or content: every y and z symbol costs at least −log₂ of the largest probability
-    in its integer tables (z per channel, y in the best of the Gaussian tables). Known from the
-    size alone, so a budget below it is refused before the pixels are decoded."""
-    padded_width, padded_height = math.ceil(width / block) * block, math.ceil(height / block) * block
-    y_stride = latent_space.factor * LATENT_TO_Y_STRIDE
-    z_stride = y_stride * Y_TO_Z_STRIDE
-    y_symbols = codec.config.y_channels * (padded_width // y_stride) * (padded_height // y_stride)
-    z_positions = (padded_width // z_stride) * (padded_height // z_stride)
-    bits = y_symbols * min(_cheapest_bits(codec.gaussian.tables())) \
-        + z_positions * sum(_cheapest_bits(codec.hyper_density.tables()))
-    return max(0, math.floor(bits / 8) - CODER_SLACK_BYTES)
+def stream_floor(block: int, latent_space: LatentSpace, codec: LatentCodec) -> StreamFloor:
+    """The fewest bytes any stream of this model can have, per image size (`StreamFloor`), from
+    its integer tables: z's per channel, and for y the best of the Gaussian tables."""
+    y_cell = latent_space.factor * LATENT_TO_Y_STRIDE
+    return StreamFloor(block, y_cell, y_cell * Y_TO_Z_STRIDE, codec.config.y_channels,
+                       min(_cheapest_bits(codec.gaussian.tables())), sum(_cheapest_bits(codec.hyper_density.tables())))
 
 
 def _cheapest_bits(tables: TableSet) -> list[float]:

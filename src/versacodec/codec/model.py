@@ -28,16 +28,24 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from versacodec.bundle import DIRECT_DECODER, BundleManifest, read_manifest, resolve_model_dir, weights_hash
-from versacodec.codec.memory import LATENT_SPACE_OVERLAP, LATENT_SPACE_TILE, smallest_stream_bytes, working_memory
+from versacodec.bundle import (
+    BUNDLE_FILE,
+    DIRECT_DECODER,
+    BundleManifest,
+    read_manifest,
+    resolve_model_dir,
+    weights_hash,
+    write_stream_floor,
+)
+from versacodec.codec.memory import LATENT_SPACE_OVERLAP, LATENT_SPACE_TILE, stream_floor, working_memory
 from versacodec.container.format import HASH_BYTES
-from versacodec.errors import BudgetTooSmall, InputError, ModelError, VersacodecError
+from versacodec.errors import InputError, ModelError, VersacodecError
+from versacodec.fileio import CONFIG_NAME
 from versacodec.imaging import LoadedImage, open_image
 from versacodec.latent_codec.model import LatentCodec
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.latent_space.base import LatentSpace
-from versacodec.limits import MEMORY_VARIABLE, check_aspect, format_size, memory_limit, pixel_limit
-from versacodec.modeling import CONFIG_NAME
+from versacodec.limits import MEMORY_VARIABLE, StreamFloor, check_aspect, format_size, memory_limit, pixel_limit
 from versacodec.options import DecodeOptions, EncodeOptions, Rate
 from versacodec.tiling import tiled_map
 
@@ -215,12 +223,19 @@ class CodecModel:
         def component(name: str) -> Lazy[Any]:
             return Lazy(partial(manifest.load, root, name))
 
-        return cls(manifest.load(root, "autoencoder"), manifest.load(root, "latent_codec"),
-                   generative=None if manifest.path(root, "generative") is None else component("generative"),
-                   generative_config=_generative_config(root, manifest),
-                   partial_synthesis=component("partial_synthesis"), direct_decoder=component(DIRECT_DECODER),
-                   model_id=manifest.model_id, weights_hash=weights_hash(root, manifest),
-                   max_pixels=max_pixels, max_memory=max_memory, root=root, manifest=manifest)
+        model = cls(manifest.load(root, "autoencoder"), manifest.load(root, "latent_codec"),
+                    generative=None if manifest.path(root, "generative") is None else component("generative"),
+                    generative_config=_generative_config(root, manifest),
+                    partial_synthesis=component("partial_synthesis"), direct_decoder=component(DIRECT_DECODER),
+                    model_id=manifest.model_id, weights_hash=weights_hash(root, manifest),
+                    max_pixels=max_pixels, max_memory=max_memory, root=root, manifest=manifest)
+        # The command line refuses budgets by the recorded floor before it loads the model; one that
+        # disagrees with the tables would refuse what fits, or let through what cannot.
+        if manifest.stream_floor is not None and manifest.stream_floor != model.stream_floor:
+            raise ModelError(f"{root / BUNDLE_FILE}: its recorded smallest stream {manifest.stream_floor} is not "
+                             f"its latent codec's {model.stream_floor}; record it again "
+                             f"(scripts/record_stream_floor.py {root})")
+        return model
 
     # ------------------------------------------------------------------ components
     @property
@@ -312,6 +327,11 @@ class CodecModel:
         """Estimated peak bytes to code a width × height image (see `versacodec.codec.memory`)."""
         return working_memory(width, height, self.block, self.latent_space, self.latent_codec.config)
 
+    @property
+    def stream_floor(self) -> StreamFloor:
+        """The smallest stream this model can write, per image size (see `limits.StreamFloor`)."""
+        return stream_floor(self.block, self.latent_space, self.latent_codec)
+
     def check_memory(self, width: int, height: int, action: str, error: type[VersacodecError]) -> None:
         """Refuse, before allocating, an image whose estimated working memory exceeds the limit."""
         needed = self.working_memory(width, height)
@@ -336,10 +356,7 @@ class CodecModel:
         self.check_memory(width, height, "encode", InputError)
         budget = None if rate is None else rate.budget(width, height)
         if budget is not None:
-            floor = smallest_stream_bytes(width, height, self.block, self.latent_space, self.latent_codec)
-            if budget < floor:
-                raise BudgetTooSmall(f"the budget of {budget} bytes is below the smallest stream this model can "
-                                     f"write for a {width}x{height} image (at least {floor} bytes)")
+            self.stream_floor.check(budget, width, height)
 
     # ------------------------------------------------------------------ latent space, tiled
     def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -359,6 +376,17 @@ class CodecModel:
                   else partial(pixel_decoder.decode, self.latent_space))
         return tiled_map(decode, (latent,), LATENT_SPACE_TILE, LATENT_SPACE_OVERLAP, scale=self.latent_space.factor,
                          stage="decode tiles")
+
+
+def record_stream_floor(root: Path) -> StreamFloor:
+    """Compute a bundle's smallest stream per image size from its tables and record it in its
+    bundle.json (`bundle.write_stream_floor`), for a bundle just written or one written before
+    the record existed (or whose record is stale); the weights are untouched."""
+    manifest = read_manifest(root)
+    model = CodecModel(manifest.load(root, "autoencoder"), manifest.load(root, "latent_codec"),
+                       weights_hash=weights_hash(root, manifest))
+    write_stream_floor(root, model.stream_floor)
+    return model.stream_floor
 
 
 def _prior_class() -> type:

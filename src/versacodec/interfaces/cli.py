@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from versacodec.errors import InputError, VersacodecError
 from versacodec.evaluation.cli import add_eval_parser
@@ -30,6 +31,9 @@ from versacodec.interfaces.batch import add_batch_parser
 from versacodec.interfaces.web.command import add_serve_parser
 from versacodec.options import DEFAULT_QUALITY, QUALITY_MAPS
 from versacodec.version import __version__
+
+if TYPE_CHECKING:
+    from versacodec.options import Rate
 
 EXIT_USAGE = 2
 # The flag of each option an error may name (`VersacodecError.options`, in the API's spelling).
@@ -252,27 +256,27 @@ def _each_input(args: argparse.Namespace, outputs: list[Path | None], code: Call
     return EXIT_USAGE if failed else 0
 
 
-def _refuse_before_loading(name: str) -> None:
-    """The size refusal that needs no model (the aspect limit), from the file's header, before
-    torch and the model load: such an image is refused in a fraction of a second rather than
-    after the seconds of start-up. Anything else about the file is left to the codec's reader,
-    which names it."""
+def _refuse_before_loading(name: str, rate: Rate, model: str | None) -> None:
+    """The refusals that need no loaded model, from the file's header, before torch and the model
+    load: what the codec's reader checks before decoding (Pillow's bomb guard, the pixel limit),
+    the aspect limit, and a byte budget below the smallest stream the model can write for that
+    size (recorded in its bundle.json). Such an image is refused in a fraction of a second rather
+    than after the seconds of start-up. The memory limit needs the model's estimate, and bundles
+    that record no floor their tables: the codec checks those (and all of these again)."""
     if name == STDIO:
         return
-    import warnings
+    from versacodec.bundle import read_manifest, resolve_model_dir
+    from versacodec.imaging import check_declared_size
+    from versacodec.limits import check_aspect, pixel_limit
 
-    from PIL import Image
+    def check(width: int, height: int) -> None:
+        check_aspect(width, height)
+        budget = rate.budget(width, height)
+        floor = None if budget is None else read_manifest(resolve_model_dir(model)).stream_floor
+        if floor is not None:
+            floor.check(budget, width, height)
 
-    from versacodec.limits import check_aspect
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(name) as image:
-                width, height = image.size
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return
-    check_aspect(width, height)
+    check_declared_size(Path(name), pixel_limit(), check)
 
 
 # --------------------------------------------------------------------------- commands
@@ -283,7 +287,7 @@ def _compress(args: argparse.Namespace) -> int:
                                task=args.task, boxes=args.boxes, layers=args.layers, quality_map=args.quality_map)
     outputs = _checked_outputs(args, STREAM_SUFFIX)
     if len(args.inputs) == 1:
-        _refuse_before_loading(args.inputs[0])
+        _refuse_before_loading(args.inputs[0], options.rate, args.model)
     codec = _load_codec(args)
 
     def compress_one(name: str, output: Path | None) -> None:

@@ -53,9 +53,10 @@ class GroupParameters(nn.Module):
         base = self.hyper_in(hyper)
         return base if self.channel_context is None else base + self.channel_context(previous)
 
-    def forward(self, base: torch.Tensor, anchors: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, base: torch.Tensor, anchors: torch.Tensor | None) -> torch.Tensor:
         """`anchors`: this group's decoded anchor values with the other half zeroed, or None for the
-        anchor pass. Returns (means, scales) before gain scaling."""
+        anchor pass. Returns the means and the scales before gain scaling, as one tensor (means in
+        its first half of channels) that the codec can compute in tiles."""
         features = base if anchors is None else base + self.spatial_context(anchors)
         means, scales = self.head(features).chunk(2, 1)
-        return means, scales.abs()
+        return torch.cat((means, scales.abs()), 1)

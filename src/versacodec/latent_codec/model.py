@@ -32,6 +32,7 @@ from versacodec.latent_codec.transforms import (
     Synthesis,
 )
 from versacodec.modeling import PretrainedModule
+from versacodec.tiling import tiled_exact
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,22 @@ class CompressedLatent(NamedTuple):
         return sent
 
 
+# The halos, in y positions, that cover each coding network's receptive field: the context
+# networks' two 3x3 or one 5x5 convolutions reach 2; the hyperprior's (3x3, then two 5x5 of
+# stride 2, or their transposes) under 8, which is also 2 of z's positions.
+CONTEXT_HALO = 2
+HYPER_HALO = 2 * Y_TO_Z_STRIDE
+
+
 class LatentCodec(PretrainedModule):
     config_class = LatentCodecConfig
     block_size = LATENT_TO_Y_STRIDE * Y_TO_Z_STRIDE  # latent sides must be multiples of this
+    # The transforms and context networks run in tiles of this many y positions a side (1024 image
+    # pixels at f = 8) with halos that cover their receptive fields, so that their memory, which
+    # unfolding convolutions in float64 makes the largest of an encode, is bounded by the tile
+    # rather than the image. A multiple of Y_TO_Z_STRIDE. The context networks are exact, so tiled
+    # coding writes the same symbols; the float analysis and synthesis agree within rounding.
+    coding_tile = 64
 
     def __init__(self, config: LatentCodecConfig) -> None:
         super().__init__(config)
@@ -168,8 +182,8 @@ class LatentCodec(PretrainedModule):
         """The quality-independent part of encoding (rate control reuses it): (y, z)."""
         if latent.shape[0] != 1:
             raise ValueError("compress codes one latent at a time")
-        y = self.analysis(latent)
-        return y, self.hyper_analysis(y)
+        y = self._tiled(self.analysis, (latent,), self._transform_halo, (LATENT_TO_Y_STRIDE,), 1)
+        return y, self._hyper_analysis(y)
 
     @torch.no_grad()
     def compress_analysed(self, analysed: tuple[torch.Tensor, torch.Tensor], quality: int,
@@ -184,7 +198,7 @@ class LatentCodec(PretrainedModule):
         with exact_mode():
             z_writer = SymbolWriter()
             z_hat = self.hyper_density.write(z_writer, z.double() * gains["hyper_gain"])
-            hyper = self.hyper_synthesis(to_grid(z_hat * gains["hyper_inverse_gain"]))
+            hyper = self._hyper_synthesis(to_grid(z_hat * gains["hyper_inverse_gain"]))
             y_gained = y.double() * gains["gain"]
             decoded = torch.zeros_like(y_gained)
             parts = []
@@ -206,7 +220,7 @@ class LatentCodec(PretrainedModule):
         gains = {name: gain.float() for name, gain in self._gains(quality, quality_map, tuple(y.shape[-2:])).items()}
         z_hat = torch.round(z * gains["hyper_gain"])
         hyperprior = float(-self.hyper_density.likelihood(z_hat).log2().sum())
-        hyper = self.hyper_synthesis(z_hat * gains["hyper_inverse_gain"])
+        hyper = self._hyper_synthesis(z_hat * gains["hyper_inverse_gain"])
         y_gained = y * gains["gain"]
         decoded = torch.zeros_like(y_gained)
         parts = []
@@ -226,7 +240,8 @@ class LatentCodec(PretrainedModule):
     @torch.no_grad()
     def decompress(self, compressed: CompressedLatent, quality: int) -> torch.Tensor:
         """ẑ from whatever parts are present; missing ones are filled with predicted means."""
-        return self.synthesis(self.decode_y(compressed, quality).float())
+        return self._tiled(self.synthesis, (self.decode_y(compressed, quality).float(),), self._transform_halo, (1,),
+                           LATENT_TO_Y_STRIDE)
 
     @torch.no_grad()
     def decode_y(self, compressed: CompressedLatent, quality: int) -> torch.Tensor:
@@ -242,7 +257,7 @@ class LatentCodec(PretrainedModule):
         try:
             with exact_mode():
                 z_hat = self.hyper_density.read(SymbolReader(compressed.hyperprior), z_shape)
-                hyper = self.hyper_synthesis(to_grid(z_hat * gains["hyper_inverse_gain"]))
+                hyper = self._hyper_synthesis(to_grid(z_hat * gains["hyper_inverse_gain"]))
                 decoded = torch.zeros(1, self.config.y_channels, height, width, dtype=torch.float64)
                 known = torch.zeros(1, 1, height, width, dtype=torch.bool)
                 for part, (positions, visible) in zip(compressed.parts, passes, strict=True):
@@ -256,6 +271,34 @@ class LatentCodec(PretrainedModule):
         except (ValueError, RuntimeError, OverflowError) as exc:
             raise StreamError(f"corrupted: entropy-coded data does not decode ({exc})") from exc
         return decoded
+
+    @property
+    def _transform_halo(self) -> int:
+        """y positions the analysis or synthesis reaches: a 3x3 convolution at each end, two in each
+        residual block, and the synthesis's last one at the latent's resolution (half a position)."""
+        return 3 + 2 * self.config.blocks
+
+    def _tiled(self, function, inputs: tuple[torch.Tensor, ...], halo: int, scales: tuple[int, ...],
+               output_scale: int, unit: int = 1) -> torch.Tensor:
+        """`function` in tiles of `coding_tile` y positions (`tiling.tiled_exact`); `unit`: y
+        positions per unit of the grid the tiles are cut on (Y_TO_Z_STRIDE for z's)."""
+        return tiled_exact(function, inputs, self.coding_tile // unit, -(-halo // unit), scales, output_scale)
+
+    def _context(self, network, *inputs: torch.Tensor | None) -> torch.Tensor:
+        """A context network on y's grid, in tiles; inputs given as None reach it as None."""
+        given = [x for x in inputs if x is not None]
+
+        def run(*tiles: torch.Tensor) -> torch.Tensor:
+            remaining = iter(tiles)
+            return network(*(None if x is None else next(remaining) for x in inputs))
+
+        return self._tiled(run, tuple(given), CONTEXT_HALO, (1,) * len(given), 1)
+
+    def _hyper_analysis(self, y: torch.Tensor) -> torch.Tensor:
+        return self._tiled(self.hyper_analysis, (y,), HYPER_HALO, (Y_TO_Z_STRIDE,), 1, unit=Y_TO_Z_STRIDE)
+
+    def _hyper_synthesis(self, z_hat: torch.Tensor) -> torch.Tensor:
+        return self._tiled(self.hyper_synthesis, (z_hat,), HYPER_HALO, (1,), Y_TO_Z_STRIDE, unit=Y_TO_Z_STRIDE)
 
     def _gains(self, quality: int, quality_map: QualityMap | None, grid: tuple[int, int]) -> dict[str, torch.Tensor]:
         qualities = None if quality_map is None else quality_map.qualities(quality, grid, self.config.quality_levels)
@@ -288,10 +331,10 @@ class LatentCodec(PretrainedModule):
         for parameters, group in zip(self.group_parameters, self.group_slices, strict=True):
             gain, inverse = gains["gain"][:, group], gains["inverse_gain"][:, group]
             previous = decoded[:, : group.start] * visible if group.start else None
-            base = parameters.prepare(hyper, previous)
+            base = self._context(parameters.prepare, hyper, previous)
             group_hat, spatial = decoded[:, group], None
             for half in (anchor, ~anchor):
-                means, scales = parameters(base, spatial)
+                means, scales = self._context(parameters, base, spatial).chunk(2, 1)
                 means = grid(means * gain)
                 mask = (half & positions).expand(1, group.stop - group.start, *hyper.shape[-2:])
                 values = torch.where(mask, means, 0.0) if coder is None else coder(group, scales * gain, means, mask)

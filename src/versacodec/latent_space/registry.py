@@ -13,8 +13,8 @@ from pathlib import Path
 
 from versacodec.bundle import BUNDLE_FILE, COMPONENT_CLASSES, read_manifest
 from versacodec.errors import InputError, ModelError
+from versacodec.fileio import CONFIG_NAME
 from versacodec.latent_space.base import LatentSpace
-from versacodec.modeling import CONFIG_NAME
 from versacodec.registry import Registry
 
 LATENT_SPACES: Registry[type] = Registry("latent space", {

@@ -18,7 +18,8 @@ from diffusers import AutoencoderKL
 from torch import nn
 
 from versacodec.errors import InputError, ModelError
-from versacodec.modeling import CONFIG_NAME, freeze
+from versacodec.fileio import CONFIG_NAME
+from versacodec.modeling import freeze
 
 VAE_CLASS = "AutoencoderKL"
 

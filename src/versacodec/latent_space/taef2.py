@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from versacodec.errors import InputError, ModelError
-from versacodec.modeling import CONFIG_NAME, PretrainedModule, freeze
+from versacodec.fileio import CONFIG_NAME
+from versacodec.modeling import PretrainedModule, freeze
 from versacodec.paths import models_dir, third_party_model
 
 ENCODER_FILE = "latent/taef2_encoder.pth"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from versacodec.bundle import COMPONENT_CLASSES
 from versacodec.errors import ModelError
-from versacodec.modeling import CONFIG_NAME
+from versacodec.fileio import CONFIG_NAME
 from versacodec.pixel_decoders.base import PixelDecoder
 from versacodec.pixel_decoders.restoration import RestorationDecoder
 from versacodec.pixel_decoders.taef2_decoder import FineTunedTAEF2Decoder

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from versacodec.fileio import WEIGHTS_NAME, file_sha256
 from versacodec.latent_space.registry import load_latent_space_folder
-from versacodec.modeling import WEIGHTS_NAME, file_sha256
 from versacodec.training.data import load_rgb_uint8
 
 
