@@ -35,7 +35,7 @@ from PIL import Image
 
 from versacodec.bundle import BundleManifest, write_manifest
 from versacodec.codec import Codec
-from versacodec.codec.model import record_stream_floor
+from versacodec.codec.model import record_size_bounds
 from versacodec.codec.symbols import symbols_sha256
 from versacodec.container.format import FORMAT_VERSION
 from versacodec.generative.decoder import GenerativeConfig, GenerativeDecoder, control_branch, default_scheduler
@@ -116,7 +116,7 @@ def build_bundle(root: Path) -> None:
     write_manifest(root, BundleManifest("fixture-tiny", {name: name for name in
                                                          ("autoencoder", "latent_codec", "generative",
                                                           "partial_synthesis")}))
-    record_stream_floor(root)
+    record_size_bounds(root)
 
 
 def streams_folder(version: tuple[int, int] = FORMAT_VERSION) -> str:

@@ -45,12 +45,14 @@ def test_bundle_json_names_each_component_s_class_and_the_absent_optional_ones(t
 
     assemble_bundle(tmp_path / "b", "classes", tiny_bundle / "autoencoder", tiny_bundle / "latent_codec", half=False)
     written = json.loads((tmp_path / "b" / "bundle.json").read_text())
-    floor = written.pop("_stream_floor")  # what the command line refuses budgets by before torch loads
+    # What the command line refuses budgets and image sizes by before torch loads:
+    floor, estimate = written.pop("_stream_floor"), written.pop("_memory_estimate")
     assert written == {"_class_name": "Codec", "model_id": "classes", "autoencoder": ["versacodec", "Autoencoder"],
                        "latent_codec": ["versacodec", "LatentCodec"], "generative": [None, None],
                        "partial_synthesis": [None, None], "direct_decoder": [None, None]}
     reassembled = CodecModel.from_pretrained(tmp_path / "b")
     assert floor == reassembled.stream_floor.to_json()
+    assert estimate == reassembled.memory_estimate.to_json()
     assert reassembled.weights_hash == CodecModel.from_pretrained(tiny_bundle).weights_hash
     for entry, message in ((["versacodec", "Nope"], "unknown model component class 'Nope'"),
                            (["diffusers", "AutoencoderKL"], "a bundle holds versacodec classes")):

@@ -10,6 +10,7 @@ from conftest import declared_png, forbid_decoding, natural_image
 from versacodec.bundle import read_manifest
 from versacodec.codec import Codec
 from versacodec.codec.model import CodecModel
+from versacodec.container.format import Stream, StreamHeader
 from versacodec.errors import InputError
 from versacodec.limits import ASPECT_VARIABLE
 
@@ -69,27 +70,28 @@ def test_the_command_line_refuses_from_the_header_before_loading_torch(tmp_path,
 
 
 @pytest.mark.parametrize("bundle", ["shipped", "fixture"])
-def test_the_recorded_smallest_stream_is_the_one_the_tables_give(bundle, tmp_path):
-    """The command line refuses a budget by the floor recorded in bundle.json, before torch: it
-    must be the loaded model's to the byte, for both bundle.json layouts (the shipped float16
-    bundle's class names; the float32 fixture's older components map, recorded here on a copy, as
-    scripts/record_stream_floor.py records a bundle written before the record existed)."""
+def test_the_recorded_size_bounds_are_the_models(bundle, tmp_path):
+    """The command line refuses a budget by the floor, and an image by the memory estimate,
+    recorded in bundle.json, before torch: each must be the loaded model's to the byte, for both
+    bundle.json layouts (the shipped float16 bundle's class names; the float32 fixture's older
+    components map, recorded here on a copy, as scripts/record_size_bounds.py records a bundle
+    written before the records existed)."""
     import json
     import shutil
     from pathlib import Path
 
     from versacodec.bundle import weights_hash
-    from versacodec.codec.model import record_stream_floor
+    from versacodec.codec.model import record_size_bounds
     from versacodec.paths import default_model_dir
 
     if bundle == "shipped":
         root = default_model_dir()
     else:
         original = Path(__file__).parent / "data" / "fixture_bundle"
-        assert read_manifest(original).stream_floor is None
+        assert read_manifest(original).stream_floor is None and read_manifest(original).memory_estimate is None
         root = Path(shutil.copytree(original, tmp_path / "fixture"))
         before = weights_hash(root, read_manifest(root))
-        record_stream_floor(root)
+        record_size_bounds(root)
         assert "components" in json.loads((root / "bundle.json").read_text())  # the layout kept
         assert weights_hash(root, read_manifest(root)) == before
     recorded = read_manifest(root).stream_floor
@@ -98,25 +100,29 @@ def test_the_recorded_smallest_stream_is_the_one_the_tables_give(bundle, tmp_pat
     assert [recorded.bytes(*size) for size in sizes] == [model.stream_floor.bytes(*size) for size in sizes]
     assert recorded == model.stream_floor
     assert recorded.bytes(5000, 5000) > recorded.bytes(768, 512) > 0
+    estimate = read_manifest(root).memory_estimate
+    assert [estimate.bytes(*size) for size in sizes] == [model.working_memory(*size) for size in sizes]
 
 
-def test_a_stale_recorded_floor_is_refused_when_the_bundle_loads(tiny_bundle, tmp_path):
-    """A recorded floor that disagrees with the tables would refuse budgets that fit (or pass ones
-    that cannot); loading the bundle says so and how to record it again."""
+def test_stale_recorded_bounds_are_refused_when_the_bundle_loads(tiny_bundle, tmp_path):
+    """A recorded floor or memory estimate that disagrees with the model would refuse what fits
+    (or pass what cannot); loading the bundle says so and how to record them again."""
     import dataclasses
     import shutil
     from pathlib import Path
 
-    from versacodec.bundle import write_stream_floor
-    from versacodec.codec.model import record_stream_floor
+    from versacodec.bundle import write_size_bounds
+    from versacodec.codec.model import record_size_bounds
     from versacodec.errors import ModelError
 
     root = Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
-    floor = record_stream_floor(root)
-    write_stream_floor(root, dataclasses.replace(floor, z_position_bits=floor.z_position_bits * 2))
-    with pytest.raises(ModelError, match="record it again"):
-        CodecModel.from_pretrained(root)
-    assert record_stream_floor(root) == floor
+    floor, estimate = record_size_bounds(root)
+    for stale in ((dataclasses.replace(floor, z_position_bits=floor.z_position_bits * 2), estimate),
+                  (floor, dataclasses.replace(estimate, image_bytes=estimate.image_bytes + 1))):
+        write_size_bounds(root, *stale)
+        with pytest.raises(ModelError, match="record it again"):
+            CodecModel.from_pretrained(root)
+    assert record_size_bounds(root) == (floor, estimate)
     assert CodecModel.from_pretrained(root).stream_floor == floor
 
 
@@ -137,6 +143,35 @@ def test_the_command_line_refuses_a_budget_below_the_smallest_stream_before_load
     assert f"budget of 625 bytes is below the smallest stream this model can write for a 100000x1 image " \
            f"(at least {floor} bytes)" in result.stderr
     assert not (tmp_path / "strip.vcx").exists()
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    (["compress", "IMAGE", "--bpp", "0.05", "-o", "OUT/new.vcx"], "above the memory limit of 1.0 M"),
+    (["compress", "IMAGE", "--quality", "101", "-o", "OUT/new.vcx"], "from 0 to the model's highest (100), not 101"),
+    (["batch", "FOLDER", "OUT/x.vcx/sub", "--quality", "10"], "cannot write to the output folder"),
+    (["batch", "FOLDER", "OUT/b", "--quality", "101"], "not 101"),
+    (["eval", "--dataset", "kodak", "--codecs", "jpeg", "--bpp", "0.1", "--out", "OUT/x.vcx/ev"],
+     "cannot write to the output folder"),
+    (["decompress", "STREAM", "-o", "OUT/d.png"], "to decode, above the memory limit of 1.0 M"),
+])
+def test_the_command_line_refuses_before_loading_torch(command, message, tmp_path, monkeypatch):
+    """Issue #37: every refusal in under 2 s; importing torch alone takes 1.4-2 s on these machines."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("VERSACODEC_MAX_MEMORY", "1M")
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (64, 48)).save(tmp_path / "photos" / "a.png")
+    (tmp_path / "x.vcx").write_bytes(b"not a folder")
+    stream = tmp_path / "declared.vcx"  # a header declaring 4000x3000 pixels
+    stream.write_bytes(Stream(StreamHeader(4000, 3000, "", b"\0" * 4, 10)).to_bytes())
+    words = [w.replace("IMAGE", str(tmp_path / "photos" / "a.png")).replace("FOLDER", str(tmp_path / "photos"))
+             .replace("STREAM", str(stream)).replace("OUT", str(tmp_path)) for w in command]
+    probe = ("import sys; from versacodec.interfaces.cli import main; "
+             f"code = main({words!r}); print(code, 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["2", "False"], result.stderr
+    assert message in result.stderr
 
 
 def test_an_elongated_image_is_refused_from_its_declared_size(tiny_codec, monkeypatch):

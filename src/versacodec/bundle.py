@@ -3,7 +3,8 @@
     bundle.json        which class each component is, as diffusers' model_index.json does:
                        {"model_id": "...", "autoencoder": ["versacodec", "Autoencoder"], ...,
                         "direct_decoder": [null, null],   ← an optional component this bundle lacks
-                        "_stream_floor": {...}}            ← the smallest stream per image size (limits.StreamFloor)
+                        "_stream_floor": {...},            ← the smallest stream per image size (limits.StreamFloor)
+                        "_memory_estimate": {...}}         ← the peak memory per image size (limits.MemoryEstimate)
     autoencoder/       save_pretrained folders, one per component, named after it
     latent_codec/
     generative/        optional (the generative decoder)
@@ -28,14 +29,15 @@ from typing import Any
 from versacodec.container.format import HASH_BYTES
 from versacodec.errors import ModelError
 from versacodec.fileio import CONFIG_NAME, WEIGHTS_NAME, atomic_write_bytes, file_sha256
-from versacodec.limits import StreamFloor
+from versacodec.limits import MemoryEstimate, StreamFloor
 from versacodec.paths import default_model_dir
 from versacodec.registry import Registry
 
 BUNDLE_FILE = "bundle.json"
-# bundle.json's record of the model's `StreamFloor`; a leading underscore, as "_class_name", so
-# readers that predate it skip it as they skip every such key.
+# bundle.json's records of the model's `StreamFloor` and `MemoryEstimate`; a leading underscore,
+# as "_class_name", so readers that predate them skip them as they skip every such key.
 STREAM_FLOOR_KEY = "_stream_floor"
+MEMORY_ESTIMATE_KEY = "_memory_estimate"
 LIBRARY = "versacodec"  # the only library whose classes a bundle.json may name
 BITSTREAM_COMPONENTS = ("autoencoder", "latent_codec")
 DIRECT_DECODER = "direct_decoder"  # the direct path's own pixel decoder (versacodec.pixel_decoders)
@@ -80,6 +82,7 @@ class BundleManifest:
     components: dict[str, str] = field(default_factory=dict)  # component → subfolder
     classes: dict[str, str] = field(default_factory=dict)  # component → class name (else read from its folder)
     stream_floor: StreamFloor | None = None  # recorded with the bundle (None: bundles written before it)
+    memory_estimate: MemoryEstimate | None = None  # likewise
 
     def path(self, root: Path, component: str) -> Path | None:
         sub = self.components.get(component)
@@ -121,8 +124,10 @@ def read_manifest(root: Path) -> BundleManifest:
 
 def _manifest(values: dict) -> BundleManifest:
     floor = None if STREAM_FLOOR_KEY not in values else StreamFloor.from_json(values[STREAM_FLOOR_KEY])
+    estimate = None if MEMORY_ESTIMATE_KEY not in values else MemoryEstimate.from_json(values[MEMORY_ESTIMATE_KEY])
     if "components" in values:  # written before class names
-        return BundleManifest(values["model_id"], dict(values["components"]), stream_floor=floor)
+        return BundleManifest(values["model_id"], dict(values["components"]), stream_floor=floor,
+                              memory_estimate=estimate)
     components, classes = {}, {}
     for name, entry in values.items():
         if name.startswith("_") or name == "model_id":
@@ -133,7 +138,7 @@ def _manifest(values: dict) -> BundleManifest:
         if library != LIBRARY:
             raise ValueError(f"component {name} is a {library}.{class_name}; a bundle holds {LIBRARY} classes")
         components[name], classes[name] = name, class_name
-    return BundleManifest(values["model_id"], components, classes, floor)
+    return BundleManifest(values["model_id"], components, classes, floor, estimate)
 
 
 def write_manifest(root: Path, manifest: BundleManifest) -> None:
@@ -148,13 +153,24 @@ def write_manifest(root: Path, manifest: BundleManifest) -> None:
     (root / BUNDLE_FILE).write_text(json.dumps(payload, indent=2) + "\n")
 
 
-def write_stream_floor(root: Path, floor: StreamFloor) -> None:
-    """Write the smallest-stream bound of a bundle's model into its bundle.json, leaving the rest as
-    it is (either layout): the command line then refuses a budget below it before torch loads.
-    The weights, and so the weights hash, are untouched."""
+def quality_levels(root: Path, manifest: BundleManifest) -> int:
+    """How many quality settings the bundle's latent codec has, from its config (no weights)."""
+    config_path = manifest.path(root, "latent_codec") / CONFIG_NAME
+    try:
+        return int(json.loads(config_path.read_text())["quality_levels"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{config_path}: the latent codec's config is unreadable ({exc})") from exc
+
+
+def write_size_bounds(root: Path, floor: StreamFloor, estimate: MemoryEstimate) -> None:
+    """Write the smallest-stream bound and the memory estimate of a bundle's model into its
+    bundle.json, leaving the rest as it is (either layout): the command line then refuses a budget
+    below the one, or an image above the memory limit by the other, before torch loads. The
+    weights, and so the weights hash, are untouched."""
     path = root / BUNDLE_FILE
     values = json.loads(path.read_text())
     values[STREAM_FLOOR_KEY] = floor.to_json()
+    values[MEMORY_ESTIMATE_KEY] = estimate.to_json()
     atomic_write_bytes(path, (json.dumps(values, indent=2) + "\n").encode(), replace=True)
 
 

@@ -105,6 +105,50 @@ class StreamFloor:
         return floor
 
 
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """An upper bound on the peak bytes of coding a width × height image with one model, from its
+    size alone (`versacodec.codec.memory` explains the terms and computes the numbers from the
+    model). Kept in the bundle's bundle.json beside the stream floor, so that the command line
+    refuses an image above the memory limit before torch loads."""
+
+    block: int  # image sides are padded to multiples of this many pixels
+    y_cell: int  # pixels per side of one position of y's grid
+    full_resolution_bytes: int  # per padded pixel while the latent space runs
+    image_bytes: int  # per padded pixel while the latent codec runs
+    y_position_bytes: int  # per position of y's grid while the latent codec runs
+    coding_tile_positions: int  # y positions of one tile of the coding networks, halo included
+    coding_tile_position_bytes: int  # per position of that tile
+    latent_tile_pixels: int  # pixels of one latent-space tile, overlap included
+    latent_tile_pixel_bytes: float  # per pixel of that tile
+
+    def bytes(self, width: int, height: int) -> int:
+        padded = math.ceil(width / self.block) * math.ceil(height / self.block) * self.block**2
+        y_positions = padded / self.y_cell**2
+        coding_tile = min(y_positions, self.coding_tile_positions) * self.coding_tile_position_bytes
+        coding = padded * self.image_bytes + y_positions * self.y_position_bytes + coding_tile
+        latent_tile = min(padded, self.latent_tile_pixels) * self.latent_tile_pixel_bytes
+        return int(max(coding, padded * self.full_resolution_bytes + latent_tile))
+
+    def check(self, width: int, height: int, action: str, error: type[Exception], limit: int | None = None) -> None:
+        """Refuse an image whose estimate is above the memory limit (`memory_limit(limit)`)."""
+        needed, allowed = self.bytes(width, height), memory_limit(limit)
+        if needed > allowed:
+            raise error(f"a {width}x{height} image needs about {format_size(needed)} to {action}, above the "
+                        f"memory limit of {format_size(allowed)} (raise it with {MEMORY_VARIABLE})")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> MemoryEstimate:
+        """From `to_json`'s dict; a ValueError, KeyError or TypeError when it is not one."""
+        estimate = cls(**values)
+        if not all(isinstance(value, int | float) and value > 0 for value in asdict(estimate).values()):
+            raise ValueError(f"not a memory estimate: {values}")
+        return estimate
+
+
 def memory_limit(max_memory: int | None = None) -> int:
     if max_memory is not None:
         return max_memory

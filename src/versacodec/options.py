@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from versacodec.container.format import MAX_VARINT
-from versacodec.errors import InputError
+from versacodec.errors import InputError, VersacodecError
 from versacodec.layers import MAX_LAYERS
 from versacodec.semantics.profiles import TaskProfile, load_profile
 from versacodec.semantics.tag_stream import pack_tags
@@ -75,6 +75,14 @@ def _seed(value: object) -> int:
 
 def _set(instance: object, name: str, value: object) -> None:
     object.__setattr__(instance, name, value)  # frozen dataclasses store their checked values so
+
+
+def check_quality_level(quality: int, levels: int, error: type[VersacodecError] = InputError) -> None:
+    """The one place a quality meets a model's range of `levels` settings: an option (InputError)
+    or a stream header (StreamError)."""
+    if not 0 <= quality < levels:
+        raise error(f"quality must be an integer from 0 to the model's highest ({levels - 1}), not {quality}",
+                    options=("quality",))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """What coding one image costs, known from its size before anything of that size is allocated: the
-memory it takes (`working_memory`) and the fewest bytes its stream can have (`stream_floor`).
+memory it takes (`memory_estimate`, a `limits.MemoryEstimate`) and the fewest bytes its stream
+can have (`stream_floor`). Both are computed here from the model and recorded in its bundle.json.
 
 The estimate is an upper bound, not a measurement (tests/test_fuzz.py checks it against real
 peaks). It assumes every convolution unfolds its input (in_channels × k² values per output
@@ -20,7 +21,7 @@ from versacodec.entropy.tables import PRECISION
 from versacodec.latent_codec.model import HYPER_HALO, LatentCodec, LatentCodecConfig
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE, Y_TO_Z_STRIDE
 from versacodec.latent_space.base import LatentSpace
-from versacodec.limits import StreamFloor
+from versacodec.limits import MemoryEstimate, StreamFloor
 
 LATENT_SPACE_TILE = 96  # latent pixels (768 image pixels at f = 8) per tile when coding large images
 LATENT_SPACE_OVERLAP = 8
@@ -37,18 +38,19 @@ LIVE_Y_TENSORS = 24
 LIVE_ACTIVATIONS = 4  # activations a residual stack holds at once (input, hidden, output, skip)
 
 
-def working_memory(width: int, height: int, block: int, latent_space: LatentSpace,
-                   codec: LatentCodecConfig) -> int:
-    """Estimated peak bytes to code a width × height image padded to multiples of `block`."""
-    padded = math.ceil(width / block) * math.ceil(height / block) * block**2
+def memory_estimate(block: int, latent_space: LatentSpace, codec: LatentCodecConfig) -> MemoryEstimate:
+    """The numbers of the peak-memory bound of coding one image with this model: the latent
+    codec's phase (whole-image copies, the y tensors it holds, one tile of its networks, where the
+    float64 5×5 spatial context is the widest unfold) or the latent space's (full-resolution
+    copies and one tile of its network), whichever is larger."""
     factor = latent_space.factor
-    y_pixels = padded / (factor * LATENT_TO_Y_STRIDE) ** 2
-    # One tile of the coding networks: the float64 5×5 spatial context is the widest unfold.
-    coding_tile = min(y_pixels, (LatentCodec.coding_tile + 2 * HYPER_HALO) ** 2) * 8 * max(codec.groups) * 25
-    coding = padded * IMAGE_BYTES + y_pixels * 8 * codec.y_channels * LIVE_Y_TENSORS + coding_tile
-    tile_pixels = min(padded, ((LATENT_SPACE_TILE + 2 * LATENT_SPACE_OVERLAP) * factor) ** 2)
-    tile = tile_pixels * 4 * latent_space.peak_channels_per_pixel * (9 + LIVE_ACTIVATIONS)
-    return int(max(coding, padded * FULL_RESOLUTION_BYTES + tile))
+    return MemoryEstimate(
+        block=block, y_cell=factor * LATENT_TO_Y_STRIDE, full_resolution_bytes=FULL_RESOLUTION_BYTES,
+        image_bytes=IMAGE_BYTES, y_position_bytes=8 * codec.y_channels * LIVE_Y_TENSORS,
+        coding_tile_positions=(LatentCodec.coding_tile + 2 * HYPER_HALO) ** 2,
+        coding_tile_position_bytes=8 * max(codec.groups) * 25,
+        latent_tile_pixels=((LATENT_SPACE_TILE + 2 * LATENT_SPACE_OVERLAP) * factor) ** 2,
+        latent_tile_pixel_bytes=float(4 * latent_space.peak_channels_per_pixel * (9 + LIVE_ACTIVATIONS)))
 
 
 def stream_floor(block: int, latent_space: LatentSpace, codec: LatentCodec) -> StreamFloor:

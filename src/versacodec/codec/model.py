@@ -16,7 +16,6 @@ fills the model's defaults into `DecodeOptions` and checks what only the model c
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,21 +31,21 @@ from versacodec.bundle import (
     BUNDLE_FILE,
     DIRECT_DECODER,
     BundleManifest,
+    quality_levels,
     read_manifest,
     resolve_model_dir,
     weights_hash,
-    write_stream_floor,
+    write_size_bounds,
 )
-from versacodec.codec.memory import LATENT_SPACE_OVERLAP, LATENT_SPACE_TILE, stream_floor, working_memory
+from versacodec.codec.memory import LATENT_SPACE_OVERLAP, LATENT_SPACE_TILE, memory_estimate, stream_floor
 from versacodec.container.format import HASH_BYTES
 from versacodec.errors import InputError, ModelError, VersacodecError
-from versacodec.fileio import CONFIG_NAME
 from versacodec.imaging import LoadedImage, open_image
 from versacodec.latent_codec.model import LatentCodec
 from versacodec.latent_codec.transforms import LATENT_TO_Y_STRIDE
 from versacodec.latent_space.base import LatentSpace
-from versacodec.limits import MEMORY_VARIABLE, StreamFloor, check_aspect, format_size, memory_limit, pixel_limit
-from versacodec.options import DecodeOptions, EncodeOptions, Rate
+from versacodec.limits import MemoryEstimate, StreamFloor, check_aspect, memory_limit, pixel_limit
+from versacodec.options import DecodeOptions, EncodeOptions, Rate, check_quality_level
 from versacodec.tiling import tiled_map
 
 if TYPE_CHECKING:
@@ -110,7 +109,7 @@ class ModelDefaults:
     def read(cls, root: Path) -> ModelDefaults:
         """A bundle's, from its configs (batch mode checks a job with it before starting workers)."""
         manifest = read_manifest(root)
-        return cls.of(_quality_levels(manifest.path(root, "latent_codec")), _generative_config(root, manifest),
+        return cls.of(quality_levels(root, manifest), _generative_config(root, manifest),
                       _one_pass_generative(root, manifest))
 
     @property
@@ -123,10 +122,8 @@ class ModelDefaults:
         return self.steps is not None
 
     def check_quality(self, quality: int, error: type[VersacodecError] = InputError) -> None:
-        """The one place a quality meets the model's range: an option (InputError) or a header (StreamError)."""
-        if not 0 <= quality < self.quality_levels:
-            raise error(f"quality must be an integer from 0 to the model's highest ({self.quality_levels - 1}), "
-                        f"not {quality}", options=("quality",))
+        """A quality against the model's range: an option (InputError) or a header (StreamError)."""
+        check_quality_level(quality, self.quality_levels, error)
 
     def encode(self, options: EncodeOptions) -> EncodeOptions:
         """`options`, checked against this model: its quality range."""
@@ -148,14 +145,6 @@ class ModelDefaults:
             return DecodeOptions(decoder, seed=options.seed)
         return DecodeOptions(decoder, self.steps if options.steps is None else options.steps,
                              self.cfg if options.cfg is None else options.cfg, options.seed)
-
-
-def _quality_levels(latent_codec_folder: Path) -> int:
-    config_path = latent_codec_folder / CONFIG_NAME
-    try:
-        return int(json.loads(config_path.read_text())["quality_levels"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{config_path}: the latent codec's config is unreadable ({exc})") from exc
 
 
 def _generative_config(root: Path, manifest: BundleManifest) -> GenerativeConfig | None:
@@ -229,12 +218,13 @@ class CodecModel:
                     partial_synthesis=component("partial_synthesis"), direct_decoder=component(DIRECT_DECODER),
                     model_id=manifest.model_id, weights_hash=weights_hash(root, manifest),
                     max_pixels=max_pixels, max_memory=max_memory, root=root, manifest=manifest)
-        # The command line refuses budgets by the recorded floor before it loads the model; one that
-        # disagrees with the tables would refuse what fits, or let through what cannot.
-        if manifest.stream_floor is not None and manifest.stream_floor != model.stream_floor:
-            raise ModelError(f"{root / BUNDLE_FILE}: its recorded smallest stream {manifest.stream_floor} is not "
-                             f"its latent codec's {model.stream_floor}; record it again "
-                             f"(scripts/record_stream_floor.py {root})")
+        # The command line refuses budgets and sizes by the recorded bounds before it loads the model;
+        # a record that disagrees with the model would refuse what fits, or let through what cannot.
+        for name, recorded, actual in (("smallest stream", manifest.stream_floor, model.stream_floor),
+                                       ("memory estimate", manifest.memory_estimate, model.memory_estimate)):
+            if recorded is not None and recorded != actual:
+                raise ModelError(f"{root / BUNDLE_FILE}: its recorded {name} {recorded} is not its model's {actual}; "
+                                 f"record it again (scripts/record_size_bounds.py {root})")
         return model
 
     # ------------------------------------------------------------------ components
@@ -323,9 +313,14 @@ class CodecModel:
         padded_height, padded_width = self.padded(height, width)
         return padded_height // self.region_cell, padded_width // self.region_cell
 
+    @property
+    def memory_estimate(self) -> MemoryEstimate:
+        """The peak-memory bound of coding one image, per image size (see `versacodec.codec.memory`)."""
+        return memory_estimate(self.block, self.latent_space, self.latent_codec.config)
+
     def working_memory(self, width: int, height: int) -> int:
-        """Estimated peak bytes to code a width × height image (see `versacodec.codec.memory`)."""
-        return working_memory(width, height, self.block, self.latent_space, self.latent_codec.config)
+        """Estimated peak bytes to code a width × height image."""
+        return self.memory_estimate.bytes(width, height)
 
     @property
     def stream_floor(self) -> StreamFloor:
@@ -334,10 +329,7 @@ class CodecModel:
 
     def check_memory(self, width: int, height: int, action: str, error: type[VersacodecError]) -> None:
         """Refuse, before allocating, an image whose estimated working memory exceeds the limit."""
-        needed = self.working_memory(width, height)
-        if needed > self.max_memory:
-            raise error(f"a {width}x{height} image needs about {format_size(needed)} to {action}, above the "
-                        f"memory limit of {format_size(self.max_memory)} (raise it with {MEMORY_VARIABLE})")
+        self.memory_estimate.check(width, height, action, error, self.max_memory)
 
     def load_image(self, source: str | Path | bytes | Image.Image | LoadedImage, name: str | None = None,
                    rate: Rate | None = None) -> LoadedImage:
@@ -378,15 +370,15 @@ class CodecModel:
                          stage="decode tiles")
 
 
-def record_stream_floor(root: Path) -> StreamFloor:
-    """Compute a bundle's smallest stream per image size from its tables and record it in its
-    bundle.json (`bundle.write_stream_floor`), for a bundle just written or one written before
-    the record existed (or whose record is stale); the weights are untouched."""
+def record_size_bounds(root: Path) -> tuple[StreamFloor, MemoryEstimate]:
+    """Compute a bundle's smallest stream (from its tables) and memory estimate per image size and
+    record them in its bundle.json (`bundle.write_size_bounds`), for a bundle just written or one
+    written before the records existed (or whose records are stale); the weights are untouched."""
     manifest = read_manifest(root)
     model = CodecModel(manifest.load(root, "autoencoder"), manifest.load(root, "latent_codec"),
                        weights_hash=weights_hash(root, manifest))
-    write_stream_floor(root, model.stream_floor)
-    return model.stream_floor
+    write_size_bounds(root, model.stream_floor, model.memory_estimate)
+    return model.stream_floor, model.memory_estimate
 
 
 def _prior_class() -> type:

@@ -145,12 +145,15 @@ def _command(args: argparse.Namespace, config) -> str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from versacodec.evaluation.api import evaluate
-    from versacodec.evaluation.report import json_safe
     from versacodec.fileio import writable_folder
 
+    if args.out:  # an explicit folder is refused before torch loads (the presets import it)
+        writable_folder(Path(args.out))
     config = _config(args)
     writable_folder(config.out)  # before hours of coding, not when the report is written
+    from versacodec.evaluation.api import evaluate
+    from versacodec.evaluation.report import json_safe
+
     result = evaluate(config)
     for message in result.messages:
         print(f"note: {message}", file=sys.stderr)

@@ -380,16 +380,23 @@ def _check(in_dir: Path, settings: BatchSettings, workers: int | None, engine: s
         raise InputError("--workers must be at least 1")
     if settings.decode and (settings.bpp is not None or settings.quality is not None or settings.task is not None):
         raise InputError("--bpp, --quality and --task apply to compression, not --decode")
-    from versacodec.bundle import DIRECT_DECODER, component_hash, read_manifest, resolve_model_dir, weights_hash
-    from versacodec.codec.model import ModelDefaults
+    from versacodec.bundle import (
+        DIRECT_DECODER,
+        component_hash,
+        quality_levels,
+        read_manifest,
+        resolve_model_dir,
+        weights_hash,
+    )
+    from versacodec.options import check_quality_level
 
     # Bad settings, an unknown task or a broken profile, a missing or broken model: each fails here, once.
     options = None if settings.decode else EncodeOptions.of(bpp=settings.bpp, quality=settings.quality,
                                                             task=settings.task)
     root = resolve_model_dir(settings.model)
     manifest = read_manifest(root)
-    if options is not None:
-        ModelDefaults.read(root).encode(options)
+    if options is not None and options.rate.quality is not None:  # from the config: no torch before a refusal
+        check_quality_level(options.rate.quality, quality_levels(root, manifest))
     identity = {"model_id": manifest.model_id, "weights": weights_hash(root, manifest).hex(),
                 "settings": {**asdict(settings), "model": None}}
     if settings.decode:  # decoded pixels depend on the decoders too, which the weights hash does not cover

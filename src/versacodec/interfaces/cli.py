@@ -256,27 +256,51 @@ def _each_input(args: argparse.Namespace, outputs: list[Path | None], code: Call
     return EXIT_USAGE if failed else 0
 
 
-def _refuse_before_loading(name: str, rate: Rate, model: str | None) -> None:
-    """The refusals that need no loaded model, from the file's header, before torch and the model
-    load: what the codec's reader checks before decoding (Pillow's bomb guard, the pixel limit),
-    the aspect limit, and a byte budget below the smallest stream the model can write for that
-    size (recorded in its bundle.json). Such an image is refused in a fraction of a second rather
-    than after the seconds of start-up. The memory limit needs the model's estimate, and bundles
-    that record no floor their tables: the codec checks those (and all of these again)."""
-    if name == STDIO:
-        return
-    from versacodec.bundle import read_manifest, resolve_model_dir
+def _refuse_before_loading(names: list[str], rate: Rate, model: str | None) -> None:
+    """The refusals that need no loaded model, before torch and the model load: a quality outside
+    the model's range (its config), and for a single input file (several report each failure and
+    go on, in `_each_input`), from its header: what the codec's reader checks before decoding
+    (Pillow's bomb guard, the pixel limit), the aspect limit, the memory limit by the model's
+    estimate, and a byte budget below the smallest stream the model can write for that size (both
+    recorded in its bundle.json). Such an image is refused in a fraction of a second rather than
+    after the seconds of start-up; the codec checks all of these again, and bundles that record no
+    bounds are checked there only."""
+    from versacodec.bundle import quality_levels, read_manifest, resolve_model_dir
     from versacodec.imaging import check_declared_size
     from versacodec.limits import check_aspect, pixel_limit
+    from versacodec.options import check_quality_level
+
+    root = resolve_model_dir(model)
+    manifest = read_manifest(root)
+    if rate.quality is not None:
+        check_quality_level(rate.quality, quality_levels(root, manifest))
 
     def check(width: int, height: int) -> None:
         check_aspect(width, height)
+        if manifest.memory_estimate is not None:
+            manifest.memory_estimate.check(width, height, "encode", InputError)
         budget = rate.budget(width, height)
-        floor = None if budget is None else read_manifest(resolve_model_dir(model)).stream_floor
-        if floor is not None:
-            floor.check(budget, width, height)
+        if budget is not None and manifest.stream_floor is not None:
+            manifest.stream_floor.check(budget, width, height)
 
-    check_declared_size(Path(name), pixel_limit(), check)
+    if len(names) == 1 and names[0] != STDIO:
+        check_declared_size(Path(names[0]), pixel_limit(), check)
+
+
+def _refuse_streams_before_loading(names: list[str], model: str | None) -> None:
+    """A single input stream whose header declares an image above the pixel limit, or above the
+    memory limit by the model's recorded estimate, is refused before torch and the model load (the
+    decoder checks both again; several inputs report each failure and go on, in `_each_input`)."""
+    from versacodec.bundle import read_manifest, resolve_model_dir
+    from versacodec.container.format import Stream
+    from versacodec.errors import StreamError
+
+    if len(names) != 1 or names[0] == STDIO:
+        return
+    estimate = read_manifest(resolve_model_dir(model)).memory_estimate
+    header = Stream.from_bytes(_read_input(names[0])).header
+    if estimate is not None:
+        estimate.check(header.width, header.height, "decode", StreamError)
 
 
 # --------------------------------------------------------------------------- commands
@@ -286,8 +310,7 @@ def _compress(args: argparse.Namespace) -> int:
     options = EncodeOptions.of(quality=args.quality, bpp=args.bpp, seed=args.seed, tags=not args.no_tags,
                                task=args.task, boxes=args.boxes, layers=args.layers, quality_map=args.quality_map)
     outputs = _checked_outputs(args, STREAM_SUFFIX)
-    if len(args.inputs) == 1:
-        _refuse_before_loading(args.inputs[0], options.rate, args.model)
+    _refuse_before_loading(args.inputs, options.rate, args.model)
     codec = _load_codec(args)
 
     def compress_one(name: str, output: Path | None) -> None:
@@ -316,6 +339,7 @@ def _decompress(args: argparse.Namespace) -> int:
 
     options = DecodeOptions(decoder=args.decoder, steps=args.steps, cfg=args.cfg, seed=args.seed)
     outputs = _checked_outputs(args, DECODED_SUFFIX)
+    _refuse_streams_before_loading(args.inputs, args.model)
     codec = _load_codec(args)
 
     def decompress_one(name: str, output: Path | None) -> None:

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from versacodec.bundle import DIRECT_DECODER, BundleManifest, write_manifest
-from versacodec.codec.model import record_stream_floor
+from versacodec.codec.model import record_size_bounds
 from versacodec.errors import InputError
 from versacodec.generative.decoder import PIXEL_DECODER
 
@@ -62,7 +62,7 @@ def assemble_bundle(output: Path, model_id: str, autoencoder: Path, latent_codec
                 shutil.rmtree(target)
             _copy_component(Path(pixel_decoder), target, half)
         write_manifest(output, BundleManifest(model_id, {name: name for name in components}))
-        record_stream_floor(output)
+        record_size_bounds(output)
     except BaseException:
         for child in output.iterdir() if output.exists() else ():
             if child.is_dir():
