@@ -54,6 +54,15 @@ class ToyStage:
         torch.save(self.model.state_dict(), directory / "toy.pt")
 
 
+def test_a_log_that_gains_a_column_on_resume_keeps_one_header(tmp_path):
+    from versacodec.training.trainer import MetricLog
+
+    MetricLog(tmp_path, "train", True).write(1, {"loss": 1.0, "l1": 0.5})
+    MetricLog(tmp_path, "train", True).write(2, {"loss": 0.9, "periodic": 3.0, "l1": 0.4})
+    rows = read_csv(tmp_path / "train.csv")
+    assert [(r["step"], r["l1"], r["periodic"]) for r in rows] == [("1", "0.5", ""), ("2", "0.4", "3.0")]
+
+
 def test_parameter_groups_take_the_scale_of_a_matching_name():
     groups = parameter_groups(Toy(), {"density": 25.0})
     assert [(g["lr_scale"], len(g["params"])) for g in groups] == [(1.0, 2), (25.0, 1)]
@@ -216,7 +225,7 @@ def test_bad_overrides_are_input_errors(override, message):
     ("ablation/direct_decoder_fidelity", "pixel_decoder"),
     ("pixel_decoder_restoration_notch", "pixel_decoder"), ("v5/latent_codec", "latent_codec"),
     ("v5/latent_codec_decoded", "latent_codec"), ("v5/latent_codec_continued", "latent_codec"),
-    ("v5/generative_decoder", "pixel_decoder"),
+    ("v5/generative_decoder", "pixel_decoder"), ("v5/generative_decoder_b", "pixel_decoder"),
 ])
 def test_shipped_configs_load(name, stage):
     loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", STAGES)

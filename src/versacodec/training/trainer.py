@@ -76,15 +76,27 @@ class MetricLog:
         if not self.enabled:
             return
         row = {"step": step, "time": round(time.time(), 1), **{k: round(v, 6) for k, v in values.items()}}
-        new_file = not self.path.exists()
+        fields = list(row)
+        if self.path.exists():
+            with open(self.path, newline="") as handle:
+                reader = csv.DictReader(handle)
+                header, rows = list(reader.fieldnames or []), list(reader)
+            if header != fields:  # a resumed run logs another set of terms: one header for both
+                fields = header + [name for name in fields if name not in header]
+                self._rewrite(fields, rows)
+        else:
+            self._rewrite(fields, [])
         with open(self.path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(row))
-            if new_file:
-                writer.writeheader()
-            writer.writerow(row)
+            csv.DictWriter(handle, fieldnames=fields).writerow(row)
         if self.writer is not None:
             for key, value in values.items():
                 self.writer.add_scalar(key, value, step)
+
+    def _rewrite(self, fields: list[str], rows: list[dict[str, str]]) -> None:
+        with open(self.path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
 
 
 class TrainingDiverged(VersacodecError):
