@@ -32,6 +32,7 @@ from versacodec.latent_codec.transforms import (
     Synthesis,
 )
 from versacodec.modeling import PretrainedModule
+from versacodec.progress import stage
 from versacodec.tiling import tiled_exact
 
 
@@ -328,6 +329,8 @@ class LatentCodec(PretrainedModule):
         means. `grid` rounds values onto the exact arithmetic's grid (estimates and training leave
         them as they are)."""
         anchor = checkerboard(*hyper.shape[-2:], device=hyper.device)
+        # A large image's coding takes tens of seconds after the latent space's tiles: say so.
+        done = stage("latent coding", 2 * len(self.group_slices)) if coder is not None else None
         for parameters, group in zip(self.group_parameters, self.group_slices, strict=True):
             gain, inverse = gains["gain"][:, group], gains["inverse_gain"][:, group]
             previous = decoded[:, : group.start] * visible if group.start else None
@@ -340,6 +343,8 @@ class LatentCodec(PretrainedModule):
                 values = torch.where(mask, means, 0.0) if coder is None else coder(group, scales * gain, means, mask)
                 group_hat = torch.where(mask, grid(values * inverse), group_hat)
                 spatial = group_hat * (anchor & visible)
+                if done is not None:
+                    done()
             decoded = torch.cat((decoded[:, : group.start], group_hat, decoded[:, group.stop:]), 1)
         return decoded
 
