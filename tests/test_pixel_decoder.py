@@ -296,3 +296,25 @@ def test_a_pixel_decoder_on_another_latent_space_is_a_model_error():
 
     with pytest.raises(ModelError, match="decodes TAEF2 latents"):  # and TAEF2's decoder fits TAEF2 only
         FineTunedTAEF2Decoder().check_fits(autoencoder)
+
+
+def test_taef2_decoder_with_the_grid_notch_renders_no_8px_pattern(tmp_path):
+    """v5's generative decoder drew a fine grid locked to the 8-px latent grid; with `grid_notch`
+    its output goes through the fixed notch, which leaves nothing of such a pattern but its mean,
+    and the flag survives saving."""
+    from versacodec.latent_space.taef2 import TAEF2
+    from versacodec.pixel_decoders.taef2_decoder import FineTunedTAEF2Decoder
+
+    torch.manual_seed(0)
+    taef2 = TAEF2()
+    plain = FineTunedTAEF2Decoder.from_latent_space(taef2)
+    notched = FineTunedTAEF2Decoder.from_latent_space(taef2, grid_notch=True)
+    latents = torch.randn(1, 32, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(notched(taef2, latents), notched.notch(plain(taef2, latents)))
+        cell = torch.rand(1, 3, 8, 8)
+        grid = cell.repeat(1, 1, 12, 12)  # any pattern that repeats with the 8-px cell
+        inside = notched.notch(grid)[..., 24:72, 24:72]  # away from the replicated borders
+        torch.testing.assert_close(inside, cell.mean((2, 3), keepdim=True).expand_as(inside), atol=1e-5, rtol=0)
+    notched.save_pretrained(tmp_path / "notched")
+    assert load_pixel_decoder(tmp_path / "notched").config.grid_notch

@@ -41,6 +41,7 @@ ENCODER_FILE = "latent/taef2_encoder.pth"
 DECODER_FILE = "latent/taef2_decoder.pth"
 LATENT_CHANNELS = 32
 WIDTH = 64
+FACTOR = 8  # image pixels per latent pixel, each way
 
 # Per-channel mean and std of raw TAEF2 latents, measured by `encode_raw` on 24 images of
 # ../shared/data/train (the first 6 files of each of bsd100, imagenet-odd, sun-hays80 and
@@ -176,7 +177,7 @@ class TAEF2(PretrainedModule):
 
     @property
     def factor(self) -> int:
-        return 8
+        return FACTOR
 
     @property
     def channels(self) -> int:

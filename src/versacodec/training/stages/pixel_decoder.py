@@ -131,8 +131,8 @@ class PixelDecoderStageConfig:
             raise InputError(f"pairs_from must be one of {', '.join(PAIR_SOURCES)}, not {self.pairs_from!r}")
         if self.architecture == "restoration" and self.pairs_from != "streams":
             raise InputError("restoration fits its colour projection on stream pairs: use pairs_from: streams")
-        if self.architecture == "taef2_decoder" and (self.anti_alias or self.grid_notch):
-            raise InputError("anti_alias and grid_notch belong to the autoencoder's decoders, not taef2_decoder")
+        if self.architecture == "taef2_decoder" and self.anti_alias:
+            raise InputError("anti_alias filters the autoencoder decoder's pixel shuffles; taef2_decoder has none")
 
 
 class _Rendered(NamedTuple):
@@ -219,7 +219,7 @@ class PixelDecoderStage:
 
     def _new_pixel_decoder(self, autoencoder: Autoencoder) -> PixelDecoder:
         if self.config.architecture == "taef2_decoder":
-            return FineTunedTAEF2Decoder.from_latent_space(autoencoder)
+            return FineTunedTAEF2Decoder.from_latent_space(autoencoder, self.config.grid_notch)
         if self.config.architecture == "tail":
             return DecoderTail.from_autoencoder(autoencoder, self.config.first_layer, self.config.anti_alias,
                                                 self.config.grid_notch)
