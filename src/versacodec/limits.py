@@ -23,7 +23,7 @@ import math
 import os
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Self
 
 from versacodec.errors import BudgetTooSmall, InputError
 
@@ -61,8 +61,27 @@ def check_aspect(width: int, height: int) -> None:
 CODER_SLACK_BYTES = 16
 
 
+class BundleRecord:
+    """A dataclass of numbers kept in bundle.json: `to_json` and `from_json`, which refuses a dict
+    whose values `valid` rejects."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> Self:
+        """From `to_json`'s dict; a ValueError, KeyError or TypeError when it is not one."""
+        record = cls(**values)
+        if not record.valid():
+            raise ValueError(f"not a {cls.__name__}: {values}")
+        return record
+
+    def valid(self) -> bool:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class StreamFloor:
+class StreamFloor(BundleRecord):
     """A lower bound on the bytes of any stream a model writes for a width × height image, whatever
     the quality, tags, layers or content: every y and z symbol costs at least −log₂ of the largest
     probability in its integer tables. Known from the size alone, so a budget below it is refused
@@ -90,23 +109,15 @@ class StreamFloor:
             raise BudgetTooSmall(f"the budget of {budget} bytes is below the smallest stream this model can "
                                  f"write for a {width}x{height} image (at least {floor} bytes)")
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, values: dict[str, Any]) -> StreamFloor:
-        """From `to_json`'s dict; a ValueError, KeyError or TypeError when it is not one."""
-        floor = cls(**values)
-        if not all(isinstance(getattr(floor, name), int) and getattr(floor, name) > 0
+    def valid(self) -> bool:
+        return all(isinstance(getattr(self, name), int) and getattr(self, name) > 0
                    for name in ("block", "y_cell", "z_cell", "y_channels")) \
-                or not all(isinstance(getattr(floor, name), float) and getattr(floor, name) >= 0
-                           for name in ("y_symbol_bits", "z_position_bits")):
-            raise ValueError(f"not a stream floor: {values}")
-        return floor
+            and all(isinstance(getattr(self, name), float) and getattr(self, name) >= 0
+                    for name in ("y_symbol_bits", "z_position_bits"))
 
 
 @dataclass(frozen=True)
-class MemoryEstimate:
+class MemoryEstimate(BundleRecord):
     """An upper bound on the peak bytes of coding a width × height image with one model, from its
     size alone (`versacodec.codec.memory` explains the terms and computes the numbers from the
     model). Kept in the bundle's bundle.json beside the stream floor, so that the command line
@@ -137,16 +148,8 @@ class MemoryEstimate:
             raise error(f"a {width}x{height} image needs about {format_size(needed)} to {action}, above the "
                         f"memory limit of {format_size(allowed)} (raise it with {MEMORY_VARIABLE})")
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, values: dict[str, Any]) -> MemoryEstimate:
-        """From `to_json`'s dict; a ValueError, KeyError or TypeError when it is not one."""
-        estimate = cls(**values)
-        if not all(isinstance(value, int | float) and value > 0 for value in asdict(estimate).values()):
-            raise ValueError(f"not a memory estimate: {values}")
-        return estimate
+    def valid(self) -> bool:
+        return all(isinstance(value, int | float) and value > 0 for value in asdict(self).values())
 
 
 def memory_limit(max_memory: int | None = None) -> int:

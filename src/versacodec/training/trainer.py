@@ -63,6 +63,7 @@ class MetricLog:
     def __init__(self, directory: Path, name: str, enabled: bool) -> None:
         self.path = directory / f"{name}.csv"
         self.enabled = enabled
+        self.fields: list[str] | None = None  # the file's header, once known
         self.writer = None
         if enabled:
             try:
@@ -76,25 +77,32 @@ class MetricLog:
         if not self.enabled:
             return
         row = {"step": step, "time": round(time.time(), 1), **{k: round(v, 6) for k, v in values.items()}}
-        fields = list(row)
-        if self.path.exists():
-            with open(self.path, newline="") as handle:
-                reader = csv.DictReader(handle)
-                header, rows = list(reader.fieldnames or []), list(reader)
-            if header != fields:  # a resumed run logs another set of terms: one header for both
-                fields = header + [name for name in fields if name not in header]
-                self._rewrite(fields, rows)
-        else:
-            self._rewrite(fields, [])
+        if self.fields is None:  # the header of a file from an earlier run, read once
+            self.fields = self._read_header()
+        new = [name for name in row if name not in self.fields]
+        if new:  # a first row, or a resumed run that logs another set of terms: one header for all
+            self.fields += new
+            self._rewrite()
         with open(self.path, "a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=fields).writerow(row)
+            csv.DictWriter(handle, fieldnames=self.fields).writerow(row)
         if self.writer is not None:
             for key, value in values.items():
                 self.writer.add_scalar(key, value, step)
 
-    def _rewrite(self, fields: list[str], rows: list[dict[str, str]]) -> None:
+    def _read_header(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        with open(self.path, newline="") as handle:
+            return list(csv.DictReader(handle).fieldnames or [])
+
+    def _rewrite(self) -> None:
+        """The file again under the current header (rows keep their values, new columns empty)."""
+        rows = []
+        if self.path.exists():
+            with open(self.path, newline="") as handle:
+                rows = list(csv.DictReader(handle))
         with open(self.path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer = csv.DictWriter(handle, fieldnames=self.fields)
             writer.writeheader()
             writer.writerows(rows)
 
