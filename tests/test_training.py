@@ -224,7 +224,8 @@ def test_bad_overrides_are_input_errors(override, message):
     ("direct_decoder_perceptual", "pixel_decoder"), ("direct_decoder_notch", "pixel_decoder"),
     ("ablation/direct_decoder_fidelity", "pixel_decoder"),
     ("pixel_decoder_restoration_notch", "pixel_decoder"), ("v5/latent_codec", "latent_codec"),
-    ("v5/latent_codec_decoded", "latent_codec"), ("v5/latent_codec_continued", "latent_codec"),
+    ("v5/latent_codec_decoded", "latent_codec"), ("v5/latent_codec_wide", "latent_codec"),
+    ("v5/latent_codec_continued", "latent_codec"),
     ("v5/generative_decoder", "pixel_decoder"), ("v5/generative_decoder_b", "pixel_decoder"),
     ("v5/generative_decoder_notch", "pixel_decoder"),
 ])
@@ -380,7 +381,7 @@ def test_the_latent_cache_encodes_only_images_it_has_not_seen(tmp_path, tiny_bun
     assert all(torch.equal(a, b) for a, b in zip(first.latents, grown.latents[:4], strict=True))
 
 
-def test_a_perceptual_term_adds_lpips_of_the_decodes(tmp_path, tiny_bundle):
+def test_perceptual_and_latent_terms_add_to_the_decoded_distortion(tmp_path, tiny_bundle):
     data = tmp_path / "pool"
     data.mkdir()
     for index in range(4):
@@ -392,7 +393,7 @@ cache_dir: {tmp_path / 'cache'}
 latent_crop: 8
 schedule: {{output_dir: {tmp_path / 'run'}, data_dir: {data}, validation_images: 2}}
 model: {{latent_channels: 4, width: 16, blocks: 1, hyper_width: 16, context_hidden: 16, rate_levels: 2}}
-loss: {{lambdas: [0.1, 1.0], distortion: decoded, perceptual: 2.0}}
+loss: {{lambdas: [0.1, 1.0], distortion: decoded, perceptual: 2.0, latent_weight: 0.5}}
 """)
     stage = STAGES["latent_codec"](load_yaml_config(config, STAGES)[1])
     latents = stage.data.validation_latents[:2]
@@ -400,16 +401,18 @@ loss: {{lambdas: [0.1, 1.0], distortion: decoded, perceptual: 2.0}}
     with torch.no_grad():
         target, decoded = (stage.decoder.decode_latents_unclamped(x) for x in (latents, noisy))
         expected = ((decoded - target).pow(2).flatten(1).mean(1) * stage.decoded_scale
-                    + 2.0 * stage.lpips(decoded.clamp(0, 1), target.clamp(0, 1)))
+                    + 2.0 * stage.lpips(decoded.clamp(0, 1), target.clamp(0, 1))
+                    + 0.5 * (noisy - latents).pow(2).flatten(1).mean(1))
         torch.testing.assert_close(stage._distortion(noisy, latents), expected)
     assert (2.0 * stage.lpips(decoded.clamp(0, 1), target.clamp(0, 1)) > 0).all()
 
 
-@pytest.mark.parametrize("loss", ["{distortion: latent, perceptual: 1.0}", "{distortion: decoded, perceptual: -1}"])
-def test_a_perceptual_term_needs_the_decoded_distortion(tmp_path, loss):
+@pytest.mark.parametrize("term", ["perceptual", "latent_weight"])
+@pytest.mark.parametrize("loss", ["{{distortion: latent, {term}: 1.0}}", "{{distortion: decoded, {term}: -1}}"])
+def test_the_added_terms_need_the_decoded_distortion(tmp_path, loss, term):
     config = tmp_path / "config.yaml"
-    config.write_text(f"stage: latent_codec\nloss: {loss}\n")
-    with pytest.raises(InputError, match=r"loss\.perceptual"):
+    config.write_text(f"stage: latent_codec\nloss: {loss.format(term=term)}\n")
+    with pytest.raises(InputError, match=rf"loss\.{term}"):
         load_yaml_config(config, STAGES)
 
 
