@@ -7,7 +7,7 @@ against the fixed-quality encode of the quality it chose), and decoding directly
 with the model's default decoder and settings, on a fixed number of torch threads. Start-up: a
 `versacodec compress` of the same image at that quality, in a fresh process, against
 `python -c "import torch"` plus the in-process encode. Peak memory of encoding a 2048×2048 image and
-of decoding it (directly and with the default decoder), each in a fresh subprocess (ru_maxrss).
+of decoding it (directly and with the default decoder), each in a fresh subprocess (its VmHWM).
 The printout is one table, a column per model, with issue #35's targets marked met or not.
 """
 
@@ -66,29 +66,37 @@ def _seconds(function: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-# Fresh-process probes: each prints its ru_maxrss (KiB on Linux) before and after the work, and
-# the work's seconds; a process of its own so that the peak is the work's, not this benchmark's.
-_ENCODE_PROBE = """
-import resource, sys, time
+# Fresh-process probes: each prints its peak RSS in KiB before and after the work, and the work's
+# seconds. The peak is /proc/self/status's VmHWM (Linux), the process's own since exec: its
+# ru_maxrss would start at the peak of the process that spawned it (this benchmark, models loaded),
+# which Linux carries across fork and exec, so every probe read the same number.
+_PEAK_KIB = """
+def peak_kib():
+    with open('/proc/self/status') as status:
+        return int(next(line.split()[1] for line in status if line.startswith('VmHWM:')))
+"""
+
+_ENCODE_PROBE = _PEAK_KIB + """
+import sys, time
 from versacodec.codec import Codec
 codec = Codec.from_pretrained(sys.argv[1] or None)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kib()
 started = time.perf_counter()
 data = codec.encode(sys.argv[2], quality=int(sys.argv[4])).data
 seconds = time.perf_counter() - started
 open(sys.argv[3], 'wb').write(data)
-print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, seconds)
+print(before, peak_kib(), seconds)
 """
 
-_DECODE_PROBE = """
-import resource, sys, time
+_DECODE_PROBE = _PEAK_KIB + """
+import sys, time
 from versacodec.codec import Codec
 codec = Codec.from_pretrained(sys.argv[1] or None)
 data = open(sys.argv[2], 'rb').read()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kib()
 started = time.perf_counter()
 codec.decode(data, decoder=sys.argv[3])
-print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - started)
+print(before, peak_kib(), time.perf_counter() - started)
 """
 
 
