@@ -135,7 +135,7 @@ def _bench_model(model: str | None, image: Path, repeats: int, threads: int, mem
     default_decoder = defaults.decoders[0]
     results["default_decode"] = _find_decode(results["decodes"], default_decoder,
                                              defaults.steps if default_decoder == "generative" else None)
-    results["large_image"] = _large_image_memory(model, memory_side, defaults.decoders[0], threads)
+    results["large_image"] = _large_image_memory(model, memory_side, default_decoder, threads)
     results["meets_targets"] = _meets_targets(results)
     return results
 
