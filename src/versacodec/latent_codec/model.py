@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
+from torch import nn
 
 from versacodec.entropy.factorized import FactorizedDensity
 from versacodec.entropy.fixed_point import exact_mode, to_grid
@@ -30,6 +31,7 @@ from versacodec.latent_codec.transforms import (
     HyperAnalysis,
     HyperSynthesis,
     Synthesis,
+    linear_paths,
 )
 from versacodec.modeling import PretrainedModule
 from versacodec.progress import stage
@@ -49,6 +51,7 @@ class LatentCodecConfig:
     rate_levels: int = 6
     quality_levels: int = 101
     initial_gain_range: tuple[float, float] = (0.2, 2.0)
+    linear_path: bool = False  # transforms.LinearPath: v5's codecs on TAEF2 latents need it for the upper rates
 
     def __post_init__(self) -> None:
         if sum(self.groups) != self.y_channels:
@@ -119,8 +122,11 @@ class LatentCodec(PretrainedModule):
     def __init__(self, config: LatentCodecConfig) -> None:
         super().__init__(config)
         c = config
-        self.analysis = Analysis(c.latent_channels, c.width, c.y_channels, c.blocks)
-        self.synthesis = Synthesis(c.y_channels, c.width, c.latent_channels, c.blocks)
+        self.analysis: nn.Module = Analysis(c.latent_channels, c.width, c.y_channels, c.blocks)
+        self.synthesis: nn.Module = Synthesis(c.y_channels, c.width, c.latent_channels, c.blocks)
+        if c.linear_path:
+            self.analysis, self.synthesis = linear_paths(self.analysis, self.synthesis, c.latent_channels,
+                                                         c.y_channels)
         self.hyper_analysis = HyperAnalysis(c.y_channels, c.hyper_width, c.z_channels)
         self.hyper_synthesis = HyperSynthesis(c.z_channels, c.hyper_width, c.y_channels)
         self.hyper_density = FactorizedDensity(c.z_channels)
