@@ -228,7 +228,7 @@ def test_bad_overrides_are_input_errors(override, message):
     ("v5/latent_codec_linear", "latent_codec"), ("v5/latent_codec_linear_b", "latent_codec"),
     ("v5/latent_codec_continued", "latent_codec"),
     ("v5/generative_decoder", "pixel_decoder"), ("v5/generative_decoder_b", "pixel_decoder"),
-    ("v5/generative_decoder_notch", "pixel_decoder"),
+    ("v5/generative_decoder_notch", "pixel_decoder"), ("v5/generative_decoder_linear", "pixel_decoder"),
 ])
 def test_shipped_configs_load(name, stage):
     loaded, config = load_yaml_config(Path(__file__).parents[1] / "configs" / f"{name}.yaml", STAGES)
