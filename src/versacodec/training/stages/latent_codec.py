@@ -14,11 +14,10 @@ a factor measured once (latent MSE / pixel MSE under the same probe noise) keeps
 rate levels stay near their bitrates. With `decoded`, `loss.perceptual` adds LPIPS-alex between
 the two decodes (never a judge's features): the synthesis then learns latents that decode to
 texture a person reads as real rather than to the blurred mean that squared error favours.
-`loss.latent_weight` adds the plain latent MSE to the decoded distortion: through TAEF2's decoder,
-pixel error alone sits on a plateau where the first bits of latent detail decode to texture in the
-wrong place and cost as much as they save, so the synthesis stops carrying more detail at any λ
-(v5's stage 2 coded 0.08 bpp at its top level, and the same transforms boosted to 7 bpp decoded no
-better); the latent term rewards every bit of detail and carries the upper levels across it.
+`loss.latent_weight` adds the plain latent MSE to the decoded distortion, which rewards every bit of
+latent detail where pixel error alone may not. On v5's first codec it raised the top rate only
+slowly (0.081 → 0.099 bpp in 500 steps, pixel error up): that stall was the transforms', which
+`LatentCodecConfig.linear_path` fixed.
 """
 
 from __future__ import annotations
