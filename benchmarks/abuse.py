@@ -99,14 +99,12 @@ except Exception as exc:
 """
 
 
-# A case's own peak memory: its VmHWM (the high-water mark of the memory it mapped after exec;
-# rusage's maxrss would also count the parent's memory inherited before exec), written at exit.
+# A case's own peak memory (`limits.peak_memory`, not the parent's), written at exit in KiB.
 PEAK_PRELUDE = """import atexit, os
+from versacodec.limits import peak_memory
 def _peak():
-    with open("/proc/self/status") as status:
-        kib = next(line.split()[1] for line in status if line.startswith("VmHWM"))
     with open(os.environ["VCX_ABUSE_PEAK"], "w") as out:
-        out.write(kib)
+        out.write(str(peak_memory() // 1024))
 atexit.register(_peak)
 """
 CLI = "import runpy, sys\nsys.argv[0] = 'versacodec'\nrunpy.run_module('versacodec', run_name='__main__')\n"

@@ -26,7 +26,6 @@ import multiprocessing
 import os
 import random
 import re
-import resource
 import sys
 import tempfile
 import time
@@ -72,6 +71,7 @@ def _worker(connection, bundles: dict[str, str], environment: dict[str, str]) ->
 
     from versacodec.codec import Codec
     from versacodec.container.format import Stream
+    from versacodec.limits import peak_memory
 
     torch.set_num_threads(1)
     codecs = {name: Codec.from_pretrained(path) for name, path in bundles.items()}
@@ -85,7 +85,7 @@ def _worker(connection, bundles: dict[str, str], environment: dict[str, str]) ->
             (folder / "in.vcx").write_bytes(data)
             result["cli"] = _cli(["decompress", str(folder / "in.vcx"), "-o", str(folder / "out.png"),
                                   "--model", bundles[name], "--overwrite"])
-        result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        result["peak_rss"] = peak_memory()
         connection.send(result)
 
 

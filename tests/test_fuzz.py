@@ -136,11 +136,10 @@ def test_memory_guard_refuses_before_allocating(fuzz_codec):
 # Decodes a stream declaring 16000x16000 under a 2 GiB limit (refused), then a real 768x512 image;
 # prints the peak-RSS growth of each and the codec's estimate for the real one.
 MEMORY_SCRIPT = """
-import resource, sys
+import sys
 from versacodec.codec import Codec
 from versacodec.errors import StreamError
-def peak():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+from versacodec.limits import peak_memory as peak
 codec = Codec.from_pretrained(sys.argv[1], max_memory=2 << 30)
 huge, real = open(sys.argv[2], 'rb').read(), open(sys.argv[3], 'rb').read()
 codec.decode(open(sys.argv[4], 'rb').read())  # warm up at a small size

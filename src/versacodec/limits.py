@@ -190,6 +190,14 @@ def format_size(size: int) -> str:
     return f"{size} bytes"
 
 
+def peak_memory() -> int:
+    """This process's own peak resident memory in bytes: /proc/self/status's VmHWM, counted from
+    exec. `ru_maxrss` would not do: Linux carries the parent's peak across fork and exec, so a
+    child of a large process reads its parent's number."""
+    with open("/proc/self/status") as status:
+        return int(next(line.split()[1] for line in status if line.startswith("VmHWM:"))) * 1024
+
+
 def physical_memory() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -66,37 +66,32 @@ def _seconds(function: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-# Fresh-process probes: each prints its peak RSS in KiB before and after the work, and the work's
-# seconds. The peak is /proc/self/status's VmHWM (Linux), the process's own since exec: its
-# ru_maxrss would start at the peak of the process that spawned it (this benchmark, models loaded),
-# which Linux carries across fork and exec, so every probe read the same number.
-_PEAK_KIB = """
-def peak_kib():
-    with open('/proc/self/status') as status:
-        return int(next(line.split()[1] for line in status if line.startswith('VmHWM:')))
-"""
-
-_ENCODE_PROBE = _PEAK_KIB + """
+# Fresh-process probes: each prints its peak memory in bytes before and after the work, and the
+# work's seconds. `limits.peak_memory` is the process's own peak since exec (see there why not
+# ru_maxrss: every probe would read this benchmark's peak).
+_ENCODE_PROBE = """
 import sys, time
 from versacodec.codec import Codec
+from versacodec.limits import peak_memory
 codec = Codec.from_pretrained(sys.argv[1] or None)
-before = peak_kib()
+before = peak_memory()
 started = time.perf_counter()
 data = codec.encode(sys.argv[2], quality=int(sys.argv[4])).data
 seconds = time.perf_counter() - started
 open(sys.argv[3], 'wb').write(data)
-print(before, peak_kib(), seconds)
+print(before, peak_memory(), seconds)
 """
 
-_DECODE_PROBE = _PEAK_KIB + """
+_DECODE_PROBE = """
 import sys, time
 from versacodec.codec import Codec
+from versacodec.limits import peak_memory
 codec = Codec.from_pretrained(sys.argv[1] or None)
 data = open(sys.argv[2], 'rb').read()
-before = peak_kib()
+before = peak_memory()
 started = time.perf_counter()
 codec.decode(data, decoder=sys.argv[3])
-print(before, peak_kib(), time.perf_counter() - started)
+print(before, peak_memory(), time.perf_counter() - started)
 """
 
 
@@ -196,8 +191,8 @@ def _large_image_memory(model: str | None, side: int, default_decoder: str, thre
 def _probe(script: str, threads: int, *arguments: object) -> dict:
     result = subprocess.run([sys.executable, "-c", script, *map(str, arguments)], capture_output=True, text=True,
                             check=True, env=os.environ | {"OMP_NUM_THREADS": str(threads)})
-    before_kib, after_kib, seconds = result.stdout.split()
-    return {"peak_rss_mib": int(after_kib) / 1024, "rss_before_mib": int(before_kib) / 1024,
+    before, after, seconds = result.stdout.split()
+    return {"peak_rss_mib": int(after) / 2**20, "rss_before_mib": int(before) / 2**20,
             "seconds": float(seconds)}
 
 
