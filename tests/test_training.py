@@ -226,7 +226,7 @@ def test_bad_overrides_are_input_errors(override, message):
     ("pixel_decoder_restoration_notch", "pixel_decoder"), ("v5/latent_codec", "latent_codec"),
     ("v5/latent_codec_decoded", "latent_codec"), ("v5/latent_codec_wide", "latent_codec"),
     ("v5/latent_codec_linear", "latent_codec"), ("v5/latent_codec_linear_b", "latent_codec"),
-    ("v5/latent_codec_linear_decoded", "latent_codec"),
+    ("v5/latent_codec_linear_decoded", "latent_codec"), ("v5/latent_codec_linear_lowpass", "latent_codec"),
     ("v5/latent_codec_continued", "latent_codec"),
     ("v5/generative_decoder", "pixel_decoder"), ("v5/generative_decoder_b", "pixel_decoder"),
     ("v5/generative_decoder_notch", "pixel_decoder"), ("v5/generative_decoder_linear", "pixel_decoder"),
@@ -383,7 +383,7 @@ def test_the_latent_cache_encodes_only_images_it_has_not_seen(tmp_path, tiny_bun
     assert all(torch.equal(a, b) for a, b in zip(first.latents, grown.latents[:4], strict=True))
 
 
-def test_perceptual_and_latent_terms_add_to_the_decoded_distortion(tmp_path, tiny_bundle):
+def _decoded_stage_config(tmp_path, tiny_bundle, loss: str):
     data = tmp_path / "pool"
     data.mkdir()
     for index in range(4):
@@ -395,21 +395,38 @@ cache_dir: {tmp_path / 'cache'}
 latent_crop: 8
 schedule: {{output_dir: {tmp_path / 'run'}, data_dir: {data}, validation_images: 2}}
 model: {{latent_channels: 4, width: 16, blocks: 1, hyper_width: 16, context_hidden: 16, rate_levels: 2}}
-loss: {{lambdas: [0.1, 1.0], distortion: decoded, perceptual: 2.0, latent_weight: 0.5}}
+loss: {{lambdas: [0.1, 1.0], distortion: decoded, {loss}}}
 """)
-    stage = STAGES["latent_codec"](load_yaml_config(config, STAGES)[1])
+    return load_yaml_config(config, STAGES)[1]
+
+
+def test_perceptual_low_pass_and_latent_terms_add_to_the_decoded_distortion(tmp_path, tiny_bundle):
+    stage = STAGES["latent_codec"](_decoded_stage_config(
+        tmp_path, tiny_bundle, "perceptual: 2.0, latent_weight: 0.5, low_pass: 3.0, low_pass_size: 16"))
     latents = stage.data.validation_latents[:2]
     noisy = latents + 0.3 * torch.randn(latents.shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         target, decoded = (stage.decoder.decode_latents_unclamped(x) for x in (latents, noisy))
+        # the local means by hand: 16 × 16 blocks of the error
+        blocks = (decoded - target).unflatten(2, (-1, 16)).unflatten(4, (-1, 16)).mean((3, 5))
         expected = ((decoded - target).pow(2).flatten(1).mean(1) * stage.decoded_scale
+                    + 3.0 * blocks.pow(2).flatten(1).mean(1) * stage.decoded_scale
                     + 2.0 * stage.lpips(decoded.clamp(0, 1), target.clamp(0, 1))
                     + 0.5 * (noisy - latents).pow(2).flatten(1).mean(1))
         torch.testing.assert_close(stage._distortion(noisy, latents), expected)
     assert (2.0 * stage.lpips(decoded.clamp(0, 1), target.clamp(0, 1)) > 0).all()
+    assert (blocks.abs().sum((1, 2, 3)) > 0).all()
+    validation = stage.validate("cpu")
+    assert {"pixel_0", "low_pass_0", "pixel_1", "low_pass_1"} <= validation.keys()
+    assert validation["low_pass_0"] <= validation["pixel_0"]  # a mean's square is at most the mean square
 
 
-@pytest.mark.parametrize("term", ["perceptual", "latent_weight"])
+def test_the_local_means_tile_the_crop(tmp_path, tiny_bundle):
+    with pytest.raises(InputError, match="low_pass_size"):  # 64-pixel crops
+        STAGES["latent_codec"](_decoded_stage_config(tmp_path, tiny_bundle, "low_pass: 1.0, low_pass_size: 24"))
+
+
+@pytest.mark.parametrize("term", ["perceptual", "latent_weight", "low_pass"])
 @pytest.mark.parametrize("loss", ["{{distortion: latent, {term}: 1.0}}", "{{distortion: decoded, {term}: -1}}"])
 def test_the_added_terms_need_the_decoded_distortion(tmp_path, loss, term):
     config = tmp_path / "config.yaml"
