@@ -227,6 +227,7 @@ def test_bad_overrides_are_input_errors(override, message):
     ("v5/latent_codec_decoded", "latent_codec"), ("v5/latent_codec_wide", "latent_codec"),
     ("v5/latent_codec_linear", "latent_codec"), ("v5/latent_codec_linear_b", "latent_codec"),
     ("v5/latent_codec_linear_decoded", "latent_codec"), ("v5/latent_codec_linear_lowpass", "latent_codec"),
+    ("v5/latent_codec_linear_lowpass_192", "latent_codec"),
     ("v5/latent_codec_continued", "latent_codec"),
     ("v5/generative_decoder", "pixel_decoder"), ("v5/generative_decoder_b", "pixel_decoder"),
     ("v5/generative_decoder_notch", "pixel_decoder"), ("v5/generative_decoder_linear", "pixel_decoder"),
