@@ -58,3 +58,20 @@ def test_dists_is_zero_for_identical_images_and_grows_with_distortion():
     slightly, heavily = (image + 0.02 * torch.randn_like(image)).clamp(0, 1), torch.rand(1, 3, 64, 64)
     scores = metric(torch.cat([image, image, image]), torch.cat([image, slightly, heavily]))
     assert scores[0].abs() < 1e-5 and 0 < scores[1] < scores[2] < 1
+
+
+def test_colour_shift_sees_a_cast_and_not_texture():
+    from versacodec.metrics.quality import colour_shift
+
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 40, 56) * 0.6 + 0.2  # sides that 16 does not divide: edge blocks count
+    brighter = image + 0.02
+    luma_noise = image + 0.1 * torch.randn(1, 1, 40, 56)  # the same in R, G and B: no chroma
+    redder = image + torch.tensor([0.04, 0.0, 0.0]).view(1, 3, 1, 1)  # 10.2 levels more red
+    checker = ((torch.arange(56).view(1, -1) + torch.arange(40).view(-1, 1)) % 2 * 0.2 - 0.1)
+    dithered = image + torch.stack([checker, -checker, checker]).unsqueeze(0)  # chroma texture
+    shifts = colour_shift(torch.cat([image] * 5), torch.cat([image, brighter, luma_noise, redder, dithered]))
+    assert shifts[:3].abs().max() < 1e-3
+    # red's share of Cb and Cr (BT.601) is -0.1687 and 0.5: their rms over 10.2 levels
+    assert abs(shifts[3] - 10.2 * ((0.168736**2 + 0.5**2) / 2) ** 0.5) < 0.01
+    assert shifts[4] < 0.01 * shifts[3]  # texture that averages out within the blocks does not count

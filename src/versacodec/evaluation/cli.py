@@ -15,17 +15,17 @@ from pathlib import Path
 
 DEFAULT_CODECS = "jpeg,webp,avif,avif-svt,heif,jp2,jxl,versacodec-direct"
 DEFAULT_RATES = "0.025,0.05,0.1,0.2"
-DEFAULT_METRICS = "psnr,ms-ssim,lpips,dists,periodic"
+DEFAULT_METRICS = "psnr,ms-ssim,lpips,dists,periodic,colour-shift"
 DEFAULT_OUT = "runs/eval"
 
 DESCRIPTION = """\
 Compress a dataset with versacodec and classical codecs at matched rates and measure what survives:
-human metrics (PSNR, MS-SSIM, LPIPS, DISTS, FID/KID on 256px patches, periodic artifacts) and machine tasks (COCO
-detection / segmentation, ImageNet top-1, faces). Rates are real file sizes over the original
-pixels; every codec gets the largest file within each target (below a baseline's floor the image is
-shrunk, coded and upscaled, and the factor recorded). Writes OUT/results.json (per image and
-per codec/rate, with every library version), OUT/results.md and OUT/plots/*.png, with BD-rates
-against --anchor.
+human metrics (PSNR, MS-SSIM, LPIPS, DISTS, FID/KID on 256px patches, periodic artifacts, colour
+casts) and machine tasks (COCO detection / segmentation, ImageNet top-1, faces). Rates are real
+file sizes over the original pixels; every codec gets the largest file within each target (below a
+baseline's floor the image is shrunk, coded and upscaled, and the factor recorded). Writes
+OUT/results.json (per image and per codec/rate, with every library version), OUT/results.md and
+OUT/plots/*.png, with BD-rates against --anchor.
 
 Resumable: per-image results and encodes are cached (--cache-dir), so rerunning an interrupted
 command continues it, and adding a metric computes only that metric. Datasets, codecs and task
@@ -37,7 +37,8 @@ datasets: kodak, clic, coco (coco-val-mini), imagenet (imagenet-eval, the 200-im
 codecs: jpeg, webp, avif (aom), avif-svt, heif (HEVC), jp2, jxl, versacodec-direct,
   versacodec-generative; versacodec options follow a colon, e.g. versacodec-generative:steps=4.
 metrics: psnr, ms-ssim, lpips (alex), lpips-vgg, dists, fid, kid, periodic (the decoded image's spectral
-  peaks at an 8-px grid's frequencies over its original's: 1 = no checkerboard; no BD-rate).
+  peaks at an 8-px grid's frequencies over its original's: 1 = no checkerboard; no BD-rate),
+  colour-shift (rms chroma difference of 16-px means in 8-bit levels: a cast that LPIPS misses).
 tasks: detection, instance-segmentation, semantic-segmentation (segmentation = both),
   classification (EfficientNet-Lite0), classification-mobilenet, faces. Task models come from
   $VERSACODEC_MODELS (default ../shared/models).

@@ -23,7 +23,7 @@ PRESETS = {
         "segmentation) and imagenet-eval (first 50 of the 200-image subset; top-1), every baseline and "
         "versacodec direct + generative at 0.025-0.2 bpp, with uncompressed reference rows; in docs/results/",
         plans=(
-            DatasetPlan("kodak", ("psnr", "ms-ssim", "lpips", "dists", "fid", "kid", "periodic"), ()),
+            DatasetPlan("kodak", ("psnr", "ms-ssim", "lpips", "dists", "fid", "kid", "periodic", "colour-shift"), ()),
             DatasetPlan("coco", ("psnr",), ("detection", "instance-segmentation", "semantic-segmentation")),
             # The first 50 of the 200-image subset: about 25 s per image for 9 codecs × 4 rates on two
             # CPU cores; `--limit 200` takes them all (and every Kodak and COCO image).

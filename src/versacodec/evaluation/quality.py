@@ -20,10 +20,11 @@ from versacodec.limits import DEFAULT_MAX_PIXELS
 # Metric names as users type them; "lpips" is LPIPS-alex, the variant codec papers report.
 # "periodic" is the periodic-artifact ratio (metrics.periodic): the decoded image's spectral peaks
 # at the frequencies of an 8-px grid over its original's; 1 means no more periodic than the original.
-PER_IMAGE_METRICS = ("psnr", "ms-ssim", "lpips", "lpips-vgg", "dists", "periodic")
+# "colour-shift" is the chroma difference of 16-px means in 8-bit levels (metrics.quality): a cast.
+PER_IMAGE_METRICS = ("psnr", "ms-ssim", "lpips", "lpips-vgg", "dists", "periodic", "colour-shift")
 DISTRIBUTION_METRICS = ("fid", "kid")
 ALL_METRICS = PER_IMAGE_METRICS + DISTRIBUTION_METRICS
-LOWER_IS_BETTER = {"lpips", "lpips-vgg", "dists", "fid", "kid", "periodic"}
+LOWER_IS_BETTER = {"lpips", "lpips-vgg", "dists", "fid", "kid", "periodic", "colour-shift"}
 NOT_RATE_QUALITY = {"periodic"}  # a defect count, not a quality that rises with rate: no BD-rate
 
 
@@ -46,7 +47,7 @@ def _network(name: str) -> torch.nn.Module:
 
 @torch.no_grad()
 def per_image_metrics(original: Image.Image, decoded: Image.Image, names: Sequence[str]) -> dict[str, float]:
-    from versacodec.metrics.quality import ms_ssim, psnr
+    from versacodec.metrics.quality import colour_shift, ms_ssim, psnr
 
     x, y = image_tensor(original), image_tensor(decoded)
     values: dict[str, float] = {}
@@ -55,6 +56,8 @@ def per_image_metrics(original: Image.Image, decoded: Image.Image, names: Sequen
             values[name] = float(psnr(x, y))
         elif name == "ms-ssim":
             values[name] = float(ms_ssim(x, y))
+        elif name == "colour-shift":
+            values[name] = float(colour_shift(x, y))
         elif name == "periodic":
             from versacodec.metrics.periodic import periodic_ratio
 

@@ -17,11 +17,11 @@ from functools import cache
 
 import torch
 
+from versacodec.metrics.quality import YCBCR
+
 PERIOD = 8  # every frequency of a pattern of period 2, 4 or 8 px lies on the 1/8 grid
 PEAK_RADIUS = 1
 RING = (3, 6)  # Chebyshev distances of the neighbourhood, in frequency bins
-# BT.601 luma and the two colour differences, as rows of a matrix applied to RGB.
-YCBCR = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
 
 
 @cache
