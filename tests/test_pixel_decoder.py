@@ -94,6 +94,7 @@ def test_a_pixel_decoder_needs_a_generative_decoder_in_the_bundle(generative_bun
     ("l1: 0.0, mse: 1.0, lpips: 0.0, dists: 0.0", {"mse"}, 0.0),  # a term weighted 0 is not even computed
     ("dists: 0.5, phase_jitter: true", {"l1", "lpips", "dists"}, 0.5),
     ("l1: 0.0, lpips: 0.0, dists: 0.0, semantic: 1.0, semantic_layers: [0.0, 1.0, 0.0, 0.0]", {"semantic"}, 0.0),
+    ("l1: 0.0, lpips: 0.0, dists: 0.0, low_pass: 1.0", {"low_pass"}, 0.0),
 ])
 def test_the_stage_trains_the_tail_alone_on_cached_generated_pairs(generative_bundle, tmp_path, loss, logged,
                                                                    adversarial):
@@ -116,14 +117,28 @@ discriminator: {{layers: [0, 3], width: 8}}
     assert any(not torch.equal(start[k], trained[k]) for k in start)
     validation = read_csv(tmp_path / "run/validation.csv")[0]
     assert float(validation["decoder_dists"]) > 0 and float(validation["autoencoder_psnr"]) > 0
+    assert float(validation["decoder_colour_shift"]) >= 0
     # The discriminator trains and resumes with the checkpoint, but only the tail is exported.
     checkpointed = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)["model"]
     assert any(key.startswith("discriminator.heads") for key in checkpointed) == (adversarial > 0)
-    logged_terms = set(read_csv(tmp_path / "run/train.csv")[0]) & {"l1", "mse", "lpips", "dists", "semantic"}
+    logged_terms = set(read_csv(tmp_path / "run/train.csv")[0]) & {"l1", "mse", "lpips", "dists", "semantic",
+                                                                   "low_pass"}
     assert logged_terms == logged
     assert ("decoder_semantic" in validation) == ("semantic" in logged)
     assert ("d_fake" in read_csv(tmp_path / "run/train.csv")[0]) == (adversarial > 0)
     assert sorted(path.name for path in final.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_the_low_pass_term_sees_a_regional_shift_and_not_texture():
+    from versacodec.training.stages.pixel_decoder import PixelDecoderStage
+
+    images = torch.rand(2, 3, 40, 40) * 0.5 + 0.25
+    checker = (torch.arange(40).view(1, -1) + torch.arange(40).view(-1, 1)) % 2 * 0.2 - 0.1
+    darker, textured = images - 0.02, images + checker
+    terms = [PixelDecoderStage._losses(None, rendered, images, ("low_pass", "l1"))  # the measures need no state
+             for rendered in (darker, textured)]
+    assert torch.isclose(terms[0]["low_pass"], torch.tensor(0.02))
+    assert terms[1]["low_pass"] < 1e-6 < terms[1]["l1"]
 
 
 def test_loss_weights_must_train_something():

@@ -36,7 +36,7 @@ from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.metrics.dists import DISTS
 from versacodec.metrics.lpips import LPIPS
 from versacodec.metrics.periodic import periodic_excess, periodic_ratio
-from versacodec.metrics.quality import psnr
+from versacodec.metrics.quality import COLOUR_BLOCK, colour_shift, psnr
 from versacodec.metrics.semantic import SemanticFeatureDistance, check_layer_weights
 from versacodec.modeling import freeze
 from versacodec.pixel_decoders import PixelDecoder, load_pixel_decoder
@@ -64,6 +64,9 @@ class PixelDecoderLoss:
     lpips: float = 1.0
     dists: float = 1.0
     periodic: float = 0.0  # excess peaks at the 8-px grid's frequencies (checkerboard), metrics.periodic
+    # L1 of the error's 16-px block means: brightness and colour over regions, which the perceptual and
+    # adversarial terms let drift (v5's generative decode darkened kodim23 by 4 levels at 0.05 bpp).
+    low_pass: float = 0.0
     # What the content is, for machines that read the decode: feature distance in a frozen ImageNet
     # network that is not one of the judges (metrics.semantic), per stage end at strides 4, 8, 16, 32.
     semantic: float = 0.0
@@ -84,7 +87,7 @@ class PixelDecoderLoss:
 
     def reconstruction_weights(self) -> dict[str, float]:
         return {"l1": self.l1, "mse": self.mse, "lpips": self.lpips, "dists": self.dists, "periodic": self.periodic,
-                "semantic": self.semantic}
+                "low_pass": self.low_pass, "semantic": self.semantic}
 
 
 ARCHITECTURES = ("tail", "restoration", "taef2_decoder")
@@ -275,6 +278,7 @@ class PixelDecoderStage:
         measures = {"l1": lambda: (rendered - images).abs().mean(),
                     "mse": lambda: (rendered - images).square().mean(),
                     "periodic": lambda: periodic_excess(rendered, images),
+                    "low_pass": lambda: F.avg_pool2d(rendered - images, COLOUR_BLOCK, ceil_mode=True).abs().mean(),
                     "lpips": lambda: self.lpips(rendered, images).mean(),
                     "dists": lambda: self.dists(rendered.clamp(0, 1), images).mean(),
                     "semantic": lambda: self.semantic(rendered, images).mean()}
@@ -300,18 +304,20 @@ class PixelDecoderStage:
 
     @torch.no_grad()
     def _scores(self, decode, device) -> dict[str, float]:
-        """Mean L1, LPIPS, DISTS, PSNR and periodic-artifact ratio (`metrics.periodic`, of the 8-bit
-        crop against its original) of `decode(latents)` over the held-out pairs."""
+        """Mean L1, LPIPS, DISTS, PSNR, periodic-artifact ratio (`metrics.periodic`, of the 8-bit
+        crop against its original) and colour shift (`metrics.quality`) of `decode(latents)` over the
+        held-out pairs."""
         images, latents = self.validation.images.float().div(255), self.validation.latents.float()
         measured = ("l1", "mse", "lpips", "dists") + (("semantic",) if self.semantic is not None else ())
-        scores = dict.fromkeys((*measured, "periodic", "psnr"), 0.0)
+        scores = dict.fromkeys((*measured, "periodic", "psnr", "colour_shift"), 0.0)
         for start in range(0, len(images), 8):
             target = images[start: start + 8].to(device)
             rendered = decode(latents[start: start + 8].to(device))
             quantised = rendered.mul(255).round().div(255).cpu()
             ratio = sum(periodic_ratio(t, r) for t, r in zip(target.cpu(), quantised, strict=True)) / len(target)
             terms = self._losses(rendered, target, measured) | {
-                "psnr": psnr(rendered, target).mean(), "periodic": torch.tensor(ratio)}
+                "psnr": psnr(rendered, target).mean(), "periodic": torch.tensor(ratio),
+                "colour_shift": colour_shift(target.cpu(), quantised).mean()}
             for key, value in terms.items():
                 scores[key] += value.item() * len(target) / len(images)
         return scores
