@@ -29,11 +29,16 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return _ms_ssim(x, y, data_range=1.0, size_average=False, weights=(weights / weights.sum()).tolist())
 
 
+def block_means(images: torch.Tensor, block: int) -> torch.Tensor:
+    """(N, C, H, W) → the means of its `block`-pixel squares; a partial edge block is the mean of
+    its own pixels. What a person reads as colour and shading over regions, without the texture."""
+    return F.avg_pool2d(images, block, ceil_mode=True)
+
+
 def colour_shift(x: torch.Tensor, y: torch.Tensor, block: int = COLOUR_BLOCK) -> torch.Tensor:
     """RMS difference of the two images' chroma (Cb, Cr) averaged over `block`-pixel squares, in
     8-bit levels: a colour cast over regions, without the texture. v5's first codecs turned a red
     head brown (kodim23 at 0.05 bpp: 9-13 levels, HEIF 2) while their LPIPS and DISTS beat HEIF's."""
     matrix = torch.tensor(YCBCR[1:], dtype=x.dtype, device=x.device)
     chroma = torch.einsum("nchw,dc->ndhw", x - y, matrix)
-    means = F.avg_pool2d(chroma, block, ceil_mode=True)  # a partial edge block counts by its own pixels
-    return 255 * means.pow(2).flatten(1).mean(1).sqrt()
+    return 255 * block_means(chroma, block).pow(2).flatten(1).mean(1).sqrt()

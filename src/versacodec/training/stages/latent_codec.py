@@ -36,7 +36,6 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from torch import nn
-from torch.nn import functional as F
 
 from versacodec.errors import InputError
 from versacodec.fileio import atomic_write_bytes
@@ -44,6 +43,7 @@ from versacodec.latent_codec.model import LatentCodec, LatentCodecConfig
 from versacodec.latent_space.base import LatentSpace
 from versacodec.latent_space.registry import load_latent_space_folder
 from versacodec.metrics.lpips import LPIPS
+from versacodec.metrics.quality import block_means
 from versacodec.training.config import ScheduleConfig
 from versacodec.training.latent_cache import CacheVariants
 from versacodec.training.latent_data import LatentTrainingData
@@ -194,7 +194,7 @@ class LatentCodecStage:
         decoded = self.decoder.decode_latents_unclamped(latent_hat)
         error = decoded - target
         errors = {"pixel": error.pow(2).flatten(1).mean(1) * self.decoded_scale,
-                  "low_pass": F.avg_pool2d(error, self.config.loss.low_pass_size).pow(2).flatten(1).mean(1)
+                  "low_pass": block_means(error, self.config.loss.low_pass_size).pow(2).flatten(1).mean(1)
                   * self.decoded_scale}
         if self.lpips is not None:
             errors["lpips"] = self.lpips(decoded.clamp(0, 1), target.clamp(0, 1))

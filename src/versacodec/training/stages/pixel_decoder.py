@@ -36,7 +36,7 @@ from versacodec.latent_space.autoencoder import Autoencoder
 from versacodec.metrics.dists import DISTS
 from versacodec.metrics.lpips import LPIPS
 from versacodec.metrics.periodic import periodic_excess, periodic_ratio
-from versacodec.metrics.quality import COLOUR_BLOCK, colour_shift, psnr
+from versacodec.metrics.quality import COLOUR_BLOCK, block_means, colour_shift, psnr
 from versacodec.metrics.semantic import SemanticFeatureDistance, check_layer_weights
 from versacodec.modeling import freeze
 from versacodec.pixel_decoders import PixelDecoder, load_pixel_decoder
@@ -278,7 +278,7 @@ class PixelDecoderStage:
         measures = {"l1": lambda: (rendered - images).abs().mean(),
                     "mse": lambda: (rendered - images).square().mean(),
                     "periodic": lambda: periodic_excess(rendered, images),
-                    "low_pass": lambda: F.avg_pool2d(rendered - images, COLOUR_BLOCK, ceil_mode=True).abs().mean(),
+                    "low_pass": lambda: block_means(rendered - images, COLOUR_BLOCK).abs().mean(),
                     "lpips": lambda: self.lpips(rendered, images).mean(),
                     "dists": lambda: self.dists(rendered.clamp(0, 1), images).mean(),
                     "semantic": lambda: self.semantic(rendered, images).mean()}
